@@ -1,0 +1,115 @@
+/**
+ * Job instantiation: one use of a job (from a workflow entry, with arguments) becomes one
+ * processed 2.0 job — parameters substituted, executor resolved and merged, steps expanded,
+ * pre-steps and post-steps wrapped around.
+ */
+import { configError, type SourcePos } from './diagnostics.js';
+import { commandParameters, expandSteps, type ExpandContext } from './expand-steps.js';
+import { interpolate } from './interpolate.js';
+import { bindArguments } from './parameters.js';
+import { resolve, type Scope } from './scope.js';
+import { copyPos, describeType, isMapValue, posOf, valuePos, type Value, type ValueMap } from './source.js';
+
+export interface JobUse {
+  /** the job as named in the workflow, e.g. `test` or `node/test` */
+  ref: string;
+  args: ValueMap;
+  /** the map the arguments were written in, for positions */
+  argsMap?: ValueMap;
+  pos?: SourcePos;
+  preSteps?: Value;
+  postSteps?: Value;
+}
+
+export interface ProcessedJob {
+  /** the job definition it came from, e.g. `node/test` */
+  definition: string;
+  /** the processed 2.0 job map */
+  body: ValueMap;
+  pos?: SourcePos;
+}
+
+const EXECUTOR_KEYS = ['docker', 'machine', 'macos'] as const;
+
+/**
+ * An `executor` argument names an executor of the scope that passed it (the config passing
+ * `{name: vale/default}` to an orb job), not of the job's own scope: remember which.
+ */
+const pinnedExecutorScope = new WeakMap<object, Scope>();
+
+function pinExecutor(scope: Scope): (v: Value) => Value {
+  return (v) => {
+    const ref: ValueMap = typeof v === 'string' ? { name: v } : { ...(v as ValueMap) };
+    copyPos(v, ref);
+    pinnedExecutorScope.set(ref, scope);
+    return ref;
+  };
+}
+
+export function instantiateJob(root: Scope, use: JobUse, pipeline: ValueMap): ProcessedJob {
+  const job = resolve(root, 'jobs', use.ref, use.pos);
+  const owner = `job "${job.qualifiedName}"`;
+  const ctx: ExpandContext = { pipeline, stack: [] };
+  const bound = bindArguments(commandParameters(job.def, owner), use.args, {
+    owner,
+    pos: use.pos,
+    argsMap: use.argsMap,
+    expandStepsArg: (s, p) => expandSteps(s, root, ctx, p),
+    pinExecutorArg: pinExecutor(root),
+  });
+  const { parameters: _declared, ...rest } = job.def;
+  copyPos(job.def, rest);
+  const body = interpolate(rest, { pipeline, parameters: bound, owner }, posOf(job.def)) as ValueMap;
+  const defPos = posOf(job.def);
+
+  const merged = mergeExecutor(body, job.scope, pipeline, defPos, owner);
+  const type = typeof body.type === 'string' ? body.type : 'build';
+  if (type === 'build' || type === 'release') {
+    if (!EXECUTOR_KEYS.some((k) => k in merged)) {
+      throw configError(defPos, `${owner} has no executor; give it docker:, machine:, macos: or executor:`);
+    }
+    if (!('steps' in body)) throw configError(defPos, `${owner} has no steps`);
+  }
+  const steps = [
+    ...expandSteps(use.preSteps ?? null, root, ctx, use.pos),
+    ...expandSteps(body.steps ?? null, job.scope, ctx, valuePos(body, 'steps') ?? defPos),
+    ...expandSteps(use.postSteps ?? null, root, ctx, use.pos),
+  ];
+  const out: ValueMap = { ...merged, steps };
+  copyPos(job.def, out);
+  return { definition: job.qualifiedName, body: out, pos: defPos };
+}
+
+/** The job's own executor keys win over its `executor:`; `environment` maps merge, the job winning. */
+function mergeExecutor(body: ValueMap, scope: Scope, pipeline: ValueMap, pos: SourcePos | undefined, owner: string): ValueMap {
+  const { executor: use, steps: _steps, ...job } = body;
+  if (use === undefined || use === null) return job;
+  let name: string;
+  let args: ValueMap = {};
+  let argsMap: ValueMap | undefined;
+  if (typeof use === 'string') name = use;
+  else if (isMapValue(use) && typeof use.name === 'string') {
+    const { name: n, ...a } = use;
+    name = n;
+    args = a;
+    argsMap = use;
+  } else {
+    throw configError(valuePos(body, 'executor') ?? pos, `"executor" of ${owner} must be an executor name or a map with "name", got ${describeType(use)}`);
+  }
+  const usePos = valuePos(body, 'executor') ?? pos;
+  const exec = resolve((isMapValue(use) && pinnedExecutorScope.get(use)) || scope, 'executors', name, usePos);
+  const execOwner = `executor "${exec.qualifiedName}"`;
+  const bound = bindArguments(commandParameters(exec.def, execOwner), args, { owner: execOwner, pos: usePos, argsMap });
+  const { parameters: _p, description: _d, ...execBody } = exec.def;
+  const resolved = interpolate(execBody, { pipeline, parameters: bound, owner: execOwner }, posOf(exec.def)) as ValueMap;
+  if (!EXECUTOR_KEYS.some((k) => k in resolved)) {
+    throw configError(posOf(exec.def) ?? usePos, `${execOwner} has no docker:, machine: or macos:`);
+  }
+  const out: ValueMap = { ...resolved };
+  if (EXECUTOR_KEYS.some((k) => k in job)) for (const k of EXECUTOR_KEYS) delete out[k];
+  for (const [k, v] of Object.entries(job)) {
+    if (k === 'environment' && isMapValue(v) && isMapValue(out.environment)) out.environment = { ...out.environment, ...v };
+    else out[k] = v;
+  }
+  return out;
+}

@@ -1,0 +1,108 @@
+// The Executor contract (BRIEF.md, contract 2): the one surface that steps are
+// written against. A Docker job (primary + service containers) and a machine
+// reached over SSH both implement it, so a step never knows which it runs on.
+//
+// Lifecycle: construct (with the containers to run) → prepare() once →
+// any number of exec()/copyIn()/copyOut() → teardown(). teardown() may be
+// called at any time, more than once, and after any failure: it removes
+// everything the executor created.
+
+import type { Readable } from 'node:stream';
+
+/** Credentials for pulling a private image (CircleCI's `auth:` key). */
+export interface RegistryAuth {
+  username: string;
+  password: string;
+}
+
+/**
+ * One container of a job, as the JobSpec describes it. The first container
+ * of a job is the primary (steps run there); the rest are services.
+ * Lists are already normalised: the compiler turns a string `command:` into
+ * a one-element list (CircleCI accepts both forms).
+ */
+export interface ContainerSpec {
+  image: string;
+  /** Hostname by which the other containers reach this one (services). */
+  name?: string;
+  /** Replaces the image's ENTRYPOINT. */
+  entrypoint?: string[];
+  /** Replaces the image's CMD. */
+  command?: string[];
+  /** User the container (and, by default, every exec in it) runs as. */
+  user?: string;
+  /** Environment of the container's own process. */
+  environment?: Record<string, string>;
+  auth?: RegistryAuth;
+}
+
+/** What a job may use; each container gets these limits. */
+export interface ResourceLimits {
+  /** CPU count, fractions allowed (e.g. 1.5). */
+  cpus?: number;
+  memoryBytes?: number;
+}
+
+/** When to fetch an image from its registry before starting a container. */
+export type PullPolicy = 'always' | 'missing' | 'never';
+
+/** One command to run in the primary container. */
+export interface ExecRequest {
+  /** argv; no shell is added, so pass ['/bin/sh', '-c', script] for a script. */
+  command: string[];
+  /** Added to the container's environment for this command only. */
+  env?: Record<string, string>;
+  /** Directory the command starts in; the container's default when absent. */
+  workingDirectory?: string;
+  /** User to run as; the container's user when absent. */
+  user?: string;
+  /**
+   * Aborting sends SIGTERM to the command's process group, then SIGKILL
+   * after the executor's grace period. `exit` then resolves with aborted: true.
+   */
+  signal?: AbortSignal;
+}
+
+export interface ExecResult {
+  /** The command's exit status; 128+n when it died of signal n. */
+  exitCode: number;
+  /** True when the request's AbortSignal fired before the command ended. */
+  aborted: boolean;
+}
+
+/**
+ * A command that has been handed to the executor. The streams carry the
+ * command's bytes unchanged and end when it exits; they buffer until read,
+ * and a slow reader slows the command down rather than losing output.
+ */
+export interface RunningExec {
+  stdout: Readable;
+  stderr: Readable;
+  /** Resolves once the command has exited and both streams have ended;
+   *  rejects with ExecutorError when the command could not be run at all. */
+  exit: Promise<ExecResult>;
+  /** Sends a signal (e.g. 'SIGINT') to the command's process group. */
+  signal(name: NodeJS.Signals): Promise<void>;
+}
+
+export interface Executor {
+  /** Makes the job's containers (or machine) ready. Call once. On failure
+   *  it has already removed whatever it had created. */
+  prepare(signal?: AbortSignal): Promise<void>;
+  exec(request: ExecRequest): RunningExec;
+  /** Unpacks a tar stream into a directory of the primary, creating the
+   *  directory if needed. Ownership and modes come from the tar headers. */
+  copyIn(destinationDir: string, tar: Readable, signal?: AbortSignal): Promise<void>;
+  /** A tar stream of a file or directory of the primary; its entries are
+   *  named after the last path component (as `tar -C dirname -c basename`). */
+  copyOut(sourcePath: string, signal?: AbortSignal): Promise<Readable>;
+  /** Removes every container, network and volume this executor created.
+   *  Idempotent, and safe to call before, during or after prepare(). */
+  teardown(): Promise<void>;
+}
+
+/** A failure to tell the user about: the message is one line that says what
+ *  failed, where, and how to fix it. */
+export class ExecutorError extends Error {
+  override readonly name = 'ExecutorError';
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Build the local images the tests use, each only if it is missing. No image
+# registry is reachable, so everything is built from Debian packages here.
+#   deckhand-test/busybox:latest               busybox only, no bash
+#   deckhand-test/debian:bookworm              debootstrap minbase + git, sshd
+#   deckhand-test/debian-entrypoint:bookworm   preserve-entrypoint label + ENTRYPOINT
+# The debootstrap result is cached in $DECKHAND_IMAGE_CACHE so that a re-run on
+# the same machine (after `docker system prune`, say) takes seconds.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+images=$root/images
+cache=${DECKHAND_IMAGE_CACHE:-/var/cache/deckhand-images}
+path_env='PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+have() { docker image inspect "$1" >/dev/null 2>&1; }
+
+if ! have deckhand-test/busybox:latest; then
+  dir=$(mktemp -d /var/tmp/deckhand-busybox.XXXXXX)
+  trap 'rm -rf "$dir"' EXIT
+  "$images/busybox/make-rootfs.sh" "$dir/rootfs"
+  tar -C "$dir/rootfs" --numeric-owner -c . |
+    docker import --change "ENV $path_env" --change 'CMD ["sh"]' - deckhand-test/busybox:latest >/dev/null
+  rm -rf "$dir"
+  trap - EXIT
+fi
+
+if ! have deckhand-test/debian:bookworm; then
+  mkdir -p "$cache"
+  tarball=$cache/debian-bookworm-minbase.tar
+  if [ ! -s "$tarball" ]; then
+    "$images/debian/make-rootfs.sh" "$tarball"
+  fi
+  docker import --change "ENV $path_env" --change 'CMD ["bash"]' "$tarball" deckhand-test/debian:bookworm >/dev/null
+fi
+
+if ! have deckhand-test/debian-entrypoint:bookworm; then
+  # DOCKER_BUILDKIT=0: the engine here has no buildx; the legacy builder works.
+  # Its deprecation notice goes to stderr; show the output only on failure.
+  if ! out=$(DOCKER_BUILDKIT=0 docker build -q -t deckhand-test/debian-entrypoint:bookworm "$images/debian-entrypoint" 2>&1); then
+    echo "$out" >&2
+    exit 1
+  fi
+fi

@@ -1,0 +1,102 @@
+/** The real `deckhand` binary, as a user runs it: exit codes, output shapes, no stack traces. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parseJobSpec } from '../../agent/jobspec/validate.js';
+import { repoRoot } from '../support/shared.js';
+
+const bin = join(repoRoot(), 'bin', 'deckhand.js');
+const home = mkdtempSync(join(tmpdir(), 'deckhand-cli-home-'));
+
+function deckhand(args: string[], cwd = tmpdir()) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', env: { ...process.env, DECKHAND_HOME: home } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function configFile(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'deckhand-cli-'));
+  const file = join(dir, 'config.yml');
+  writeFileSync(file, text);
+  return file;
+}
+
+const good = configFile(`version: 2.1
+commands:
+  hello:
+    parameters: {who: {type: string, default: you}}
+    steps: [{run: echo hello << parameters.who >>}]
+jobs:
+  build:
+    docker: [{image: busybox}]
+    steps: [checkout, hello]
+workflows:
+  main:
+    jobs: [build]
+`);
+
+test('--version and --help exit 0', () => {
+  const v = deckhand(['--version']);
+  assert.equal(v.code, 0);
+  assert.match(v.out, /^\d+\.\d+\.\d+\n$/);
+  const h = deckhand(['config', 'process', '--help']);
+  assert.equal(h.code, 0);
+  assert.match(h.out, /--pipeline-parameters/);
+});
+
+test('usage errors exit 2 with one line', () => {
+  const r = deckhand(['config', 'nonsense']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /unknown command 'nonsense'/);
+  const j = deckhand(['config', 'process', '-c', good, '--jobspec']);
+  assert.equal(j.code, 2);
+  assert.equal(j.err, 'deckhand: --jobspec needs --job NAME (the JobSpec describes one job)\n');
+  assert.equal(deckhand(['config', 'process', '-c', '/nonexistent/config.yml']).code, 2);
+});
+
+test('validate: exit 0 when valid; FILE:LINE:COL lines and exit 1 when not', () => {
+  const ok = deckhand(['config', 'validate', '-c', good]);
+  assert.equal(ok.code, 0, ok.err);
+  const bad = configFile('version: 2.1\njobs:\n  build:\n    docker: [{image: busybox}]\n    steps: [helo]\nworkflows:\n  w:\n    jobs: [build]\n');
+  const r = deckhand(['config', 'validate', '-c', bad]);
+  assert.equal(r.code, 1);
+  assert.equal(r.err.trim().split('\n').length, 1);
+  assert.match(r.err, new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:5:13: command "helo" is not defined`));
+  assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
+});
+
+test('process prints the 2.0 form; --jobspec prints a schema-valid JobSpec', () => {
+  const p = deckhand(['config', 'process', '-c', good]);
+  assert.equal(p.code, 0, p.err);
+  assert.match(p.out, /^version: 2$/m);
+  assert.match(p.out, /command: echo hello you/);
+  assert.doesNotMatch(p.out, /commands:/);
+  const j = deckhand(['config', 'process', '-c', good, '--job', 'build', '--jobspec', '--branch', 'feature/x', '--revision', 'abc123']);
+  assert.equal(j.code, 0, j.err);
+  const spec = parseJobSpec(JSON.parse(j.out));
+  assert.equal(spec.pipeline.git.branch, 'feature/x');
+  assert.equal(spec.pipeline.git.revision, 'abc123');
+  assert.deepEqual(spec.workflow, { name: 'main', requires: {} });
+});
+
+test('--pipeline-parameters takes inline JSON or a file, and is checked', () => {
+  const cfg = configFile('version: 2.1\nparameters:\n  n: {type: integer, default: 1}\njobs:\n  build:\n    docker: [{image: x}]\n    parallelism: << pipeline.parameters.n >>\n    steps: [checkout]\n');
+  const inline = deckhand(['config', 'process', '-c', cfg, '--job', 'build', '--jobspec', '--pipeline-parameters', '{"n": 3}']);
+  assert.equal(inline.code, 0, inline.err);
+  assert.equal(JSON.parse(inline.out).parallelism, 3);
+  const file = configFile('n: 4\n');
+  assert.equal(JSON.parse(deckhand(['config', 'process', '-c', cfg, '--job', 'build', '--jobspec', '--pipeline-parameters', file]).out).parallelism, 4);
+  const bad = deckhand(['config', 'process', '-c', cfg, '--pipeline-parameters', '{"n": "many"}']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /argument "n" of the pipeline \(parameters:\) must be an integer/);
+});
+
+test('orb import and list use DECKHAND_HOME; bad names exit 2', () => {
+  const orb = configFile('version: 2.1\ncommands:\n  x: {steps: [{run: "true"}]}\n');
+  const imp = deckhand(['orb', 'import', orb, '--name', 'acme/thing@1.2.3']);
+  assert.equal(imp.code, 0, imp.err);
+  assert.match(deckhand(['orb', 'list']).out, /^acme\/thing@1\.2\.3$/m);
+  assert.equal(deckhand(['orb', 'import', orb, '--name', 'thing']).code, 2);
+});
