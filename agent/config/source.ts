@@ -12,8 +12,10 @@ import {
   isMap,
   isPair,
   isScalar,
+  isNode,
   isSeq,
   LineCounter,
+  visit,
   parseDocument,
   type Node as YamlNode,
   type Document,
@@ -139,8 +141,8 @@ function yamlMessage(message: string, code: string): string {
 class Converter {
   private budget: number;
   private readonly aliasStack: YamlNode[] = [];
-  /** each alias node is resolved once: the yaml package searches the whole document per call */
-  private readonly aliasTargets = new Map<YamlNode, YamlNode | undefined>();
+  /** alias → anchored node, found in one pass (the yaml package walks the whole document per alias) */
+  private readonly aliasTargets = new Map<YamlNode, YamlNode>();
 
   constructor(
     private readonly doc: Document.Parsed,
@@ -148,6 +150,16 @@ class Converter {
     private readonly maxNodes: number,
   ) {
     this.budget = maxNodes;
+    // an alias refers to the latest node anchored with its name before it, in document order
+    const anchors = new Map<string, YamlNode>();
+    visit(doc, (_key, node) => {
+      if (isAlias(node)) {
+        const target = anchors.get(node.source);
+        if (target) this.aliasTargets.set(node, target);
+      } else if (isNode(node) && node.anchor) {
+        anchors.set(node.anchor, node);
+      }
+    });
   }
 
   private spend(pos: SourcePos): void {
@@ -161,7 +173,6 @@ class Converter {
     const pos = node.range ? this.at(node.range[0]) : fallback;
     this.spend(pos);
     if (isAlias(node)) {
-      if (!this.aliasTargets.has(node)) this.aliasTargets.set(node, node.resolve(this.doc) as YamlNode | undefined);
       const target = this.aliasTargets.get(node);
       if (!target) throw configError(pos, `unknown YAML alias *${node.source}`);
       if (this.aliasStack.includes(target)) throw configError(pos, `YAML alias *${node.source} refers to itself`);

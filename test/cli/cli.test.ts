@@ -100,3 +100,16 @@ test('orb import and list use DECKHAND_HOME; bad names exit 2', () => {
   assert.match(deckhand(['orb', 'list']).out, /^acme\/thing@1\.2\.3$/m);
   assert.equal(deckhand(['orb', 'import', orb, '--name', 'thing']).code, 2);
 });
+
+test('--version and config validate load no Docker, gRPC or SSH code', () => {
+  // a preloaded hook lists every CommonJS module loaded (ESM imports of CJS packages land there too)
+  const hook = join(mkdtempSync(join(tmpdir(), 'deckhand-hook-')), 'hook.cjs');
+  writeFileSync(hook, "process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify(Object.keys(require.cache)) + '\\n'));\n");
+  for (const args of [['--version'], ['config', 'validate', '-c', good]]) {
+    const r = spawnSync(process.execPath, ['--require', hook, bin, ...args], { encoding: 'utf8', env: { ...process.env, DECKHAND_HOME: home } });
+    assert.equal(r.status, 0, r.stderr);
+    const loaded = JSON.parse(/LOADED (.*)/.exec(r.stderr)![1]) as string[];
+    assert.ok(loaded.some((m) => m.includes('node_modules/commander/')), 'the hook sees CommonJS packages');
+    assert.deepEqual(loaded.filter((m) => /node_modules\/(dockerode|docker-modem|ssh2|@grpc)\//.test(m)), [], args.join(' '));
+  }
+});

@@ -7,6 +7,7 @@
  * validate a config (and the agent itself) do not pay for it.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Diagnostic, SourcePos } from '../diagnostics.js';
 import { describeType, isMapValue, keyPos, posOf, valuePos, type Value } from '../source.js';
@@ -33,12 +34,27 @@ interface SchemaNode {
 
 let compiled: ValidateFunction | undefined;
 
+/** The generated module `make build` writes beside this file (see generate-validator.ts). */
+export const GENERATED_VALIDATOR = './config-validator.generated.cjs';
+
+/** An ajv set up for the config schema; also used at build time to generate standalone code. */
+export function configSchemaAjv(options: { standalone?: boolean } = {}): { ajv: Ajv; schema: object } {
+  const schema = JSON.parse(readFileSync(new URL('./config.schema.json', import.meta.url), 'utf8')) as object;
+  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false, code: { source: options.standalone === true } });
+  ajv.addVocabulary(ANNOTATIONS);
+  return { ajv, schema };
+}
+
 function validator(): ValidateFunction {
   if (compiled) return compiled;
-  const schema = JSON.parse(readFileSync(new URL('./config.schema.json', import.meta.url), 'utf8')) as object;
-  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
-  ajv.addVocabulary(ANNOTATIONS);
-  compiled = ajv.compile(schema);
+  try {
+    // compiling the schema costs ~250 ms; the build generates the validator ahead of time
+    const mod = createRequire(import.meta.url)(GENERATED_VALIDATOR) as { default?: ValidateFunction } & ValidateFunction;
+    compiled = mod.default ?? mod;
+  } catch {
+    const { ajv, schema } = configSchemaAjv();
+    compiled = ajv.compile(schema);
+  }
   return compiled;
 }
 

@@ -1,0 +1,192 @@
+// The Executor for CircleCI's `docker` executor: a primary container where
+// steps run, and service containers sharing its network namespace (a
+// service's ports are the primary's localhost, and its name resolves there).
+
+import { randomBytes } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import {
+  ExecutorError,
+  type ContainerSpec,
+  type ExecRequest,
+  type Executor,
+  type PullPolicy,
+  type ResourceLimits,
+  type RunningExec,
+} from '../executor.js';
+import { containerHostnames, primaryCreateOptions, serviceCreateOptions } from './containers.js';
+import { connectDocker, engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
+import { startExec } from './exec.js';
+import { ensureImage } from './images.js';
+import { ownershipLabels } from './labels.js';
+import { removeRun } from './leftovers.js';
+
+export interface DockerExecutorOptions {
+  /** Labels everything created (com.deckhand.job), for sweeping leftovers. */
+  jobId: string;
+  /** The primary first, then the services. */
+  containers: ContainerSpec[];
+  /** Applied to each container. */
+  resources?: ResourceLimits;
+  /** Default 'missing'. */
+  pull?: PullPolicy;
+  /** Default: the engine named by DOCKER_HOST & co. */
+  docker?: Docker;
+  /** Between SIGTERM and SIGKILL when an exec is aborted. Default 10 s. */
+  killGraceMs?: number;
+}
+
+export class DockerExecutor implements Executor {
+  /** Distinguishes this instance's containers from other runs of the job. */
+  readonly runId = randomBytes(6).toString('hex');
+  private readonly docker: Docker;
+  private primary: Docker.Container | undefined;
+  private preparing: Promise<void> | undefined;
+  private readonly closing = new AbortController();
+
+  constructor(private readonly options: DockerExecutorOptions) {
+    this.docker = options.docker ?? connectDocker();
+  }
+
+  prepare(signal?: AbortSignal): Promise<void> {
+    if (this.preparing) return Promise.reject(new ExecutorError('prepare() was called twice on one executor; create a new executor per job'));
+    const stop = signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
+    this.preparing = this.start(stop).catch(async (error: unknown) => {
+      // Leave nothing behind, whatever failed.
+      await removeRun(this.docker, this.runId).catch(() => undefined);
+      throw toExecutorError(error, 'cannot start the job containers');
+    });
+    return this.preparing;
+  }
+
+  exec(request: ExecRequest): RunningExec {
+    if (!this.primary) {
+      const exit = Promise.reject(new ExecutorError('exec() before prepare() finished; await prepare() first'));
+      return startFailed(exit);
+    }
+    return startExec(this.primary, request, { killGraceMs: this.options.killGraceMs ?? 10_000 });
+  }
+
+  async copyIn(destinationDir: string, tar: Readable, signal?: AbortSignal): Promise<void> {
+    const primary = this.requirePrimary('copyIn');
+    try {
+      await primary.infoArchive({ path: destinationDir });
+    } catch (error) {
+      if (engineStatus(error) !== 404) throw toExecutorError(error, `cannot copy into ${destinationDir} of the primary container`);
+      await this.makeDirectory(destinationDir);
+    }
+    try {
+      await primary.putArchive(tar, { path: destinationDir, ...(signal ? { abortSignal: signal } : {}) });
+    } catch (error) {
+      throw toExecutorError(error, `cannot copy into ${destinationDir} of the primary container`);
+    }
+  }
+
+  async copyOut(sourcePath: string, signal?: AbortSignal): Promise<Readable> {
+    const primary = this.requirePrimary('copyOut');
+    try {
+      return (await primary.getArchive({ path: sourcePath, ...(signal ? { abortSignal: signal } : {}) })) as Readable;
+    } catch (error) {
+      if (engineStatus(error) === 404) throw new ExecutorError(`cannot copy ${sourcePath} out of the primary container: no such file or directory`);
+      throw toExecutorError(error, `cannot copy ${sourcePath} out of the primary container`);
+    }
+  }
+
+  async teardown(): Promise<void> {
+    // A prepare() still creating containers stops at its next step; then
+    // everything carrying this run's label goes.
+    this.closing.abort();
+    await this.preparing?.catch(() => undefined);
+    this.primary = undefined;
+    try {
+      await removeRun(this.docker, this.runId);
+    } catch (error) {
+      throw toExecutorError(error, `cannot remove the containers of job ${this.options.jobId}`);
+    }
+  }
+
+  private async start(signal: AbortSignal): Promise<void> {
+    const { containers, jobId } = this.options;
+    const [primarySpec, ...serviceSpecs] = containers;
+    if (!primarySpec) throw new ExecutorError(`job ${jobId} names no container; a docker job needs at least one image`);
+    const policy = this.options.pull ?? 'missing';
+    const images = await Promise.all(containers.map((spec) => ensureImage(this.docker, spec.image, policy, spec.auth, signal)));
+    signal.throwIfAborted();
+
+    const labels = ownershipLabels(jobId, this.runId);
+    const prefix = `deckhand-${jobId.replace(/[^a-zA-Z0-9_.-]/g, '-')}-${this.runId}`;
+    // A network of its own keeps this job's containers apart from others'.
+    const network = await this.docker.createNetwork({ Name: prefix, Labels: labels, CheckDuplicate: true });
+    signal.throwIfAborted();
+
+    const placement = (containerName: string) => ({ containerName, labels, ...(this.options.resources ? { resources: this.options.resources } : {}) });
+    const primary = await this.docker.createContainer(
+      primaryCreateOptions(primarySpec, images[0], placement(`${prefix}-primary`), network.id, containerHostnames(containers)),
+    );
+    signal.throwIfAborted();
+    await startContainer(primary, primarySpec);
+
+    await Promise.all(
+      serviceSpecs.map(async (spec, index) => {
+        signal.throwIfAborted();
+        const service = await this.docker.createContainer(serviceCreateOptions(spec, placement(`${prefix}-service${index + 1}`), primary.id));
+        signal.throwIfAborted();
+        await startContainer(service, spec);
+      }),
+    );
+    signal.throwIfAborted();
+    await mustBeRunning(primary, primarySpec);
+    this.primary = primary;
+  }
+
+  private requirePrimary(operation: string): Docker.Container {
+    if (!this.primary) throw new ExecutorError(`${operation}() before prepare() finished; await prepare() first`);
+    return this.primary;
+  }
+
+  private async makeDirectory(directory: string): Promise<void> {
+    const run = this.exec({ command: ['mkdir', '-p', '--', directory] });
+    const errors: Buffer[] = [];
+    run.stdout.resume();
+    run.stderr.on('data', (chunk: Buffer) => errors.push(chunk));
+    const { exitCode } = await run.exit;
+    if (exitCode !== 0) {
+      const reason = Buffer.concat(errors).toString('utf8').replace(/\s+/g, ' ').trim();
+      throw new ExecutorError(`cannot create ${directory} in the primary container: ${reason || `mkdir exited with ${exitCode}`}`);
+    }
+  }
+}
+
+async function startContainer(container: Docker.Container, spec: ContainerSpec): Promise<void> {
+  try {
+    await container.start();
+  } catch (error) {
+    throw toExecutorError(error, `cannot start a container of image "${spec.image}"`);
+  }
+}
+
+/** A preserved or given entrypoint that exits leaves nowhere to run steps. */
+async function mustBeRunning(primary: Docker.Container, spec: ContainerSpec): Promise<void> {
+  const state = (await primary.inspect()).State;
+  if (!state.Running) {
+    throw new ExecutorError(
+      `the primary container (image "${spec.image}") exited with code ${state.ExitCode} right after it started; its entrypoint/command must keep running`,
+    );
+  }
+}
+
+function toExecutorError(error: unknown, what: string): ExecutorError {
+  if (error instanceof ExecutorError) return error;
+  if (error instanceof Error && error.name === 'AbortError') return new ExecutorError(`${what}: cancelled`);
+  if (isUnreachable(error)) return new ExecutorError(unreachableMessage(error));
+  return new ExecutorError(`${what}: ${engineMessage(error)}`);
+}
+
+function startFailed(exit: Promise<never>): RunningExec {
+  exit.catch(() => undefined);
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  stdout.end();
+  stderr.end();
+  return { stdout, stderr, exit, signal: async () => undefined };
+}

@@ -1,0 +1,152 @@
+// Running one command in a container through the Engine API's exec calls,
+// with demultiplexed output, its exit code, signals and abort.
+//
+// The Engine API cannot signal an exec. So every command starts under a tiny
+// /bin/sh wrapper that records its PID in a file and then exec()s the
+// command (same PID). The engine makes each exec a session and process-group
+// leader, so a second exec can signal the whole group: `kill -- -PID`.
+
+import { randomBytes } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type Docker from 'dockerode';
+import { ExecutorError, type ExecRequest, type ExecResult, type RunningExec } from '../executor.js';
+import { demultiplex } from './demux.js';
+import { engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
+
+export interface ExecSettings {
+  /** How long an aborted command gets between SIGTERM and SIGKILL. */
+  killGraceMs: number;
+  /** Buffered output per stream before the command is slowed down. */
+  highWaterMark?: number;
+}
+
+// $0 is the PID file, "$@" the command. A failed write must not stop the command.
+const WRAPPER = '{ echo $$ > "$0"; } 2>/dev/null; exec "$@"';
+
+// Waits (up to 5 s) for the PID file of a just-started command, then signals
+// its process group. dash wants `--` before a negative PID; busybox rejects it.
+const SIGNALLER =
+  'i=0; while [ ! -s "$0" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; ' +
+  'p=$(cat "$0" 2>/dev/null) || exit 0; { kill -s "$1" -- "-$p" || kill -s "$1" "-$p"; } 2>/dev/null; exit 0';
+
+/** How long the engine may take to report an exit once output has ended. */
+const EXIT_REPORT_MS = 5_000;
+
+export function startExec(container: Docker.Container, request: ExecRequest, settings: ExecSettings): RunningExec {
+  const stdout = new PassThrough({ highWaterMark: settings.highWaterMark ?? 1 << 20 });
+  const stderr = new PassThrough({ highWaterMark: settings.highWaterMark ?? 1 << 20 });
+  const pidFile = `/tmp/.deckhand-exec-${randomBytes(8).toString('hex')}.pid`;
+  let finished = false;
+  let aborted = false;
+
+  const signal = async (name: NodeJS.Signals): Promise<void> => {
+    if (finished) return;
+    await sendSignal(container, pidFile, name);
+  };
+
+  const run = async (): Promise<ExecResult> => {
+    if (request.signal?.aborted) {
+      aborted = true;
+      return { exitCode: -1, aborted };
+    }
+    const exec = await createExec(container, request, pidFile);
+    let output: Readable;
+    try {
+      output = (await exec.start({ hijack: true, stdin: false })) as unknown as Readable;
+    } catch (error) {
+      throw describeFailure(error, request);
+    }
+
+    // Abort: SIGTERM to the group, SIGKILL after the grace period, and as a
+    // last resort stop reading a stream that a stray process keeps open.
+    const timers: NodeJS.Timeout[] = [];
+    const onAbort = (): void => {
+      aborted = true;
+      void signal('SIGTERM').catch(() => undefined);
+      timers.push(
+        setTimeout(() => {
+          void signal('SIGKILL').catch(() => undefined);
+          timers.push(setTimeout(() => output.destroy(), EXIT_REPORT_MS).unref());
+        }, settings.killGraceMs).unref(),
+      );
+    };
+    if (request.signal?.aborted) onAbort();
+    else request.signal?.addEventListener('abort', onAbort, { once: true });
+
+    try {
+      await demultiplex(output, stdout, stderr);
+    } catch (error) {
+      // Destroyed by the abort fallback: report what is known below.
+      if (!aborted) throw new ExecutorError(`lost the output of "${request.command.join(' ')}": ${engineMessage(error)}`);
+    } finally {
+      request.signal?.removeEventListener('abort', onAbort);
+      timers.forEach(clearTimeout);
+    }
+    return { exitCode: await exitCodeOf(exec), aborted };
+  };
+
+  const exit = run().finally(() => {
+    finished = true;
+    stdout.end();
+    stderr.end();
+  });
+  // The caller may only look at `exit` after reading the streams.
+  exit.catch(() => undefined);
+  return { stdout, stderr, exit, signal };
+}
+
+async function createExec(container: Docker.Container, request: ExecRequest, pidFile: string): Promise<Docker.Exec> {
+  if (request.command.length === 0) throw new ExecutorError('cannot run an empty command; give at least the program to run');
+  try {
+    return await container.exec({
+      Cmd: ['/bin/sh', '-c', WRAPPER, pidFile, ...request.command],
+      Env: Object.entries(request.env ?? {}).map(([key, value]) => `${key}=${value}`),
+      ...(request.workingDirectory ? { WorkingDir: request.workingDirectory } : {}),
+      ...(request.user ? { User: request.user } : {}),
+      AttachStdin: false,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+    });
+  } catch (error) {
+    throw describeFailure(error, request);
+  }
+}
+
+/** The engine reports the exit code a moment after the output ends. */
+async function exitCodeOf(exec: Docker.Exec): Promise<number> {
+  const deadline = Date.now() + EXIT_REPORT_MS;
+  for (;;) {
+    const info = await exec.inspect();
+    if (!info.Running && info.ExitCode !== null) return info.ExitCode;
+    if (Date.now() > deadline) {
+      throw new ExecutorError('the Docker engine did not report the exit code of a finished command within 5 s; check the engine (dockerd log)');
+    }
+    await sleep(20);
+  }
+}
+
+async function sendSignal(container: Docker.Container, pidFile: string, name: NodeJS.Signals): Promise<void> {
+  const exec = await container.exec({
+    Cmd: ['/bin/sh', '-c', SIGNALLER, pidFile, name.replace(/^SIG/, '')],
+    User: '0',
+    AttachStdout: false,
+    AttachStderr: false,
+  });
+  await exec.start({ Detach: true });
+  // Detached: wait for the signaller to finish, boundedly.
+  const deadline = Date.now() + 10_000;
+  while ((await exec.inspect()).Running && Date.now() < deadline) await sleep(20);
+}
+
+function describeFailure(error: unknown, request: ExecRequest): ExecutorError {
+  if (error instanceof ExecutorError) return error;
+  if (isUnreachable(error)) return new ExecutorError(unreachableMessage(error));
+  const what = `cannot run "${request.command.join(' ')}" in the primary container`;
+  const status = engineStatus(error);
+  if (status === 404 || status === 409) {
+    return new ExecutorError(`${what}: the container is gone or stopped (${engineMessage(error)}); check that its entrypoint keeps running`);
+  }
+  return new ExecutorError(`${what}: ${engineMessage(error)}`);
+}
