@@ -1,9 +1,5 @@
-/** Shared bits of the benchmarks: timing and the stand-in orb registry. */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { OrbRegistry, parseOrbRef } from '../agent/config/orb-registry.js';
+/** Shared bits of the benchmarks: timing, the repository root, the stand-in orb registry. */
+export { standInRegistry } from '../test/support/stand-ins.js';
 
 /** Median wall time in milliseconds of `runs` calls of fn (after `warmup` unmeasured calls). */
 export async function median(runs: number, fn: () => unknown | Promise<unknown>, warmup = 3): Promise<number> {
@@ -20,16 +16,3 @@ export async function median(runs: number, fn: () => unknown | Promise<unknown>,
 
 export const repo = new URL('..', new URL('..', import.meta.url)).pathname;
 
-/** A fresh registry holding the test stand-ins under every version the corpus asks for. */
-export function standInRegistry(): OrbRegistry {
-  const reg = new OrbRegistry(mkdtempSync(join(tmpdir(), 'deckhand-bench-home-')));
-  const dir = join(repo, 'test', 'fixtures', 'orbs');
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { name: string; file: string; versions: string[] }[];
-  for (const orb of manifest) {
-    for (const v of orb.versions) {
-      const exact = /^\d+\.\d+\.\d+$|^dev:/.test(v) ? v : v === 'volatile' ? '0.0.0' : `${v}${'.0'.repeat(3 - v.split('.').length)}`;
-      reg.import(join(dir, orb.file), parseOrbRef(`${orb.name}@${exact}`)!);
-    }
-  }
-  return reg;
-}

@@ -4,38 +4,16 @@
  * from the registry, with that error. Every job of every workflow yields a schema-valid JobSpec.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { compileFile } from '../../agent/config/compile.js';
 import { ConfigError } from '../../agent/config/diagnostics.js';
-import { parseOrbRef, type OrbRegistry } from '../../agent/config/orb-registry.js';
 import { processedYaml } from '../../agent/config/process-output.js';
 import { toJobSpec } from '../../agent/config/to-jobspec.js';
 import { parseJobSpec } from '../../agent/jobspec/validate.js';
-import { emptyRegistry } from '../support/config.js';
-import { hasShared, repoRoot, sharedDir } from '../support/shared.js';
-
-interface StandIn {
-  name: string;
-  file: string;
-  versions: string[];
-}
-
-function standInRegistry(): OrbRegistry {
-  const reg = emptyRegistry();
-  const dir = join(repoRoot(), 'test', 'fixtures', 'orbs');
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as StandIn[];
-  for (const orb of manifest) {
-    for (const v of orb.versions) {
-      const ref = parseOrbRef(`${orb.name}@${v}`);
-      assert.ok(ref, `manifest reference ${orb.name}@${v}`);
-      // partial versions (`5`, `1.2`) and volatile resolve to the highest stored exact version
-      reg.import(join(dir, orb.file), /^\d+\.\d+\.\d+$|^dev:/.test(v) ? ref : { ...ref, version: `${v}${'.0'.repeat(Math.max(0, 3 - v.split('.').length))}`.replace(/^volatile(\.0)*$/, '0.0.0') });
-    }
-  }
-  return reg;
-}
+import { hasShared, sharedDir } from '../support/shared.js';
+import { standInRegistry } from '../support/stand-ins.js';
 
 test('corpus: every real config compiles, or misses only an orb', { skip: !hasShared() && 'no ../shared here' }, () => {
   const dir = join(sharedDir(), 'corpus', 'configs');

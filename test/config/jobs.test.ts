@@ -94,3 +94,10 @@ test('job parameters: types, YAML 1.1 booleans, enums, env var names, required',
   assertConfigError(() => jobSpec(c.replace('on: on}', 'on: on, mus: x}'), 'b'), 17, 39, /job "b" has no parameter "mus" \(did you mean "must"\?\)/);
   assertConfigError(() => jobSpec(c.replace('n: {type: integer, default: 2}', 'n: {type: integr, default: 2}'), 'b'), undefined, undefined, /"integr".*\(did you mean "integer"\?\)/);
 });
+
+test('<< >> expressions: value-returning and/or, and positioned parse errors', () => {
+  const c = 'version: 2.1\njobs:\n  b:\n    docker: [{image: x}]\n    parallelism: << pipeline.git.branch == "main" and 10 or 1 >>\n    steps: [checkout]\n';
+  assert.equal(jobSpec(c, 'b', { branch: 'main' }).parallelism, 10);
+  assert.equal(jobSpec(c, 'b', { branch: 'dev' }).parallelism, 1);
+  assertConfigError(() => jobSpec(c.replace('== "main"', '== == "main"'), 'b'), 5, 18, /in << pipeline\.git\.branch == == "main" and 10 or 1 >>:/);
+});
