@@ -120,7 +120,7 @@ function expandEntry(entry: Value, pos: SourcePos | undefined, pipeline: ValueMa
   }
   const scope: InterpolationScope = { pipeline };
   const matrixRaw = raw.matrix;
-  if (matrixRaw === undefined || matrixRaw === null) return [entryToJob(ref, raw, interpolate(raw, scope, pos) as ValueMap, pos, wfName, undefined, isJobDefined)];
+  if (matrixRaw === undefined || matrixRaw === null) return [entryToJob(ref, raw, interpolate(raw, scope, pos) as ValueMap, pos, undefined, isJobDefined)];
 
   if (!isMapValue(matrixRaw) || !isMapValue(matrixRaw.parameters)) {
     throw configError(valuePos(raw, 'matrix') ?? pos, `"matrix" of job "${ref}" needs "parameters:", a map of parameter: [values]`);
@@ -157,7 +157,7 @@ function expandEntry(entry: Value, pos: SourcePos | undefined, pipeline: ValueMa
     const inst = interpolate(withoutMatrix, { pipeline, matrix: combo }, pos) as ValueMap;
     for (const [k, v] of combo) inst[k] = v;
     if (inst.name === undefined) inst.name = [ref, ...names.map((n) => renderMatrixValue(combo.get(n) ?? null))].join('-');
-    return entryToJob(ref, raw, inst, pos, wfName, alias, isJobDefined);
+    return entryToJob(ref, raw, inst, pos, alias, isJobDefined);
   });
 }
 
@@ -174,7 +174,6 @@ function entryToJob(
   raw: ValueMap,
   inst: ValueMap,
   pos: SourcePos | undefined,
-  wfName: string,
   /** the matrix alias; a job without a matrix answers to its own name */
   alias: string | undefined,
   isJobDefined: (ref: string) => boolean,

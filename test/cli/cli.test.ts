@@ -113,3 +113,12 @@ test('--version and config validate load no Docker, gRPC or SSH code', () => {
     assert.deepEqual(loaded.filter((m) => /node_modules\/(dockerode|docker-modem|ssh2|@grpc)\//.test(m)), [], args.join(' '));
   }
 });
+
+test('a 10 MB config is refused with a positioned line, quickly', () => {
+  const big = configFile(`version: 2.1\n# ${'x'.repeat(10 * 1024 * 1024)}\n`);
+  const started = Date.now();
+  const r = deckhand(['config', 'validate', '-c', big]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /:1:1: config is 10\.0 MB; the limit is 4 MB/);
+  assert.ok(Date.now() - started < 5000);
+});
