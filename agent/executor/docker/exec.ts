@@ -21,8 +21,9 @@ export interface ExecSettings {
   highWaterMark?: number;
 }
 
-// $0 is the PID file, "$@" the command. A failed write must not stop the command.
-const WRAPPER = '{ echo $$ > "$0"; } 2>/dev/null; exec "$@"';
+// Records the PID, then becomes the command ("$@"). A failed write must not
+// stop the command. The PID file name is hex only, so safe to embed.
+const wrapper = (pidFile: string): string => `{ echo $$ > ${pidFile}; } 2>/dev/null; exec "$@"`;
 
 // Waits (up to 5 s) for the PID file of a just-started command, then signals
 // its process group. dash wants `--` before a negative PID; busybox rejects it.
@@ -100,7 +101,8 @@ async function createExec(container: Docker.Container, request: ExecRequest, pid
   if (request.command.length === 0) throw new ExecutorError('cannot run an empty command; give at least the program to run');
   try {
     return await container.exec({
-      Cmd: ['/bin/sh', '-c', WRAPPER, pidFile, ...request.command],
+      // $0 is 'sh' so that a missing program reads as the shell's usual error.
+      Cmd: ['/bin/sh', '-c', wrapper(pidFile), 'sh', ...request.command],
       Env: Object.entries(request.env ?? {}).map(([key, value]) => `${key}=${value}`),
       ...(request.workingDirectory ? { WorkingDir: request.workingDirectory } : {}),
       ...(request.user ? { User: request.user } : {}),
@@ -134,7 +136,10 @@ async function sendSignal(container: Docker.Container, pidFile: string, name: No
     AttachStdout: false,
     AttachStderr: false,
   });
-  await exec.start({ Detach: true });
+  // Detached: the engine answers at once; drop the (empty) response so its
+  // socket does not linger.
+  const response = (await exec.start({ Detach: true })) as unknown as Readable | undefined;
+  response?.destroy();
   // Detached: wait for the signaller to finish, boundedly.
   const deadline = Date.now() + 10_000;
   while ((await exec.inspect()).Running && Date.now() < deadline) await sleep(20);
