@@ -4,6 +4,7 @@
 #   deckhand-test/busybox:latest               busybox only, no bash
 #   deckhand-test/debian:bookworm              debootstrap minbase + git, sshd
 #   deckhand-test/debian-entrypoint:bookworm   preserve-entrypoint label + ENTRYPOINT
+#   deckhand-test/busybox-entrypoint:latest    ENTRYPOINT without that label
 # The debootstrap result is cached in $DECKHAND_IMAGE_CACHE so that a re-run on
 # the same machine (after `docker system prune`, say) takes seconds.
 set -euo pipefail
@@ -34,11 +35,16 @@ if ! have deckhand-test/debian:bookworm; then
   docker import --change "ENV $path_env" --change 'CMD ["bash"]' "$tarball" deckhand-test/debian:bookworm >/dev/null
 fi
 
-if ! have deckhand-test/debian-entrypoint:bookworm; then
-  # DOCKER_BUILDKIT=0: the engine here has no buildx; the legacy builder works.
-  # Its deprecation notice goes to stderr; show the output only on failure.
-  if ! out=$(DOCKER_BUILDKIT=0 docker build -q -t deckhand-test/debian-entrypoint:bookworm "$images/debian-entrypoint" 2>&1); then
+# Dockerfile images FROM the two above. DOCKER_BUILDKIT=0: the engine here
+# has no buildx; the legacy builder works. Its deprecation notice goes to
+# stderr, so output is shown only on failure.
+build() {
+  local tag=$1 context=$2 out
+  have "$tag" && return 0
+  if ! out=$(DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$context" 2>&1); then
     echo "$out" >&2
     exit 1
   fi
-fi
+}
+build deckhand-test/debian-entrypoint:bookworm "$images/debian-entrypoint"
+build deckhand-test/busybox-entrypoint:latest "$images/busybox-entrypoint"

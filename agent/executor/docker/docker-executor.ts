@@ -3,7 +3,7 @@
 // service's ports are the primary's localhost, and its name resolves there).
 
 import { randomBytes } from 'node:crypto';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import {
   ExecutorError,
@@ -69,16 +69,23 @@ export class DockerExecutor implements Executor {
 
   async copyIn(destinationDir: string, tar: Readable, signal?: AbortSignal): Promise<void> {
     const primary = this.requirePrimary('copyIn');
+    // Take hold of the stream before the first await: a child process's
+    // stdout that nobody reads is drained and discarded when it exits.
+    const body = new PassThrough({ highWaterMark: 1 << 20 });
+    pipeline(tar, body, () => undefined);
+    const where = `cannot copy into ${destinationDir} of the primary container`;
     try {
-      await primary.infoArchive({ path: destinationDir });
+      try {
+        await primary.infoArchive({ path: destinationDir });
+      } catch (error) {
+        if (engineStatus(error) !== 404) throw error;
+        await this.makeDirectory(destinationDir);
+      }
+      await primary.putArchive(body, { path: destinationDir, ...(signal ? { abortSignal: signal } : {}) });
     } catch (error) {
-      if (engineStatus(error) !== 404) throw toExecutorError(error, `cannot copy into ${destinationDir} of the primary container`);
-      await this.makeDirectory(destinationDir);
-    }
-    try {
-      await primary.putArchive(tar, { path: destinationDir, ...(signal ? { abortSignal: signal } : {}) });
-    } catch (error) {
-      throw toExecutorError(error, `cannot copy into ${destinationDir} of the primary container`);
+      // Release the caller's stream (and whatever produces it).
+      body.destroy();
+      throw toExecutorError(error, where);
     }
   }
 

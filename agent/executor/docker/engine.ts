@@ -28,7 +28,8 @@ interface EngineFailure {
 export function engineMessage(error: unknown): string {
   const failure = (typeof error === 'object' && error !== null ? error : {}) as EngineFailure;
   const text = failure.json?.message ?? failure.message ?? String(error);
-  return text.replace(/\s+/g, ' ').trim();
+  // docker-modem prefixes "(HTTP code 500) server error - "; the rest is the engine's.
+  return text.replace(/^\(HTTP code \d+\) [^-]*- /, '').replace(/\s+/g, ' ').trim();
 }
 
 /** HTTP status of a failed engine call, when it got that far. */

@@ -84,7 +84,13 @@ export function startExec(container: Docker.Container, request: ExecRequest, set
       request.signal?.removeEventListener('abort', onAbort);
       timers.forEach(clearTimeout);
     }
-    return { exitCode: await exitCodeOf(exec), aborted };
+    // A stray child that outlived SIGKILL keeps the exec "running": after an
+    // abort, report it as killed rather than wait.
+    const exitCode = await exitCodeOf(exec).catch((error: unknown) => {
+      if (aborted) return 137;
+      throw error;
+    });
+    return { exitCode, aborted };
   };
 
   const exit = run().finally(() => {

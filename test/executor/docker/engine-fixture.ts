@@ -12,6 +12,8 @@ import type { ExecResult, RunningExec } from '../../../agent/executor/executor.j
 export const BUSYBOX = 'deckhand-test/busybox:latest';
 export const DEBIAN = 'deckhand-test/debian:bookworm';
 export const DEBIAN_ENTRYPOINT = 'deckhand-test/debian-entrypoint:bookworm';
+/** Has an ENTRYPOINT but not the preserve-entrypoint label. */
+export const BUSYBOX_ENTRYPOINT = 'deckhand-test/busybox-entrypoint:latest';
 
 /** Connects and checks that the engine answers and the images exist. */
 export async function realEngine(): Promise<Docker> {
@@ -21,7 +23,7 @@ export async function realEngine(): Promise<Docker> {
   } catch (error) {
     throw new Error(`these tests need a running Docker engine (run scripts/ensure-docker.sh): ${String(error)}`);
   }
-  for (const image of [BUSYBOX, DEBIAN, DEBIAN_ENTRYPOINT]) {
+  for (const image of [BUSYBOX, DEBIAN, DEBIAN_ENTRYPOINT, BUSYBOX_ENTRYPOINT]) {
     await docker.getImage(image).inspect().catch(() => {
       throw new Error(`test image ${image} is missing; run scripts/build-test-images.sh`);
     });
