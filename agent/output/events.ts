@@ -1,0 +1,32 @@
+/**
+ * The output protocol inside the agent: everything a job shows a person or a processor is one of
+ * these events, in order. Renderers (terminal, NDJSON, log file) and, later, the gRPC client all
+ * consume the same stream; secrets are masked before any sink sees an `output` event.
+ */
+
+export type OutputStreamName = 'stdout' | 'stderr' | 'agent';
+
+export type StepStatus = 'success' | 'failed' | 'timedout' | 'canceled' | 'skipped';
+
+export type JobStatus = 'success' | 'failed' | 'canceled';
+
+export type JobEvent =
+  | { type: 'job-start'; job: string; time: number; environment: Record<string, string> }
+  | { type: 'step-start'; index: number; name: string; stepType: string; time: number; background: boolean }
+  | { type: 'output'; index: number; stream: OutputStreamName; data: Buffer }
+  | {
+      type: 'step-end';
+      index: number;
+      status: StepStatus;
+      exitCode?: number;
+      durationMs: number;
+      /** why it ended that way, one line, e.g. "Too long with no output (exceeded 10m0s)" */
+      message?: string;
+    }
+  | { type: 'job-end'; status: JobStatus; durationMs: number; logFile?: string };
+
+/** A consumer of job events. `close` flushes whatever it buffered. */
+export interface OutputSink {
+  event(e: JobEvent): void;
+  close(): Promise<void>;
+}

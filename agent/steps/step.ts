@@ -1,0 +1,52 @@
+/**
+ * The contract every step type implements. A step gets the JobSpec step, the Executor of the
+ * job and a context; it writes its output through `output` and returns how it ended. Steps never
+ * know whether they run in Docker or on a machine over SSH.
+ */
+import type { Executor } from '../executor/executor.js';
+import type { Step } from '../jobspec/jobspec.js';
+import type { OutputStreamName, StepStatus } from '../output/events.js';
+
+export interface StepOutput {
+  /** bytes the step's process wrote, or agent messages (`agent`), in order */
+  write(stream: OutputStreamName, data: Buffer | string): void;
+}
+
+export interface StepContext {
+  executor: Executor;
+  /** the job's environment for steps: built-ins, contexts, project vars and job `environment`, in CircleCI's precedence */
+  environment: Record<string, string>;
+  /** absolute working directory of the job (`~` expanded) */
+  workingDirectory: string;
+  /** home directory of the primary's user */
+  home: string;
+  /** the job's shell (`/bin/bash -eo pipefail` or `/bin/sh -eo pipefail` unless the config sets one) */
+  shell: string;
+  output: StepOutput;
+  /** aborted on Ctrl-C / SIGTERM / job timeout */
+  signal: AbortSignal;
+  /** whether an earlier step failed (for `when: on_fail|always` and halt semantics) */
+  jobFailed: boolean;
+  /** local inputs for steps that bring files into the job */
+  local: LocalInputs;
+}
+
+export interface LocalInputs {
+  /** the local repository whose working tree `checkout` copies (default: the current directory) */
+  repository: string;
+  /** `--skip-checkout`: use what is already in the working directory */
+  skipCheckout: boolean;
+  /** folder of private keys that `add_ssh_keys` installs (default `$DECKHAND_HOME/ssh-keys`) */
+  sshKeysDir: string;
+  /** private key for a remote `CIRCLE_REPOSITORY_URL` checkout over SSH */
+  checkoutKey?: string;
+}
+
+export interface StepResult {
+  status: StepStatus;
+  exitCode?: number;
+  /** one line shown with the step's end, e.g. "Too long with no output (exceeded 10m0s)" */
+  message?: string;
+}
+
+export type StepHandler<S extends Step = Step> = (step: S, ctx: StepContext) => Promise<StepResult>;
