@@ -1,7 +1,8 @@
 # Deckhand's tasks. `make test` is what CI runs (.ci/run); it installs and starts what it needs.
 SHELL := /bin/bash
 JOB ?= build
-CONFIG ?= .circleci/config.yml
+# the project whose .circleci/config.yml `make run` executes (default: an example that runs offline)
+DIR ?= examples/hello
 
 .PHONY: all deps build test test-unit docker images bench run clean
 
@@ -32,13 +33,15 @@ test: build images
 test-unit: build
 	node --test $$(find dist/test -name '*.test.js' -not -path '*/executor/*' | sort)
 
-bench: build
+bench: build images
 	node dist/bench/compile.js
 	node dist/bench/startup.js
+	node dist/bench/output-masker.js
+	node dist/bench/execute.js
 
-# Compile one job of a config to its JobSpec (execution in Docker lands with `deckhand execute`).
-run: build
-	node bin/deckhand.js config process -c $(CONFIG) --job $(JOB) --jobspec
+# Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
+run: build images
+	cd $(DIR) && node $(CURDIR)/bin/deckhand.js execute --job $(JOB)
 
 clean:
 	rm -rf dist

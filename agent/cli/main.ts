@@ -48,6 +48,31 @@ export function buildProgram(): Command {
       process.exitCode = processCommand(opts);
     });
 
+  program
+    .command('execute')
+    .description('run one job of a config locally in Docker, as CircleCI would')
+    .option('--job <name>', 'the job: a workflow job name or a job definition', 'build')
+    .option('-c, --config <file>', 'config file', '.circleci/config.yml')
+    .option('--workflow <name>', 'look the job up in this workflow')
+    .option('-e, --env <KEY=VALUE>', 'a project variable (repeatable; masked in output)', collect, [])
+    .option('--env-file <file>', 'project variables from a KEY=VALUE file (masked in output)')
+    .option('--context <name>', 'add a context from $DECKHAND_HOME/contexts.yml (repeatable)', collect, [])
+    .option('--node-total <n>', 'CIRCLE_NODE_TOTAL: how many parallel nodes to simulate', toInt, 1)
+    .option('--index <i>', 'CIRCLE_NODE_INDEX: which node this run is', toInt, 0)
+    .addOption(new Option('--pull <policy>', 'when to pull images').choices(['always', 'missing', 'never']).default('missing'))
+    .option('--skip-checkout', 'checkout uses what is already in the working directory')
+    .option('--checkout-key <file>', 'private key for checking out CIRCLE_REPOSITORY_URL over SSH')
+    .addOption(new Option('--output <format>', 'text for people, json for NDJSON events').choices(['text', 'json']).default('text'))
+    .option('--log-file <file>', 'where to write the full log (default under $DECKHAND_HOME/logs)')
+    .option('--pipeline-parameters <file|json>', 'pipeline parameter values: a JSON/YAML file or inline JSON')
+    .option('--branch <name>', 'CIRCLE_BRANCH / pipeline.git.branch (default: the local branch)')
+    .option('--tag <name>', 'CIRCLE_TAG / pipeline.git.tag')
+    .option('--revision <sha>', 'CIRCLE_SHA1 / pipeline.git.revision (default: the local HEAD)')
+    .action(async (opts: ExecuteFlags) => {
+      const { executeCommand } = await import('./execute.js');
+      process.exitCode = await executeCommand(opts, program.opts<{ color: boolean }>().color);
+    });
+
   const orb = program.command('orb').description('the local orb registry (under DECKHAND_HOME, default ~/.deckhand)');
   orb
     .command('import <file>')
@@ -66,6 +91,34 @@ export function buildProgram(): Command {
     });
   program.addOption(new Option('--no-color', 'disable colour output'));
   return program;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function toInt(value: string): number {
+  return /^\d+$/.test(value) ? Number(value) : Number.NaN;
+}
+
+export interface ExecuteFlags {
+  job: string;
+  config: string;
+  workflow?: string;
+  env: string[];
+  envFile?: string;
+  context: string[];
+  nodeTotal: number;
+  index: number;
+  pull: 'always' | 'missing' | 'never';
+  skipCheckout?: boolean;
+  checkoutKey?: string;
+  output: 'text' | 'json';
+  logFile?: string;
+  pipelineParameters?: string;
+  branch?: string;
+  tag?: string;
+  revision?: string;
 }
 
 export interface ProcessFlags {

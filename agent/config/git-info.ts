@@ -8,6 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 export interface GitInfo {
   branch?: string;
   revision?: string;
+  /** URL of the `origin` remote */
+  remoteUrl?: string;
 }
 
 export function findGitDir(start: string): string | undefined {
@@ -35,9 +37,10 @@ export function readGitInfo(start: string): GitInfo {
   try {
     const head = readFileSync(join(gitDir, 'HEAD'), 'utf8').trim();
     const ref = /^ref:\s*(.+)$/.exec(head)?.[1];
-    if (!ref) return { revision: head };
+    const remoteUrl = readOriginUrl(gitDir);
+    if (!ref) return { revision: head, remoteUrl };
     const branch = ref.replace(/^refs\/heads\//, '');
-    return { branch, revision: readRef(gitDir, ref) };
+    return { branch, revision: readRef(gitDir, ref), remoteUrl };
   } catch {
     return {};
   }
@@ -53,5 +56,15 @@ function readRef(gitDir: string, ref: string): string | undefined {
     } catch {
       return undefined;
     }
+  }
+}
+
+function readOriginUrl(gitDir: string): string | undefined {
+  try {
+    const config = readFileSync(join(gitDir, 'config'), 'utf8');
+    const section = /\[remote "origin"\]([^[]*)/.exec(config)?.[1];
+    return section ? /^\s*url\s*=\s*(.+)$/m.exec(section)?.[1].trim() : undefined;
+  } catch {
+    return undefined;
   }
 }

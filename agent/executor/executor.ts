@@ -96,6 +96,9 @@ export interface Executor {
   /** A tar stream of a file or directory of the primary; its entries are
    *  named after the last path component (as `tar -C dirname -c basename`). */
   copyOut(sourcePath: string, signal?: AbortSignal): Promise<Readable>;
+  /** Whether a path exists in the primary — cheaper than an exec (the runner
+   *  checks for `circleci-agent step halt`'s marker after every step). */
+  exists(path: string): Promise<boolean>;
   /** Removes every container, network and volume this executor created.
    *  Idempotent, and safe to call before, during or after prepare(). */
   teardown(): Promise<void>;

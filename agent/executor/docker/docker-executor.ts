@@ -76,7 +76,7 @@ export class DockerExecutor implements Executor {
     const where = `cannot copy into ${destinationDir} of the primary container`;
     try {
       try {
-        await primary.infoArchive({ path: destinationDir });
+        await statPath(primary, destinationDir);
       } catch (error) {
         if (engineStatus(error) !== 404) throw error;
         await this.makeDirectory(destinationDir);
@@ -86,6 +86,17 @@ export class DockerExecutor implements Executor {
       // Release the caller's stream (and whatever produces it).
       body.destroy();
       throw toExecutorError(error, where);
+    }
+  }
+
+  async exists(path: string): Promise<boolean> {
+    const primary = this.requirePrimary('exists');
+    try {
+      await statPath(primary, path);
+      return true;
+    } catch (error) {
+      if (engineStatus(error) === 404) return false;
+      throw toExecutorError(error, `cannot look up ${path} in the primary container`);
     }
   }
 
@@ -196,4 +207,12 @@ function startFailed(exit: Promise<never>): RunningExec {
   stdout.end();
   stderr.end();
   return { stdout, stderr, exit, signal: async () => undefined };
+}
+
+/** A HEAD on the archive endpoint (stat of a path). dockerode hands back the response as a
+ *  stream; left unread it keeps the socket, and so the process, alive. */
+async function statPath(container: Docker.Container, path: string): Promise<void> {
+  const response = (await container.infoArchive({ path })) as unknown as { destroy?: () => void; resume?: () => void };
+  if (typeof response?.destroy === 'function') response.destroy();
+  else response?.resume?.();
 }

@@ -25,16 +25,28 @@ export async function removeLabelled(docker: Docker, label: string): Promise<voi
       }),
     );
   }
-  const networks = await docker.listNetworks({ filters });
-  await Promise.all(
-    networks.map(async (info) => {
-      try {
-        await docker.getNetwork(info.Id).remove();
-      } catch (error) {
-        if (engineStatus(error) !== 404) failures.push(`network ${info.Name}: ${engineMessage(error)}`);
-      }
-    }),
-  );
+  // The engine detaches a removed container's endpoint asynchronously, so a network can refuse
+  // removal ("active endpoints") for a moment, or outlive a removal it acknowledged: retry
+  // until the label lists none, for a bounded time.
+  for (let attempt = 0; ; attempt++) {
+    const networks = await docker.listNetworks({ filters });
+    if (networks.length === 0) break;
+    const errors: string[] = [];
+    await Promise.all(
+      networks.map(async (info) => {
+        try {
+          await docker.getNetwork(info.Id).remove();
+        } catch (error) {
+          if (engineStatus(error) !== 404) errors.push(`network ${info.Name}: ${engineMessage(error)}`);
+        }
+      }),
+    );
+    if (attempt >= 10) {
+      failures.push(...errors);
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
+  }
   if (failures.length) throw new Error(`could not remove ${failures.join('; ')}`);
 }
 

@@ -1,0 +1,44 @@
+/**
+ * Chooses and builds the Executor a JobSpec asks for. Resource limits follow the resource class,
+ * capped at what this machine has (Docker refuses more CPUs than exist).
+ */
+import { availableParallelism, totalmem } from 'node:os';
+import type { Executor, PullPolicy, ContainerSpec } from '../executor/executor.js';
+import { ExecutorError } from '../executor/executor.js';
+import type { JobSpec } from '../jobspec/jobspec.js';
+
+export interface ExecutorChoice {
+  executor: Executor;
+  /** lines to show the user about adjustments (e.g. capped resources) */
+  notes: string[];
+}
+
+export async function executorFor(spec: JobSpec, opts: { jobId: string; pull: PullPolicy }): Promise<ExecutorChoice> {
+  if (spec.executor.kind !== 'docker') {
+    throw new ExecutorError(`job "${spec.job.name}" uses the ${spec.executor.kind} executor; deckhand execute runs docker jobs so far (machine jobs over SSH come later)`);
+  }
+  const notes: string[] = [];
+  const { cpus, memoryMb } = spec.resources;
+  const hostCpus = availableParallelism();
+  const hostMb = Math.floor(totalmem() / 1048576);
+  const limCpus = cpus > 0 ? Math.min(cpus, hostCpus) : undefined;
+  const limMb = memoryMb > 0 ? Math.min(memoryMb, hostMb) : undefined;
+  if ((limCpus !== undefined && limCpus < cpus) || (limMb !== undefined && limMb < memoryMb)) {
+    notes.push(`resource_class ${spec.resources.class} asks for ${cpus} CPUs and ${memoryMb} MB; this machine has ${hostCpus} CPUs and ${hostMb} MB, so the job gets ${limCpus ?? cpus} CPUs and ${limMb ?? memoryMb} MB`);
+  }
+  const containers: ContainerSpec[] = spec.executor.containers.map((c) => {
+    const out: ContainerSpec = { image: c.image, environment: c.environment };
+    if (c.name !== undefined) out.name = c.name;
+    if (c.entrypoint !== undefined) out.entrypoint = c.entrypoint;
+    if (c.command !== undefined) out.command = c.command;
+    if (c.user !== undefined) out.user = c.user;
+    if (c.auth !== undefined) out.auth = c.auth;
+    return out;
+  });
+  // the Docker client is loaded only when a job really runs, to keep other commands fast
+  const { DockerExecutor } = await import('../executor/docker/docker-executor.js');
+  const resources: { cpus?: number; memoryBytes?: number } = {};
+  if (limCpus !== undefined) resources.cpus = limCpus;
+  if (limMb !== undefined) resources.memoryBytes = limMb * 1048576;
+  return { executor: new DockerExecutor({ jobId: opts.jobId, containers, resources, pull: opts.pull }), notes };
+}

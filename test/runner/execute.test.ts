@@ -1,0 +1,246 @@
+/**
+ * `deckhand execute` end to end: the real CLI, a real Docker engine, the locally built test
+ * images. Each test writes a config into a fresh git repository and runs one job.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeEach, describe, test } from 'node:test';
+import { repoRoot } from '../support/shared.js';
+
+const bin = join(repoRoot(), 'bin', 'deckhand.js');
+const BUSYBOX = 'deckhand-test/busybox:latest';
+const DEBIAN = 'deckhand-test/debian:bookworm';
+
+interface Run {
+  code: number | null;
+  out: string;
+  err: string;
+  log: string;
+}
+
+/** A git repository holding `.circleci/config.yml` (and any extra files). */
+function project(config: string, files: Record<string, string> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'deckhand-exec-'));
+  mkdirSync(join(dir, '.circleci'));
+  writeFileSync(join(dir, '.circleci', 'config.yml'), config);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' });
+  git('init', '-q', '-b', 'main');
+  git('add', '-A');
+  git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-qm', 'init');
+  return dir;
+}
+
+function execute(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const log = join(dir, 'job.log');
+  const r = spawnSync(process.execPath, [bin, 'execute', '--log-file', log, '--no-color', ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, DECKHAND_HOME: join(dir, '.home'), ...env },
+    timeout: 120_000,
+  });
+  let logText = '';
+  try {
+    logText = readFileSync(log, 'utf8');
+  } catch {
+    // no log (usage errors end before the job starts)
+  }
+  return { code: r.status, out: r.stdout, err: r.stderr, log: logText };
+}
+
+function job(image: string, steps: string, extra = ''): string {
+  return `version: 2.1\njobs:\n  build:\n    docker:\n      - image: ${image}\n${extra}    steps:\n${steps}\n`;
+}
+
+/** Containers and networks labelled by deckhand that were not there before the test. */
+function labelled(): Set<string> {
+  const ids = (args: string[]) => execFileSync('docker', [...args, '--filter', 'label=com.deckhand.job'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  return new Set([...ids(['ps', '-aq']), ...ids(['network', 'ls', '-q'])]);
+}
+let before = new Set<string>();
+function leftovers(): string[] {
+  return [...labelled()].filter((id) => !before.has(id));
+}
+
+describe('deckhand execute', { concurrency: false }, () => {
+  beforeEach(() => {
+    before = labelled();
+  });
+
+  test('a passing job: step headers, output, exit 0, full log, nothing left behind', () => {
+    const dir = project(job(BUSYBOX, '      - checkout\n      - run: echo hello from $CIRCLE_JOB; cat README\n      - run:\n          name: second\n          command: echo two'), { README: 'read me\n' });
+    const r = execute(dir, []);
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.match(r.out, /hello from build/);
+    assert.match(r.out, /read me/);
+    assert.match(r.out, /second/);
+    assert.match(r.out, /#!\/bin\/sh -eo pipefail/, 'busybox has no bash: the default shell is sh');
+    assert.match(r.log, /hello from build/);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  test('a failing step fails the job; on_fail and always steps run, on_success steps do not', () => {
+    const dir = project(job(BUSYBOX, [
+      '      - run: echo before',
+      '      - run: exit 3',
+      '      - run: echo should-not-run',
+      '      - run: {command: echo on-fail-ran, when: on_fail}',
+      '      - run: {command: echo always-ran, when: always}',
+    ].join('\n')));
+    const r = execute(dir, []);
+    assert.equal(r.code, 1);
+    assert.match(r.out, /Exited with code exit status 3/);
+    assert.doesNotMatch(r.out, /should-not-run\n/);
+    assert.match(r.out, /on-fail-ran/);
+    assert.match(r.out, /always-ran/);
+  });
+
+  test('bash images use bash -eo pipefail and source $BASH_ENV in every step', () => {
+    const dir = project(job(DEBIAN, [
+      '      - run: echo \'export FROM_BASH_ENV=yes\' >> "$BASH_ENV"',
+      '      - run: echo "bash=$BASH_VERSION env=$FROM_BASH_ENV"',
+      '      - run: false | true',
+    ].join('\n')));
+    const r = execute(dir, []);
+    assert.equal(r.code, 1, 'pipefail makes `false | true` fail');
+    assert.match(r.out, /#!\/bin\/bash -eo pipefail/);
+    assert.match(r.out, /bash=5\.\S+ env=yes/);
+  });
+
+  test('service containers are reachable on localhost and by name', () => {
+    const cfg = `version: 2.1
+jobs:
+  build:
+    docker:
+      - image: ${BUSYBOX}
+      - image: ${BUSYBOX}
+        name: web
+        command: ["sh", "-c", "mkdir -p /www && echo served > /www/index.html && httpd -f -p 8080 -h /www"]
+    steps:
+      - run: for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O- http://localhost:8080/ && break; sleep 0.3; done
+      - run: wget -q -O- http://web:8080/
+`;
+    const r = execute(project(cfg), []);
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.equal(r.out.match(/served/g)?.length, 2);
+  });
+
+  test('background steps run on while later steps run, and their output is shown', () => {
+    const dir = project(job(BUSYBOX, [
+      '      - run: {command: "sleep 1; echo background-$((1+1))", background: true}',
+      '      - run: echo foreground-$((0+1)); sleep 3; echo foreground-$((1+2))',
+    ].join('\n')));
+    const r = execute(dir, []);
+    assert.equal(r.code, 0, r.out + r.err);
+    // the printed values (not the commands in the headers): first, then background, then last
+    const at = (s: string) => r.out.indexOf(`\n${s}\n`);
+    assert.ok(at('foreground-1') > 0 && at('foreground-1') < at('background-2'), r.out);
+    assert.ok(at('background-2') < at('foreground-3'), r.out);
+  });
+
+  test('no_output_timeout fails the step with CircleCI\'s message', () => {
+    const dir = project(job(BUSYBOX, '      - run: {command: "echo start; sleep 30", no_output_timeout: 2s}'));
+    const started = Date.now();
+    const r = execute(dir, []);
+    assert.equal(r.code, 1);
+    assert.match(r.out, /Too long with no output \(exceeded 2s\): context deadline exceeded/);
+    assert.ok(Date.now() - started < 25_000, 'the step was stopped');
+  });
+
+  test('project and context values are masked in output, the env listing and the log', () => {
+    const dir = project(job(BUSYBOX, '      - run: echo "secret is $API_TOKEN and $FROM_CONTEXT, short $SHORT"'));
+    mkdirSync(join(dir, '.home'));
+    writeFileSync(join(dir, '.home', 'contexts.yml'), 'deploy:\n  FROM_CONTEXT: context-value-42\n');
+    const r = execute(dir, ['-e', 'API_TOKEN=hunter2hunter2', '-e', 'SHORT=abc', '--context', 'deploy']);
+    assert.equal(r.code, 0, r.out + r.err);
+    for (const text of [r.out, r.log]) {
+      assert.doesNotMatch(text, /hunter2hunter2|context-value-42/);
+      assert.match(text, /secret is \*{8} and \*{8}, short abc/);
+    }
+    assert.match(r.out, /API_TOKEN=\*{8}/, 'the env listing shows masked values');
+  });
+
+  test('environment precedence: step > job > built-ins > contexts > project', () => {
+    const cfg = `version: 2.1
+jobs:
+  build:
+    docker: [{image: ${BUSYBOX}}]
+    environment: {A: job, B: job}
+    steps:
+      - run: {command: 'echo "A=$A B=$B C=$C JOB=$CIRCLE_JOB NODE=$CIRCLE_NODE_INDEX/$CIRCLE_NODE_TOTAL CI=$CI"', environment: {A: step}}
+`;
+    // values under 4 characters are not masked, so they can be read back
+    const r = execute(project(cfg), ['-e', 'A=pa', '-e', 'B=pb', '-e', 'C=pc', '-e', 'CIRCLE_JOB=pj', '--node-total', '3', '--index', '2']);
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.match(r.out, /A=step B=job C=pc JOB=build NODE=2\/3 CI=true/);
+  });
+
+  test('circleci-agent step halt ends the job successfully; circleci tests split shares files', () => {
+    const dir = project(job(BUSYBOX, [
+      '      - run: printf "a\\nb\\nc\\nd\\n" | circleci tests split --split-by=name',
+      '      - run: circleci-agent step halt',
+      '      - run: exit 1',
+    ].join('\n')));
+    const r = execute(dir, ['--node-total', '2', '--index', '0']);
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.doesNotMatch(r.out, /Exited with code/);
+  });
+
+  test('a missing image is a clear error naming it, exit 2, nothing left behind', () => {
+    const r = execute(project(job('deckhand-test/does-not-exist:1', '      - run: "true"')), ['--pull', 'never']);
+    assert.equal(r.code, 2, r.out + r.err);
+    assert.match(r.out + r.err, /deckhand-test\/does-not-exist:1/);
+    assert.doesNotMatch(r.out + r.err, /\n\s+at /, 'no stack trace');
+    assert.deepEqual(leftovers(), []);
+  });
+
+  test('usage errors exit 2 before anything starts', () => {
+    const dir = project(job(BUSYBOX, '      - run: "true"'));
+    assert.equal(execute(dir, ['--job', 'nope']).code, 2, 'an unknown job is a config error');
+    assert.equal(execute(dir, ['--index', '3', '--node-total', '2']).code, 2);
+    assert.equal(execute(dir, ['--pull', 'sometimes']).code, 2);
+    assert.equal(execute(dir, ['--context', 'missing']).code, 2);
+  });
+
+  test('Ctrl-C stops the job, cleans up, exits 130', async () => {
+    const dir = project(job(BUSYBOX, '      - run: echo started; sleep 60'));
+    const child = spawn(process.execPath, [bin, 'execute', '--no-color', '--log-file', join(dir, 'job.log')], {
+      cwd: dir,
+      env: { ...process.env, DECKHAND_HOME: join(dir, '.home') },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      // the command's own output line, not the header that shows the command
+      if (/\nstarted\n/.test(out)) child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 130, out);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  test('the primary container removed mid-job fails the step, cleans up, no stack trace', async () => {
+    const dir = project(job(BUSYBOX, '      - run: echo started; sleep 60'));
+    const child = spawn(process.execPath, [bin, 'execute', '--no-color', '--log-file', join(dir, 'job.log')], {
+      cwd: dir,
+      env: { ...process.env, DECKHAND_HOME: join(dir, '.home') },
+    });
+    let out = '';
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      const seen = /\nstarted\n/.test(out);
+      out += d.toString();
+      if (!seen && /\nstarted\n/.test(out)) {
+        const ids = execFileSync('docker', ['ps', '-q', '--filter', 'label=com.deckhand.job'], { encoding: 'utf8' }).trim().split('\n');
+        execFileSync('docker', ['rm', '-f', ...ids]);
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 1, out);
+    assert.doesNotMatch(out, /\n\s+at /);
+    assert.deepEqual(leftovers(), []);
+  });
+});
