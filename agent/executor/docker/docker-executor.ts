@@ -185,6 +185,11 @@ async function startContainer(container: Docker.Container, spec: ContainerSpec):
 
 /** A preserved or given entrypoint that exits leaves nowhere to run steps. */
 async function mustBeRunning(primary: Docker.Container, spec: ContainerSpec): Promise<void> {
+  if (spec.command || spec.entrypoint) {
+    // the job's own command may need a moment to fail: give it a short window to show it
+    // (the keep-alive Deckhand runs otherwise does not exit, so other jobs do not wait)
+    await Promise.race([primary.wait({ condition: 'not-running' }).catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 300))]);
+  }
   const state = (await primary.inspect()).State;
   if (!state.Running) {
     throw new ExecutorError(
