@@ -39,5 +39,6 @@ async function run(flags: ExecuteFlags, color: boolean): Promise<number> {
     pipelineParameters: flags.pipelineParameters ? readPipelineParameters(flags.pipelineParameters) : undefined,
     checkoutKey: flags.checkoutKey,
     logFile: flags.logFile,
+    isolateNetwork: flags.isolateNetwork === true,
   });
 }

@@ -64,6 +64,7 @@ export function buildProgram(): Command {
     .option('--checkout-key <file>', 'private key for checking out CIRCLE_REPOSITORY_URL over SSH')
     .addOption(new Option('--output <format>', 'text for people, json for NDJSON events').choices(['text', 'json']).default('text'))
     .option('--log-file <file>', 'where to write the full log (default under $DECKHAND_HOME/logs)')
+    .option('--isolate-network', 'give the job a Docker network of its own instead of the default bridge')
     .option('--pipeline-parameters <file|json>', 'pipeline parameter values: a JSON/YAML file or inline JSON')
     .option('--branch <name>', 'CIRCLE_BRANCH / pipeline.git.branch (default: the local branch)')
     .option('--tag <name>', 'CIRCLE_TAG / pipeline.git.tag')
@@ -115,6 +116,7 @@ export interface ExecuteFlags {
   checkoutKey?: string;
   output: 'text' | 'json';
   logFile?: string;
+  isolateNetwork?: boolean;
   pipelineParameters?: string;
   branch?: string;
   tag?: string;

@@ -47,10 +47,14 @@ export function jobToolScript(): Buffer {
 export function jobToolsTar(): Readable {
   const body = jobToolScript();
   const pack = tar.pack();
-  // Fixed owner and time: the entries are the same bytes for every job.
+  // Fixed owner and time: the entries are the same bytes for every job. The paths are absolute
+  // from `/` (copy the archive to `/`), so no directory has to be made in the container first.
   const common = { uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: new Date(0) };
-  pack.entry({ ...common, name: JOB_TOOL_NAME, type: 'file', mode: 0o755, size: body.length }, body);
-  pack.entry({ ...common, name: JOB_TOOL_ALIAS, type: 'symlink', mode: 0o777, linkname: JOB_TOOL_NAME });
+  const dir = JOB_TOOLS_DIR.replace(/^\//, '');
+  pack.entry({ ...common, name: `${dir.split('/').slice(0, -1).join('/')}/`, type: 'directory', mode: 0o755 });
+  pack.entry({ ...common, name: `${dir}/`, type: 'directory', mode: 0o755 });
+  pack.entry({ ...common, name: `${dir}/${JOB_TOOL_NAME}`, type: 'file', mode: 0o755, size: body.length }, body);
+  pack.entry({ ...common, name: `${dir}/${JOB_TOOL_ALIAS}`, type: 'symlink', mode: 0o777, linkname: JOB_TOOL_NAME });
   pack.finalize();
   // tar-stream packs are streamx streams; hand callers a Node Readable.
   return Readable.from(pack, { objectMode: false });

@@ -41,6 +41,7 @@ export interface ExecuteOptions {
   pipelineParameters?: Record<string, string | number | boolean>;
   checkoutKey?: string;
   logFile?: string;
+  isolateNetwork?: boolean;
 }
 
 /** Exit codes: 0 success, 1 job failed, 2 config/environment error, 130 interrupted. */
@@ -92,7 +93,7 @@ export async function execute(opts: ExecuteOptions): Promise<number> {
   try {
     let choice;
     try {
-      choice = await executorFor(spec, { jobId, pull: opts.pull });
+      choice = await executorFor(spec, { jobId, pull: opts.pull, isolateNetwork: opts.isolateNetwork === true });
     } catch (err) {
       await sink.close();
       throw new UsageError(err instanceof Error ? err.message : String(err));

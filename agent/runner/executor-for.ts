@@ -13,7 +13,14 @@ export interface ExecutorChoice {
   notes: string[];
 }
 
-export async function executorFor(spec: JobSpec, opts: { jobId: string; pull: PullPolicy }): Promise<ExecutorChoice> {
+export interface ExecutorOptions {
+  jobId: string;
+  pull: PullPolicy;
+  /** a Docker network of the job's own (slower to set up) instead of the default bridge */
+  isolateNetwork?: boolean;
+}
+
+export async function executorFor(spec: JobSpec, opts: ExecutorOptions): Promise<ExecutorChoice> {
   if (spec.executor.kind !== 'docker') {
     throw new ExecutorError(`job "${spec.job.name}" uses the ${spec.executor.kind} executor; deckhand execute runs docker jobs so far (machine jobs over SSH come later)`);
   }
@@ -26,8 +33,11 @@ export async function executorFor(spec: JobSpec, opts: { jobId: string; pull: Pu
   if ((limCpus !== undefined && limCpus < cpus) || (limMb !== undefined && limMb < memoryMb)) {
     notes.push(`resource_class ${spec.resources.class} asks for ${cpus} CPUs and ${memoryMb} MB; this machine has ${hostCpus} CPUs and ${hostMb} MB, so the job gets ${limCpus ?? cpus} CPUs and ${limMb ?? memoryMb} MB`);
   }
-  const containers: ContainerSpec[] = spec.executor.containers.map((c) => {
-    const out: ContainerSpec = { image: c.image, environment: c.environment };
+  const containers: ContainerSpec[] = spec.executor.containers.map((c, i) => {
+    // CircleCI gives a container's `environment` to its own process only, not to the steps:
+    // a primary that runs Deckhand's keep-alive gets none (Docker would pass it to every exec)
+    const ownProcess = i > 0 || c.entrypoint !== undefined || c.command !== undefined;
+    const out: ContainerSpec = { image: c.image, environment: ownProcess ? c.environment : {} };
     if (c.name !== undefined) out.name = c.name;
     if (c.entrypoint !== undefined) out.entrypoint = c.entrypoint;
     if (c.command !== undefined) out.command = c.command;
@@ -40,5 +50,6 @@ export async function executorFor(spec: JobSpec, opts: { jobId: string; pull: Pu
   const resources: { cpus?: number; memoryBytes?: number } = {};
   if (limCpus !== undefined) resources.cpus = limCpus;
   if (limMb !== undefined) resources.memoryBytes = limMb * 1048576;
-  return { executor: new DockerExecutor({ jobId: opts.jobId, containers, resources, pull: opts.pull }), notes };
+  const executor = new DockerExecutor({ jobId: opts.jobId, containers, resources, pull: opts.pull, network: opts.isolateNetwork ? 'isolated' : 'bridge' });
+  return { executor, notes };
 }

@@ -141,8 +141,8 @@ async function spinUp(opts: RunJobOptions, environment: Record<string, string>):
     }
     await executor.prepare(signal);
     output.write('agent', `Time to start containers: ${((Date.now() - t0) / 1000).toFixed(2)}s\n`);
-    const probe = await probePrimary(executor, spec.workingDirectory, opts.identity.taskDataDir, signal);
-    await executor.copyIn(JOB_TOOLS_DIR, jobToolsTar(), signal);
+    // independent: the probe (working directory, shell) and the in-container tools
+    const [probe] = await Promise.all([probePrimary(executor, spec.workingDirectory, opts.identity.taskDataDir, signal), executor.copyIn('/', jobToolsTar(), signal)]);
     const shell = spec.shell ?? (probe.hasBash ? '/bin/bash -eo pipefail' : '/bin/sh -eo pipefail');
     endStep(sink, SPIN_UP_STEP, t0, { status: 'success' });
     return {

@@ -30,17 +30,19 @@ async function entriesOf(stream: Readable): Promise<PackedEntry[]> {
 }
 
 describe('jobToolsTar', () => {
-  it('holds circleci-agent (0755) and circleci as a symlink to it', async () => {
+  it('holds circleci-agent (0755) and circleci as a symlink to it, under opt/circleci/bin from /', async () => {
     const entries = await entriesOf(jobToolsTar());
     assert.deepEqual(
       entries.map(({ name, type, mode, linkname }) => ({ name, type, mode, linkname })),
       [
-        { name: 'circleci-agent', type: 'file', mode: 0o755, linkname: null },
-        { name: 'circleci', type: 'symlink', mode: 0o777, linkname: 'circleci-agent' },
+        { name: 'opt/circleci/', type: 'directory', mode: 0o755, linkname: null },
+        { name: 'opt/circleci/bin/', type: 'directory', mode: 0o755, linkname: null },
+        { name: 'opt/circleci/bin/circleci-agent', type: 'file', mode: 0o755, linkname: null },
+        { name: 'opt/circleci/bin/circleci', type: 'symlink', mode: 0o777, linkname: 'circleci-agent' },
       ],
     );
-    assert.deepEqual(entries[0].body, jobToolScript());
-    assert.match(entries[0].body.toString('utf8'), /^#!\/bin\/sh\n/);
+    assert.deepEqual(entries[2].body, jobToolScript());
+    assert.match(entries[2].body.toString('utf8'), /^#!\/bin\/sh\n/);
   });
 
   it('can be packed again for the next job', async () => {

@@ -27,7 +27,7 @@ export function toolsContainer(image: string, name: string): ToolsContainer {
     const docker = await realEngine();
     executor = new DockerExecutor({ docker, jobId: uniqueJobId(name), containers: [{ image }] });
     await executor.prepare();
-    await executor.copyIn(JOB_TOOLS_DIR, jobToolsTar());
+    await executor.copyIn('/', jobToolsTar());
   });
   after(async () => {
     await executor?.teardown();

@@ -123,9 +123,27 @@ jobs:
       - run: for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O- http://localhost:8080/ && break; sleep 0.3; done
       - run: wget -q -O- http://web:8080/
 `;
+    for (const flags of [[], ['--isolate-network']]) {
+      const r = execute(project(cfg), flags);
+      assert.equal(r.code, 0, r.out + r.err);
+      assert.equal(r.out.match(/\nserved\n/g)?.length, 2, flags.join(' '));
+      assert.deepEqual(leftovers(), []);
+    }
+  });
+
+  test("a primary's environment is for its own process: steps do not see it", () => {
+    const cfg = `version: 2.1
+jobs:
+  build:
+    docker:
+      - image: ${BUSYBOX}
+        environment: {ONLY_FOR_CONTAINER: container-value}
+    steps:
+      - run: echo "seen=[$ONLY_FOR_CONTAINER]"
+`;
     const r = execute(project(cfg), []);
     assert.equal(r.code, 0, r.out + r.err);
-    assert.equal(r.out.match(/served/g)?.length, 2);
+    assert.match(r.out, /seen=\[\]/);
   });
 
   test('background steps run on while later steps run, and their output is shown', () => {

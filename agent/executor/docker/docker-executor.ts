@@ -34,6 +34,12 @@ export interface DockerExecutorOptions {
   docker?: Docker;
   /** Between SIGTERM and SIGKILL when an exec is aborted. Default 10 s. */
   killGraceMs?: number;
+  /**
+   * 'isolated' (default): a network of the job's own, apart from every other container.
+   * 'bridge': Docker's default bridge, as `docker run` does — creating and removing a network
+   * costs ~350 ms per job, which matters for a local run.
+   */
+  network?: 'isolated' | 'bridge';
 }
 
 export class DockerExecutor implements Executor {
@@ -134,7 +140,7 @@ export class DockerExecutor implements Executor {
     const labels = ownershipLabels(jobId, this.runId);
     const prefix = `deckhand-${jobId.replace(/[^a-zA-Z0-9_.-]/g, '-')}-${this.runId}`;
     // A network of its own keeps this job's containers apart from others'.
-    const network = await this.docker.createNetwork({ Name: prefix, Labels: labels, CheckDuplicate: true });
+    const network = this.options.network === 'bridge' ? { id: 'bridge' } : await this.docker.createNetwork({ Name: prefix, Labels: labels, CheckDuplicate: true });
     signal.throwIfAborted();
 
     const placement = (containerName: string) => ({ containerName, labels, ...(this.options.resources ? { resources: this.options.resources } : {}) });

@@ -5,7 +5,15 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import ssh2, { type ParsedKey } from 'ssh2';
+import { createRequire } from 'node:module';
+import type { ParsedKey } from 'ssh2';
+
+/** ssh2 is loaded when a key is parsed, not when a job starts (it costs ~100 ms to load). */
+let ssh2: typeof import('ssh2') | undefined;
+function ssh2Utils(): (typeof import('ssh2'))['utils'] {
+  ssh2 ??= createRequire(import.meta.url)('ssh2') as typeof import('ssh2');
+  return ssh2.utils;
+}
 
 export interface PrivateKey {
   /** where it came from, for messages */
@@ -30,7 +38,7 @@ export interface KeysFolder {
 
 /** Parses one private key; a string saying why when it is not one. */
 export function parsePrivateKey(material: Buffer, source: string): PrivateKey | string {
-  const parsed = ssh2.utils.parseKey(material) as ParsedKey | ParsedKey[] | Error;
+  const parsed = ssh2Utils().parseKey(material) as ParsedKey | ParsedKey[] | Error;
   if (parsed instanceof Error) {
     return /encrypted/i.test(parsed.message)
       ? 'is encrypted; keys for jobs cannot have a passphrase'
