@@ -18,12 +18,14 @@ build: deps
 	npx tsc -p tsconfig.json
 	node dist/agent/config/schema/generate-validator.js >/dev/null
 
-# A Docker engine and the locally built test images (nothing can be pulled).
+# A Docker engine and the locally built test images (nothing can be pulled
+# from outside), and a registry binary for pull tests on loopback.
 docker:
 	bash scripts/ensure-docker.sh
 
 images: docker
 	bash scripts/build-test-images.sh
+	bash scripts/ensure-registry-binary.sh
 
 # The whole suite: compiler, expressions, schema, corpus, and the Docker executor against a real engine.
 test: build images

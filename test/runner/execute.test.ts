@@ -207,6 +207,39 @@ jobs:
     assert.doesNotMatch(r.out, /Exited with code/);
   });
 
+  test('max_auto_reruns reruns a failing step; a later attempt can pass', () => {
+    const dir = project(job(BUSYBOX, [
+      '      - run:',
+      '          command: n=$(cat /tmp/tries 2>/dev/null || echo 0); echo $((n+1)) > /tmp/tries; echo "attempt $((n+1))"; [ $n -ge 2 ]',
+      '          max_auto_reruns: 3',
+      '          auto_rerun_delay: 1s',
+    ].join('\n')));
+    const r = execute(dir, []);
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.match(r.out, /attempt 1\n[\s\S]*attempt 2\n[\s\S]*attempt 3\n/);
+    assert.match(r.out, /Rerunning the step \(attempt 2 of 4\) after 1s/);
+  });
+
+  test('steps that store data are announced and skipped without failing the job', () => {
+    const dir = project(job(BUSYBOX, '      - save_cache: {key: k, paths: [/tmp]}\n      - store_artifacts: {path: /tmp}\n      - run: echo after'));
+    const r = execute(dir, []);
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.match(r.out, /save_cache is not yet supported by deckhand execute; skipping this step/);
+    assert.match(r.out, /store_artifacts is not yet supported/);
+  });
+
+  test('--output json prints one event per line, output bytes included', () => {
+    const dir = project(job(BUSYBOX, '      - run: echo json-out'));
+    const r = execute(dir, ['--output', 'json']);
+    assert.equal(r.code, 0, r.out + r.err);
+    const events = r.out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; text?: string; data?: string; status?: string });
+    assert.equal(events[0].type, 'job-start');
+    assert.equal(events.at(-1)?.type, 'job-end');
+    assert.equal(events.at(-1)?.status, 'success');
+    const output = events.filter((e) => e.type === 'output').map((e) => Buffer.from(e.data ?? '', 'base64').toString()).join('');
+    assert.match(output, /\njson-out\n/);
+  });
+
   test('a missing image is a clear error naming it, exit 2, nothing left behind', () => {
     const r = execute(project(job('deckhand-test/does-not-exist:1', '      - run: "true"')), ['--pull', 'never']);
     assert.equal(r.code, 2, r.out + r.err);

@@ -20,6 +20,7 @@ import { startExec } from './exec.js';
 import { ensureImage } from './images.js';
 import { ownershipLabels } from './labels.js';
 import { removeRun } from './leftovers.js';
+import type { PullListener } from './pull-progress.js';
 
 export interface DockerExecutorOptions {
   /** Labels everything created (com.deckhand.job), for sweeping leftovers. */
@@ -40,6 +41,12 @@ export interface DockerExecutorOptions {
    * costs ~350 ms per job, which matters for a local run.
    */
   network?: 'isolated' | 'bridge';
+  /**
+   * Hears each image pull (started, engine progress, finished or failed); images
+   * already present make no events. `pullProgressReporter({write, tty})` turns
+   * these into what a person reads. Default: pulls are silent.
+   */
+  onPull?: PullListener;
 }
 
 export class DockerExecutor implements Executor {
@@ -134,7 +141,7 @@ export class DockerExecutor implements Executor {
     const [primarySpec, ...serviceSpecs] = containers;
     if (!primarySpec) throw new ExecutorError(`job ${jobId} names no container; a docker job needs at least one image`);
     const policy = this.options.pull ?? 'missing';
-    const images = await Promise.all(containers.map((spec) => ensureImage(this.docker, spec.image, policy, spec.auth, signal)));
+    const images = await Promise.all(containers.map((spec) => ensureImage(this.docker, spec.image, policy, spec.auth, signal, this.options.onPull)));
     signal.throwIfAborted();
 
     const labels = ownershipLabels(jobId, this.runId);

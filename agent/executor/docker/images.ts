@@ -5,14 +5,19 @@ import type Docker from 'dockerode';
 import type { ImageInspectInfo } from 'dockerode';
 import { ExecutorError, type PullPolicy, type RegistryAuth } from '../executor.js';
 import { engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
+import type { EngineProgressMessage, PullListener } from './pull-progress.js';
 
-/** Returns the image's inspection (its labels decide the primary's entrypoint). */
+/**
+ * Returns the image's inspection (its labels decide the primary's entrypoint).
+ * `onPull` hears about a pull, when one happens (see pull-progress.ts).
+ */
 export async function ensureImage(
   docker: Docker,
   image: string,
   policy: PullPolicy,
   auth: RegistryAuth | undefined,
   signal?: AbortSignal,
+  onPull?: PullListener,
 ): Promise<ImageInspectInfo> {
   if (policy !== 'always') {
     const present = await inspectImage(docker, image);
@@ -23,7 +28,15 @@ export async function ensureImage(
       );
     }
   }
-  await pullImage(docker, image, auth, signal);
+  const startedAt = Date.now();
+  onPull?.({ kind: 'started', image });
+  try {
+    await pullImage(docker, image, auth, signal, onPull);
+  } catch (error) {
+    onPull?.({ kind: 'failed', image, reason: error instanceof Error ? error.message : String(error) });
+    throw error;
+  }
+  onPull?.({ kind: 'finished', image, elapsedMs: Date.now() - startedAt });
   const pulled = await inspectImage(docker, image);
   if (!pulled) throw new ExecutorError(`image "${image}" was pulled but the Docker engine does not list it; check the image name`);
   return pulled;
@@ -39,14 +52,14 @@ async function inspectImage(docker: Docker, image: string): Promise<ImageInspect
   }
 }
 
-interface PullEvent {
-  error?: string;
-  errorDetail?: { message?: string };
-}
-
-async function pullImage(docker: Docker, image: string, auth: RegistryAuth | undefined, signal?: AbortSignal): Promise<void> {
-  const fail = (reason: string): ExecutorError =>
-    new ExecutorError(`cannot pull image "${image}": ${reason}; check the name, the registry's reachability and credentials, or build the image locally`);
+async function pullImage(
+  docker: Docker,
+  image: string,
+  auth: RegistryAuth | undefined,
+  signal: AbortSignal | undefined,
+  onPull: PullListener | undefined,
+): Promise<void> {
+  const fail = (reason: string): ExecutorError => new ExecutorError(`cannot pull image "${image}": ${reason}; ${pullHint(reason, auth)}`);
   let progress: NodeJS.ReadableStream;
   try {
     const options = { ...(auth ? { authconfig: { username: auth.username, password: auth.password } } : {}), ...(signal ? { abortSignal: signal } : {}) };
@@ -62,12 +75,15 @@ async function pullImage(docker: Docker, image: string, auth: RegistryAuth | und
   const scan = (line: string): void => {
     if (!line.trim()) return;
     try {
-      const event = JSON.parse(line) as PullEvent;
+      const event = JSON.parse(line) as EngineProgressMessage;
       if (event.error || event.errorDetail?.message) failure ??= event.errorDetail?.message ?? event.error;
+      else onPull?.({ kind: 'progress', image, message: event });
     } catch {
       // A progress line that is not JSON carries nothing we act on.
     }
   };
+  // Read line by line rather than with docker-modem's followProgress, whose
+  // JSON.parse would throw out of a stream callback on a torn line.
   try {
     for await (const chunk of progress as AsyncIterable<Buffer>) {
       pending += chunk.toString('utf8');
@@ -80,4 +96,18 @@ async function pullImage(docker: Docker, image: string, auth: RegistryAuth | und
     throw fail(engineMessage(error));
   }
   if (failure) throw fail(failure.replace(/\s+/g, ' ').trim());
+}
+
+// The engine's wording when a registry refuses anonymous or wrong credentials
+// (Docker and registry versions differ; these cover the ones seen).
+const REFUSED = /unauthorized|authentication required|no basic auth credentials|access (to the resource )?is denied|access denied/i;
+
+/** How to fix a failed pull, judged from the engine's reason. */
+function pullHint(reason: string, auth: RegistryAuth | undefined): string {
+  if (REFUSED.test(reason)) {
+    return auth
+      ? `the registry refused the credentials of user "${auth.username}"; check the image's auth username and password (or the environment variables they come from)`
+      : "the registry wants credentials; give the image an auth: { username, password } in the config";
+  }
+  return "check the name, the registry's reachability and credentials, or build the image locally";
 }
