@@ -1,10 +1,7 @@
 /** How the CLI reports a failure: one clear line per problem, a stack trace only with --debug. */
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.js';
+import { UsageError } from '../usage-error.js';
 
-/** Input the user must fix (bad flag value, unreadable file): exit 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
 
 export function reportAndExit(err: unknown, debug: boolean): void {
   if (err instanceof ConfigError) {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.js';
 import { execute } from '../runner/execute.js';
 import { readPipelineParameters } from './config-process.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../usage-error.js';
 import type { ExecuteFlags } from './main.js';
 
 /** For execute, a bad config is an input error (exit 2); exit 1 means the job itself failed. */

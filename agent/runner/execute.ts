@@ -17,7 +17,7 @@ import { defaultLogPath, LogFileSink } from '../output/log-file.js';
 import { MaskingSink } from '../output/masking-sink.js';
 import { NdjsonSink } from '../output/ndjson.js';
 import { TerminalSink } from '../output/terminal.js';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../usage-error.js';
 import { executorFor } from './executor-for.js';
 import { runJob, SPIN_UP_STEP } from './job-runner.js';
 import { loadContexts, parseEnvFlags, readEnvFile } from './secrets.js';

@@ -12,7 +12,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../usage-error.js';
 import { deckhandHome } from '../config/orb-registry.js';
 import { isMapValue, loadYaml } from '../config/source.js';
 import { ConfigError } from '../config/diagnostics.js';

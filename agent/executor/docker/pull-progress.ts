@@ -56,9 +56,10 @@ class ImagePull {
     if (status.startsWith('Retrying')) return [`Layer ${id}: ${status.toLowerCase()}`];
     const phase = LAYER_PHASES[status];
     if (!phase) return [];
-    const layer = this.layers.get(id) ?? { phase, current: 0 };
+    const known = this.layers.get(id);
+    const before = known?.phase;
+    const layer = known ?? { phase, current: 0 };
     this.layers.set(id, layer);
-    const before = layer.phase;
     // Late or repeated messages never move a layer backwards.
     if (rank(phase) >= rank(layer.phase)) layer.phase = phase;
     if (phase === 'downloading' && message.progressDetail) {

@@ -1,0 +1,295 @@
+// Pulling through a real registry: CNCF distribution's `registry` on a free
+// loopback port (scripts/ensure-registry-binary.sh builds it), one open and
+// one behind htpasswd. An image made here is pushed to both, its local tags
+// removed, then pulled back by the DockerExecutor. A missing registry binary
+// fails these tests; it never skips them.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type Docker from 'dockerode';
+import { DockerExecutor } from '../../../agent/executor/docker/docker-executor.js';
+import { pullProgressReporter, type PullEvent } from '../../../agent/executor/docker/pull-progress.js';
+import { ExecutorError, type RegistryAuth } from '../../../agent/executor/executor.js';
+import { BUSYBOX, collect, readAll, realEngine, uniqueJobId } from './engine-fixture.js';
+
+const REGISTRY_BIN =
+  process.env.DECKHAND_REGISTRY_BIN ?? path.join(process.env.DECKHAND_IMAGE_CACHE ?? '/var/cache/deckhand-images', 'bin', 'registry');
+
+// A throwaway credential for a registry that lives on loopback for one test
+// run. The hash is bcrypt (cost 5) of PASSWORD, made once with crypt(3):
+//   perl -e 'print crypt("deckhand-pull-secret", "\$2b\$05\$DeckhandPullTestSalt0.")'
+// so that no bcrypt library or htpasswd tool is needed. The "right
+// credentials" test proves that it matches.
+const USER = 'deckhand';
+const PASSWORD = 'deckhand-pull-secret';
+const HTPASSWD = `${USER}:$2b$05$DeckhandPullTestSalt0.k5bA9ZWfekZ6sG2U2ko5IxdR8VK6FZy\n`;
+
+/** Random, so that it compresses to about its size and the pull has something to download. */
+const PAYLOAD_BYTES = 1_500_000;
+
+interface Registry {
+  /** `127.0.0.1:PORT`, the prefix of image names in it. */
+  host: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (typeof address !== 'object' || address === null) throw new Error('no port from the loopback listener');
+  return address.port;
+}
+
+/** Starts a registry on 127.0.0.1 only, storing under a temporary directory. */
+async function startRegistry(htpasswd?: string): Promise<Registry> {
+  await access(REGISTRY_BIN, constants.X_OK).catch(() => {
+    throw new Error(`the test registry ${REGISTRY_BIN} is missing; run scripts/ensure-registry-binary.sh (or make images)`);
+  });
+  const dir = await mkdtemp(path.join(tmpdir(), 'deckhand-registry-'));
+  const port = await freePort();
+  const auth = htpasswd ? `auth:\n  htpasswd:\n    realm: deckhand-test\n    path: ${path.join(dir, 'htpasswd')}\n` : '';
+  if (htpasswd) await writeFile(path.join(dir, 'htpasswd'), htpasswd);
+  const config = [
+    'version: 0.1',
+    'log:',
+    '  level: warn',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${path.join(dir, 'data')}`,
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+    auth,
+  ].join('\n');
+  await writeFile(path.join(dir, 'config.yml'), config);
+  // No tracing exporter: nothing should try to send anything anywhere.
+  const child = spawn(REGISTRY_BIN, ['serve', path.join(dir, 'config.yml')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' },
+  });
+  let log = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    if (log.length < 20_000) log += chunk.toString('utf8');
+  });
+  let exited = false;
+  const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
+  const stop = async (): Promise<void> => {
+    if (!exited) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exit;
+      clearTimeout(timer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  const host = `127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (exited) {
+      await stop();
+      throw new Error(`the test registry exited at start: ${log.trim()}`);
+    }
+    const status = await fetch(`http://${host}/v2/`).then((response) => response.status, () => 0);
+    // 401 is the guarded registry's answer without credentials: it is up.
+    if (status === 200 || status === 401) return { host, stop };
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`the test registry did not answer on ${host} within 15 s: ${log.trim()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Reads an engine progress stream to its end; its `error` messages become a thrown Error. */
+async function finishProgress(stream: NodeJS.ReadableStream, what: string): Promise<void> {
+  const text = (await readAll(stream as unknown as import('node:stream').Readable)).toString('utf8');
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const message = JSON.parse(line) as { error?: string };
+    if (message.error) throw new Error(`${what}: ${message.error}`);
+  }
+}
+
+async function push(docker: Docker, name: string, auth?: RegistryAuth): Promise<void> {
+  const [repo, tag] = splitTag(name);
+  const stream = (await docker.getImage(repo).push({ tag, ...(auth ? { authconfig: { ...auth } } : { authconfig: {} }) })) as NodeJS.ReadableStream;
+  await finishProgress(stream, `push ${name}`);
+}
+
+function splitTag(name: string): [string, string] {
+  const at = name.lastIndexOf(':');
+  return [name.slice(0, at), name.slice(at + 1)];
+}
+
+/** Removes a local tag (and the image, when it was the last one); absent is fine. */
+async function untag(docker: Docker, name: string): Promise<void> {
+  await docker
+    .getImage(name)
+    .remove()
+    .catch((error: { statusCode?: number }) => {
+      if (error.statusCode !== 404) throw error;
+    });
+}
+
+async function present(docker: Docker, name: string): Promise<boolean> {
+  return docker
+    .getImage(name)
+    .inspect()
+    .then(
+      () => true,
+      () => false,
+    );
+}
+
+/** Runs prepare() and teardown(); returns the failure's single-line message, or undefined. */
+async function prepareOnce(docker: Docker, image: string, options: { auth?: RegistryAuth; onPull?: (event: PullEvent) => void } = {}) {
+  const executor = new DockerExecutor({
+    docker,
+    jobId: uniqueJobId('pull'),
+    containers: [{ image, ...(options.auth ? { auth: options.auth } : {}) }],
+    pull: 'missing',
+    network: 'bridge',
+    ...(options.onPull ? { onPull: options.onPull } : {}),
+  });
+  try {
+    await executor.prepare();
+    const payload = await collect(executor.exec({ command: ['/bin/sh', '-c', 'wc -c < /payload'] }));
+    return { failure: undefined, payloadBytes: Number(payload.stdout.trim()) };
+  } catch (error) {
+    assert.ok(error instanceof ExecutorError, `expected an ExecutorError, got ${String(error)}`);
+    assert.doesNotMatch(error.message, /\n/);
+    return { failure: error.message, payloadBytes: undefined };
+  } finally {
+    await executor.teardown();
+  }
+}
+
+let docker: Docker;
+let open: Registry | undefined;
+let guarded: Registry | undefined;
+let openImage = '';
+let guardedImage = '';
+
+before(async () => {
+  docker = await realEngine();
+  open = await startRegistry();
+  guarded = await startRegistry(HTPASSWD);
+  // An image with a layer of its own (random bytes) on top of busybox.
+  const name = `deckhand-test/pull-${randomBytes(4).toString('hex')}`;
+  openImage = `${open.host}/${name}:1`;
+  guardedImage = `${guarded.host}/${name}:1`;
+  const maker = await docker.createContainer({ Image: BUSYBOX, Cmd: ['sh', '-c', `head -c ${PAYLOAD_BYTES} /dev/urandom > /payload`] });
+  try {
+    await maker.start();
+    await maker.wait();
+    const [repo, tag] = splitTag(openImage);
+    await maker.commit({ repo, tag });
+  } finally {
+    await maker.remove({ force: true });
+  }
+  const [guardedRepo, guardedTag] = splitTag(guardedImage);
+  await docker.getImage(openImage).tag({ repo: guardedRepo, tag: guardedTag });
+  await push(docker, openImage);
+  await push(docker, guardedImage, { username: USER, password: PASSWORD });
+  // Without a local tag the image, and its own layer, leave the engine.
+  await untag(docker, openImage);
+  await untag(docker, guardedImage);
+  assert.equal(await present(docker, openImage), false);
+});
+
+after(async () => {
+  if (docker) {
+    for (const image of [openImage, guardedImage]) if (image) await untag(docker, image).catch(() => undefined);
+  }
+  await open?.stop();
+  await guarded?.stop();
+});
+
+describe('pulling through a registry on loopback', () => {
+  it('pulls a missing image, reporting progress as plain lines', async () => {
+    const events: PullEvent[] = [];
+    let plain = '';
+    const report = pullProgressReporter({ tty: false, write: (text) => (plain += text) });
+    const result = await prepareOnce(docker, openImage, {
+      onPull: (event) => {
+        events.push(event);
+        report(event);
+      },
+    });
+    assert.equal(result.failure, undefined);
+    assert.equal(result.payloadBytes, PAYLOAD_BYTES, 'the container runs the pulled image');
+
+    assert.deepEqual(events[0], { kind: 'started', image: openImage });
+    assert.equal(events.at(-1)?.kind, 'finished');
+    const statuses = events.flatMap((event) => (event.kind === 'progress' ? [event.message.status ?? ''] : []));
+    assert.ok(statuses.includes('Downloading'), `no download progress in ${JSON.stringify(statuses)}`);
+    assert.ok(statuses.includes('Pull complete'));
+
+    const lines = plain.trimEnd().split('\n');
+    assert.equal(lines[0], `Pulling image ${openImage}`);
+    // The layer of random bytes compresses to about its own size.
+    assert.ok(
+      lines.some((line) => /^Downloaded layer [0-9a-f]{12} \(1\.[4-6] MB\)$/.test(line)),
+      `no "Downloaded layer" line of ~1.5 MB in:\n${plain}`,
+    );
+    assert.match(lines.at(-1) ?? '', new RegExp(`^Pulled ${escape(openImage)} in \\d+\\.\\ds$`));
+    assert.doesNotMatch(plain, /\r|\x1b/, 'plain output has no terminal controls');
+
+    // The same events drawn for a terminal: one line redrawn in place.
+    let tty = '';
+    let clock = 0;
+    const terminal = pullProgressReporter({ tty: true, write: (text) => (tty += text), now: () => (clock += 1000) });
+    events.forEach(terminal);
+    assert.match(tty, new RegExp(`\\r\\x1b\\[2KPulling ${escape(openImage)} — \\d/\\d layers, [\\d.]+/[\\d.]+ MB`));
+    assert.ok(tty.endsWith(`in ${/in (\d+\.\ds)\n$/.exec(plain)?.[1]}\n`), `the terminal output ends with the "Pulled" line: ${JSON.stringify(tty.slice(-80))}`);
+    assert.doesNotMatch(tty, /Downloaded layer/, 'per-layer lines are for logs, not the terminal');
+
+    // Present now: "missing" does not pull again.
+    const again: PullEvent[] = [];
+    assert.equal((await prepareOnce(docker, openImage, { onPull: (event) => again.push(event) })).failure, undefined);
+    assert.deepEqual(again, []);
+    await untag(docker, openImage);
+  });
+
+  it('without credentials, fails in one line naming the image and saying to give auth', async () => {
+    const events: PullEvent[] = [];
+    const { failure } = await prepareOnce(docker, guardedImage, { onPull: (event) => events.push(event) });
+    assert.ok(failure, 'the pull should have been refused');
+    assert.match(failure, new RegExp(`cannot pull image "${escape(guardedImage)}"`));
+    assert.match(failure, /auth: \{ username, password \}/);
+    assert.deepEqual(
+      events.map((event) => event.kind),
+      ['started', 'failed'],
+    );
+    assert.equal(await present(docker, guardedImage), false);
+  });
+
+  it('with a wrong password, fails in one line naming the image and the user', async () => {
+    const { failure } = await prepareOnce(docker, guardedImage, { auth: { username: USER, password: 'not-the-password' } });
+    assert.ok(failure, 'the pull should have been refused');
+    assert.match(failure, new RegExp(`cannot pull image "${escape(guardedImage)}"`));
+    assert.match(failure, /refused the credentials of user "deckhand"/);
+    assert.doesNotMatch(failure, /not-the-password/, 'the password never shows');
+  });
+
+  it('with the right credentials, pulls', async () => {
+    const result = await prepareOnce(docker, guardedImage, { auth: { username: USER, password: PASSWORD } });
+    assert.equal(result.failure, undefined);
+    assert.equal(result.payloadBytes, PAYLOAD_BYTES);
+    await untag(docker, guardedImage);
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
