@@ -3,7 +3,7 @@
  * images. Each test writes a config into a fresh git repository and runs one job.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +63,27 @@ function labelled(): Set<string> {
 let before = new Set<string>();
 function leftovers(): string[] {
   return [...labelled()].filter((id) => !before.has(id));
+}
+
+/** Runs `deckhand execute` in `dir` and calls `act` once the step has printed "started". */
+async function actOnceStarted(dir: string, act: (child: ChildProcess) => void): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, [bin, 'execute', '--no-color', '--log-file', join(dir, 'job.log')], {
+    cwd: dir,
+    env: { ...process.env, DECKHAND_HOME: join(dir, '.home') },
+  });
+  let out = '';
+  let acted = false;
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    // the command's own output line, not the header that shows the command
+    if (!acted && /\nstarted\n/.test(out)) {
+      acted = true;
+      act(child);
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  return { code, out };
 }
 
 describe('deckhand execute', { concurrency: false }, () => {
@@ -257,41 +278,32 @@ jobs:
   });
 
   test('Ctrl-C stops the job, cleans up, exits 130', async () => {
-    const dir = project(job(BUSYBOX, '      - run: echo started; sleep 60'));
-    const child = spawn(process.execPath, [bin, 'execute', '--no-color', '--log-file', join(dir, 'job.log')], {
-      cwd: dir,
-      env: { ...process.env, DECKHAND_HOME: join(dir, '.home') },
+    const r = await actOnceStarted(project(job(BUSYBOX, '      - run: echo started; sleep 60')), (child) => child.kill('SIGINT'));
+    assert.equal(r.code, 130, r.out);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  test('a second Ctrl-C forces: containers go at once, even when the step ignores SIGTERM', async () => {
+    const dir = project(job(BUSYBOX, "      - run: trap '' TERM; echo started; sleep 60"));
+    const started = Date.now();
+    const r = await actOnceStarted(dir, (child) => {
+      child.kill('SIGINT');
+      setTimeout(() => child.kill('SIGINT'), 500);
     });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      // the command's own output line, not the header that shows the command
-      if (/\nstarted\n/.test(out)) child.kill('SIGINT');
-    });
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    assert.equal(code, 130, out);
+    assert.equal(r.code, 130, r.out);
+    assert.ok(Date.now() - started < 9000, 'did not wait for the 10 s kill grace period');
     assert.deepEqual(leftovers(), []);
   });
 
   test('the primary container removed mid-job fails the step, cleans up, no stack trace', async () => {
-    const dir = project(job(BUSYBOX, '      - run: echo started; sleep 60'));
-    const child = spawn(process.execPath, [bin, 'execute', '--no-color', '--log-file', join(dir, 'job.log')], {
-      cwd: dir,
-      env: { ...process.env, DECKHAND_HOME: join(dir, '.home') },
+    const r = await actOnceStarted(project(job(BUSYBOX, '      - run: echo started; sleep 60')), () => {
+      const ours = execFileSync('docker', ['ps', '-q', '--no-trunc', '--filter', 'label=com.deckhand.job'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((id) => id && ![...before].some((b) => id.startsWith(b)));
+      execFileSync('docker', ['rm', '-f', ...ours]);
     });
-    let out = '';
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      const seen = /\nstarted\n/.test(out);
-      out += d.toString();
-      if (!seen && /\nstarted\n/.test(out)) {
-        const ids = execFileSync('docker', ['ps', '-q', '--filter', 'label=com.deckhand.job'], { encoding: 'utf8' }).trim().split('\n');
-        execFileSync('docker', ['rm', '-f', ...ids]);
-      }
-    });
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    assert.equal(code, 1, out);
-    assert.doesNotMatch(out, /\n\s+at /);
+    assert.equal(r.code, 1, r.out);
+    assert.doesNotMatch(r.out, /\n\s+at /);
     assert.deepEqual(leftovers(), []);
   });
 });
