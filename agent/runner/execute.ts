@@ -93,7 +93,13 @@ export async function execute(opts: ExecuteOptions): Promise<number> {
   try {
     let choice;
     try {
-      choice = await executorFor(spec, { jobId, pull: opts.pull, isolateNetwork: opts.isolateNetwork === true });
+      // on a terminal the pull redraws one live line, written past the sinks so that the log
+      // keeps no control characters; otherwise plain lines go into the job's output
+      const tty = opts.output === 'text' && process.stdout.isTTY === true;
+      const pullProgress = tty
+        ? { write: (text: string) => void process.stdout.write(text), tty: true, columns: process.stdout.columns }
+        : { write: (text: string) => sink.event({ type: 'output', index: SPIN_UP_STEP, stream: 'agent', data: Buffer.from(text) }), tty: false };
+      choice = await executorFor(spec, { jobId, pull: opts.pull, isolateNetwork: opts.isolateNetwork === true, pullProgress });
     } catch (err) {
       await sink.close();
       throw new UsageError(err instanceof Error ? err.message : String(err));

@@ -18,6 +18,8 @@ export interface ExecutorOptions {
   pull: PullPolicy;
   /** a Docker network of the job's own (slower to set up) instead of the default bridge */
   isolateNetwork?: boolean;
+  /** where image pull progress goes: plain lines into the job's output, or a live line on a terminal */
+  pullProgress: { write: (text: string) => void; tty: boolean; columns?: number };
 }
 
 export async function executorFor(spec: JobSpec, opts: ExecutorOptions): Promise<ExecutorChoice> {
@@ -47,9 +49,10 @@ export async function executorFor(spec: JobSpec, opts: ExecutorOptions): Promise
   });
   // the Docker client is loaded only when a job really runs, to keep other commands fast
   const { DockerExecutor } = await import('../executor/docker/docker-executor.js');
+  const { pullProgressReporter } = await import('../executor/docker/pull-progress.js');
   const resources: { cpus?: number; memoryBytes?: number } = {};
   if (limCpus !== undefined) resources.cpus = limCpus;
   if (limMb !== undefined) resources.memoryBytes = limMb * 1048576;
-  const executor = new DockerExecutor({ jobId: opts.jobId, containers, resources, pull: opts.pull, network: opts.isolateNetwork ? 'isolated' : 'bridge' });
+  const executor = new DockerExecutor({ jobId: opts.jobId, containers, resources, pull: opts.pull, network: opts.isolateNetwork ? 'isolated' : 'bridge', onPull: pullProgressReporter(opts.pullProgress) });
   return { executor, notes };
 }

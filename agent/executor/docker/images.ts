@@ -100,7 +100,7 @@ async function pullImage(
 
 // The engine's wording when a registry refuses anonymous or wrong credentials
 // (Docker and registry versions differ; these cover the ones seen).
-const REFUSED = /unauthorized|authentication required|no basic auth credentials|access (to the resource )?is denied|access denied/i;
+const REFUSED = /unauthorized|authentication required|no basic auth credentials/i;
 
 /** How to fix a failed pull, judged from the engine's reason. */
 function pullHint(reason: string, auth: RegistryAuth | undefined): string {

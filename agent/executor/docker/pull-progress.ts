@@ -167,7 +167,7 @@ export interface PullReporterOptions {
   write: (text: string) => void;
   /** Redraw one line in place (a terminal) instead of printing plain lines. */
   tty: boolean;
-  /** A TTY line is cut to this width so that `\r` can redraw it. Default 100. */
+  /** A TTY line is cut to this width so that `\r` can redraw it. Default (and when 0) 100. */
   columns?: number;
   /** Least time between two redraws on a TTY. Default 100 ms. */
   minRedrawMs?: number;
@@ -186,7 +186,8 @@ export function pullProgressReporter(options: PullReporterOptions): PullListener
       for (const line of tracker.record(event)) options.write(`${line}\n`);
     };
   }
-  const columns = Math.max(20, options.columns ?? 100);
+  // 0 or undefined: the width is unknown (a pseudo-terminal without a size, say).
+  const columns = options.columns ? Math.max(20, options.columns) : 100;
   const minRedrawMs = options.minRedrawMs ?? 100;
   const now = options.now ?? Date.now;
   let shown = false;

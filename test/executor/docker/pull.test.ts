@@ -11,7 +11,7 @@ import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { DockerExecutor } from '../../../agent/executor/docker/docker-executor.js';
 import { pullProgressReporter, type PullEvent } from '../../../agent/executor/docker/pull-progress.js';
@@ -180,7 +180,13 @@ let guarded: Registry | undefined;
 let openImage = '';
 let guardedImage = '';
 
-before(async () => {
+// Set up once, by the first test that needs it, so that a missing registry
+// binary or engine is counted as failed tests (a failed `before` hook only
+// cancels them).
+let setup: Promise<void> | undefined;
+const ready = (): Promise<void> => (setup ??= prepareRegistries());
+
+async function prepareRegistries(): Promise<void> {
   docker = await realEngine();
   open = await startRegistry();
   guarded = await startRegistry(HTPASSWD);
@@ -205,7 +211,7 @@ before(async () => {
   await untag(docker, openImage);
   await untag(docker, guardedImage);
   assert.equal(await present(docker, openImage), false);
-});
+}
 
 after(async () => {
   if (docker) {
@@ -217,6 +223,7 @@ after(async () => {
 
 describe('pulling through a registry on loopback', () => {
   it('pulls a missing image, reporting progress as plain lines', async () => {
+    await ready();
     const events: PullEvent[] = [];
     let plain = '';
     const report = pullProgressReporter({ tty: false, write: (text) => (plain += text) });
@@ -262,6 +269,7 @@ describe('pulling through a registry on loopback', () => {
   });
 
   it('without credentials, fails in one line naming the image and saying to give auth', async () => {
+    await ready();
     const events: PullEvent[] = [];
     const { failure } = await prepareOnce(docker, guardedImage, { onPull: (event) => events.push(event) });
     assert.ok(failure, 'the pull should have been refused');
@@ -275,6 +283,7 @@ describe('pulling through a registry on loopback', () => {
   });
 
   it('with a wrong password, fails in one line naming the image and the user', async () => {
+    await ready();
     const { failure } = await prepareOnce(docker, guardedImage, { auth: { username: USER, password: 'not-the-password' } });
     assert.ok(failure, 'the pull should have been refused');
     assert.match(failure, new RegExp(`cannot pull image "${escape(guardedImage)}"`));
@@ -283,6 +292,7 @@ describe('pulling through a registry on loopback', () => {
   });
 
   it('with the right credentials, pulls', async () => {
+    await ready();
     const result = await prepareOnce(docker, guardedImage, { auth: { username: USER, password: PASSWORD } });
     assert.equal(result.failure, undefined);
     assert.equal(result.payloadBytes, PAYLOAD_BYTES);
