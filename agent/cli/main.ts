@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import type { ExecuteOptions } from '../runner/execute.js';
 import { reportAndExit } from './errors.js';
 
 export const EXIT_OK = 0;
@@ -102,26 +103,16 @@ function toInt(value: string): number {
   return /^\d+$/.test(value) ? Number(value) : Number.NaN;
 }
 
-export interface ExecuteFlags {
-  job: string;
-  config: string;
-  workflow?: string;
-  env: string[];
-  envFile?: string;
-  context: string[];
-  nodeTotal: number;
-  index: number;
-  pull: 'always' | 'missing' | 'never';
+/** The execute flags as commander parses them: ExecuteOptions' own fields, plus the raw forms
+ *  the command turns into options (`--pipeline-parameters` is still a file or JSON here). */
+export type ExecuteFlags = Pick<
+  ExecuteOptions,
+  'job' | 'config' | 'workflow' | 'env' | 'envFile' | 'context' | 'nodeTotal' | 'index' | 'pull' | 'output' | 'checkoutKey' | 'logFile' | 'branch' | 'tag' | 'revision'
+> & {
   skipCheckout?: boolean;
-  checkoutKey?: string;
-  output: 'text' | 'json';
-  logFile?: string;
   isolateNetwork?: boolean;
   pipelineParameters?: string;
-  branch?: string;
-  tag?: string;
-  revision?: string;
-}
+};
 
 export interface ProcessFlags {
   config: string;

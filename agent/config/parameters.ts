@@ -24,6 +24,14 @@ const ENV_VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const YAML11_TRUE = /^(y|yes|true|on)$/i;
 const YAML11_FALSE = /^(n|no|false|off)$/i;
 
+/** A boolean as YAML 1.1 spells it (`yes/no/on/off/y/n`, any case); undefined when it is not one. */
+export function yaml11Boolean(v: Value): boolean | undefined {
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'string' && YAML11_TRUE.test(v)) return true;
+  if (typeof v === 'string' && YAML11_FALSE.test(v)) return false;
+  return undefined;
+}
+
 /** Reads a `parameters:` map. `owner` names the element in messages, e.g. `job "build"`. */
 export function parseParameterDefs(
   defs: Value | undefined,
@@ -73,10 +81,7 @@ export function coerce(def: ParameterDef, v: Value, what: string, pos?: SourcePo
       if (v === null) return '';
       return fail('a string');
     case 'boolean':
-      if (typeof v === 'boolean') return v;
-      if (typeof v === 'string' && YAML11_TRUE.test(v)) return true;
-      if (typeof v === 'string' && YAML11_FALSE.test(v)) return false;
-      return fail('a boolean (true/false, yes/no, on/off)');
+      return yaml11Boolean(v) ?? fail('a boolean (true/false, yes/no, on/off)');
     case 'integer':
       if (typeof v === 'number' && Number.isInteger(v)) return v;
       if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) return Number(v.trim());

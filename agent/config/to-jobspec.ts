@@ -13,6 +13,7 @@ import {
 } from '../jobspec/jobspec.js';
 import type { CompiledConfig, CompiledJob } from './compile.js';
 import { configError, type SourcePos } from './diagnostics.js';
+import { yaml11Boolean } from './parameters.js';
 import { resourcesFor } from './resource-classes.js';
 import { describeType, isMapValue, posOf, valuePos, type Value, type ValueMap } from './source.js';
 import type { WorkflowJob } from './workflows.js';
@@ -156,10 +157,9 @@ export function parseDuration(v: Value, what: string, pos?: SourcePos): number {
 
 function bool(v: Value | undefined, what: string, pos?: SourcePos): boolean {
   if (v === undefined || v === null) return false;
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'string' && /^(true|yes|on|y)$/i.test(v)) return true;
-  if (typeof v === 'string' && /^(false|no|off|n)$/i.test(v)) return false;
-  throw configError(pos, `${what} must be true or false, got ${JSON.stringify(v)}`);
+  const b = yaml11Boolean(v);
+  if (b === undefined) throw configError(pos, `${what} must be true or false, got ${JSON.stringify(v)}`);
+  return b;
 }
 
 function condition(v: Value | undefined, dflt: StepCondition, pos?: SourcePos): StepCondition {
