@@ -26,6 +26,7 @@ docker:
 images: docker
 	bash scripts/build-test-images.sh
 	bash scripts/ensure-registry-binary.sh
+	bash scripts/ensure-test-tools.sh
 
 # The whole suite: compiler, expressions, schema, corpus, and the Docker executor against a real engine.
 test: build images

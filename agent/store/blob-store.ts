@@ -1,0 +1,35 @@
+/**
+ * The one storage interface behind every step that keeps data beyond a job: caches, workspace
+ * layers, artifacts, test results and timings. Backends: the filesystem (default, under
+ * `$DECKHAND_HOME/store` or `--store DIR`) and S3-compatible object storage
+ * (`--store s3://bucket/prefix`). Keys are `/`-separated relative paths; bodies are streamed.
+ */
+import type { Readable } from 'node:stream';
+
+export interface BlobInfo {
+  key: string;
+  size: number;
+  /** when the blob was written (newest wins for cache prefix matches) */
+  modified: Date;
+  metadata: Record<string, string>;
+}
+
+export interface PutOptions {
+  /** write only when the key does not exist yet; returns false when it did (caches are immutable) */
+  ifAbsent?: boolean;
+  /** small string values kept with the blob (e.g. `sha256`) */
+  metadata?: Record<string, string>;
+}
+
+export interface BlobStore {
+  /** where it stores, for messages: `/root/.deckhand/store` or `s3://bucket/prefix` */
+  readonly location: string;
+  /** stores the whole stream under `key`; a failed or aborted upload leaves nothing under `key` */
+  put(key: string, body: Readable, opts?: PutOptions): Promise<boolean>;
+  /** the blob's bytes, or undefined when there is no such key */
+  get(key: string): Promise<Readable | undefined>;
+  stat(key: string): Promise<BlobInfo | undefined>;
+  /** every blob whose key starts with `prefix` (a plain string prefix, not a folder) */
+  list(prefix: string): Promise<BlobInfo[]>;
+  delete(key: string): Promise<void>;
+}

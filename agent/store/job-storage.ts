@@ -1,0 +1,23 @@
+/**
+ * What a storage step needs to know about the job it runs in: the store, and the identities that
+ * scope data as on CircleCI — caches per project, workspaces per workflow run, artifacts and test
+ * results per job run.
+ */
+import type { BlobStore } from './blob-store.js';
+
+export interface JobStorage {
+  store: BlobStore;
+  /** scopes caches and test timings: one local project = one repository (its origin URL, else its path) */
+  project: string;
+  /** scopes workspaces: one `deckhand run`, or a fresh id for a lone `deckhand execute` */
+  workflowRunId: string;
+  /** scopes artifacts and test results: this run of this job */
+  jobRunId: string;
+  /** the job's name in its workflow (timings are kept per job name) */
+  jobName: string;
+  /**
+   * workspace layers `attach_workspace` applies, oldest first: the job run ids of the upstream
+   * jobs in workflow order (set by `deckhand run`; empty for `deckhand execute`)
+   */
+  upstreamJobRunIds: string[];
+}

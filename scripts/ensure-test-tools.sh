@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The real peers the test suite talks to besides Docker, installed when missing (idempotent, quiet):
+#   chromium                        headless browser for the output processor's web page
+#   python3-grpcio, python3-grpc-tools  a second gRPC implementation (C core) for interoperability
+#   moto[server] (PyPI)             an S3- and ECR-protocol server on loopback (docs/storage.md says why)
+set -euo pipefail
+
+need_apt=()
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+/usr/bin/python3 -c 'import grpc' 2>/dev/null || need_apt+=(python3-grpcio)
+/usr/bin/python3 -c 'import grpc_tools.protoc' 2>/dev/null || need_apt+=(python3-grpc-tools)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "ensure-test-tools: missing ${need_apt[*]}; install them with 'sudo apt-get install ${need_apt[*]}'" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null 2>&1 || {
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  }
+fi
+
+if ! command -v moto_server >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' >/dev/null
+  # pyenv puts new console scripts behind a shim that exists only after a rehash
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+fi
+command -v moto_server >/dev/null 2>&1 || { echo "ensure-test-tools: moto_server is not on PATH after installing moto[server]" >&2; exit 1; }
