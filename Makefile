@@ -17,6 +17,7 @@ build: deps
 	rm -rf dist
 	npx tsc -p tsconfig.json
 	node dist/agent/config/schema/generate-validator.js >/dev/null
+	node scripts/bundle.mjs
 
 # A Docker engine and the locally built test images (nothing can be pulled
 # from outside), and a registry binary for pull tests on loopback.

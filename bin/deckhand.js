@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI is compiled to dist/ by `npm run build` (make build).
-import('../dist/agent/cli/main.js').then((m) => m.main(process.argv));
+// Thin launcher: `make build` compiles the CLI to dist/ and bundles it into dist/bundle/ (scripts/bundle.mjs).
+import('../dist/bundle/main.js').then((m) => m.main(process.argv));

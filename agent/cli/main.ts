@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { packagePath } from '../package-root.js';
 import type { ExecuteOptions } from '../runner/execute.js';
 import { reportAndExit } from './errors.js';
 
@@ -12,7 +13,7 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }
 

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
+import { packagePath } from '../package-root.js';
 
 /** Where CircleCI puts its agent binary inside job containers. */
 export const JOB_TOOLS_DIR = '/opt/circleci/bin';
@@ -27,7 +28,7 @@ export const JOB_TOOL_ALIAS = 'circleci';
 export const TASK_DATA_ENV = 'CIRCLE_INTERNAL_TASK_DATA';
 export const HALT_MARKER = 'halt';
 
-const SCRIPT_URL = new URL('../../../agent/job-tools/circleci-agent.sh', import.meta.url);
+const SCRIPT_PATH = packagePath('agent', 'job-tools', 'circleci-agent.sh');
 
 let script: Buffer | undefined;
 
@@ -35,9 +36,9 @@ let script: Buffer | undefined;
 export function jobToolScript(): Buffer {
   if (!script) {
     try {
-      script = readFileSync(SCRIPT_URL);
+      script = readFileSync(SCRIPT_PATH);
     } catch (error) {
-      throw new Error(`cannot read the job tools script ${SCRIPT_URL.pathname}: ${(error as Error).message}; reinstall deckhand so agent/job-tools/ is present`);
+      throw new Error(`cannot read the job tools script ${SCRIPT_PATH}: ${(error as Error).message}; reinstall deckhand so agent/job-tools/ is present`);
     }
   }
   return script;

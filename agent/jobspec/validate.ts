@@ -2,8 +2,10 @@
  * Validates a JobSpec against its JSON Schema with ajv — the check a consumer runs on a JobSpec
  * it did not compile itself (a Nomad dispatch payload, a file from another version).
  */
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
+import { packagePath } from '../package-root.js';
 import { JOBSPEC_VERSION, type JobSpec } from './jobspec.js';
 
 let compiled: ValidateFunction | undefined;
@@ -11,8 +13,9 @@ let compiled: ValidateFunction | undefined;
 /** The schema file ships beside the sources; loaded on first use only, to keep start-up fast. */
 function validator(): ValidateFunction {
   if (!compiled) {
-    const url = new URL('../../../agent/jobspec/jobspec.schema.json', import.meta.url);
-    compiled = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(url, 'utf8')) as object);
+    const file = packagePath('agent', 'jobspec', 'jobspec.schema.json');
+    const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+    compiled = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(file, 'utf8')) as object);
   }
   return compiled;
 }

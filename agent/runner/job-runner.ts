@@ -6,14 +6,14 @@
  * Every step's output goes to the sink as events; the sink is expected to mask secrets.
  */
 import type { Executor } from '../executor/executor.js';
-import { JOB_TOOLS_DIR, jobToolsTar } from '../job-tools/install.js';
+import { JOB_TOOLS_DIR } from '../job-tools/install.js';
 import type { JobSpec, Step } from '../jobspec/jobspec.js';
 import type { JobStatus, OutputSink, StepStatus } from '../output/events.js';
 import { handlerFor } from '../steps/index.js';
 import { runOnce, type BackgroundCommand } from '../steps/run.js';
 import type { LocalInputs, StepContext, StepOutput, StepResult } from '../steps/step.js';
 import { jobEnvironment, type JobIdentity } from './environment.js';
-import { probePrimary } from './probe.js';
+import { probePrimary, startupScript } from './probe.js';
 
 /** Pseudo-step indices of the phases before the first step (JobSpec steps are 0-based). */
 export const SPIN_UP_STEP = -1;
@@ -139,10 +139,10 @@ async function spinUp(opts: RunJobOptions, environment: Record<string, string>):
     if (spec.executor.kind === 'docker') {
       for (const [i, c] of spec.executor.containers.entries()) output.write('agent', `${i === 0 ? 'Starting container' : 'Starting service container'} ${c.image}${c.name ? ` (as ${c.name})` : ''}\n`);
     }
-    await executor.prepare(signal);
+    const startup = startupScript(spec.workingDirectory, opts.identity.taskDataDir);
+    const outcome = await executor.prepare(signal, startup);
     output.write('agent', `Time to start containers: ${((Date.now() - t0) / 1000).toFixed(2)}s\n`);
-    // independent: the probe (working directory, shell) and the in-container tools
-    const [probe] = await Promise.all([probePrimary(executor, spec.workingDirectory, opts.identity.taskDataDir, signal), executor.copyIn('/', jobToolsTar(), signal)]);
+    const probe = await probePrimary(executor, startup, outcome, spec.workingDirectory, signal);
     const shell = spec.shell ?? (probe.hasBash ? '/bin/bash -eo pipefail' : '/bin/sh -eo pipefail');
     endStep(sink, SPIN_UP_STEP, t0, { status: 'success' });
     return {

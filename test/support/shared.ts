@@ -3,33 +3,12 @@
  * The data is never copied into the repo. Locally a missing folder lets tests skip; under CI
  * (`CI` set) it is an error, so CI can never pass by silently skipping.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../agent/package-root.js';
 
-let cachedRoot: string | undefined;
-
-/** The repository root: the nearest folder above this file whose package.json is named "deckhand". */
-export function repoRoot(): string {
-  if (cachedRoot) return cachedRoot;
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name === 'deckhand') {
-          cachedRoot = dir;
-          return dir;
-        }
-      } catch {
-        // an unreadable package.json is not ours; keep walking up
-      }
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`cannot find the deckhand repository root above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-}
+/** The repository root (the agent's own lookup: the folder of deckhand's package.json). */
+export const repoRoot = packageRoot;
 
 function candidate(): string {
   const fromEnv = process.env.DECKHAND_SHARED;

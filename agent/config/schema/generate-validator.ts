@@ -11,6 +11,5 @@ import { configSchemaAjv, GENERATED_VALIDATOR } from './validate.js';
 const { default: standaloneCode } = createRequire(import.meta.url)('ajv/dist/standalone') as typeof import('ajv/dist/standalone/index.js');
 const { ajv, schema } = configSchemaAjv({ standalone: true });
 const validate = ajv.compile(schema);
-const out = new URL(GENERATED_VALIDATOR, import.meta.url);
-writeFileSync(out, standaloneCode(ajv, validate));
-process.stdout.write(`wrote ${out.pathname}\n`);
+writeFileSync(GENERATED_VALIDATOR, standaloneCode(ajv, validate));
+process.stdout.write(`wrote ${GENERATED_VALIDATOR}\n`);

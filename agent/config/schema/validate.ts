@@ -8,7 +8,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { packagePath } from '../../package-root.js';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import type { Diagnostic, SourcePos } from '../diagnostics.js';
 import { describeType, isMapValue, keyPos, posOf, valuePos, type Value } from '../source.js';
 import { closest, didYouMean } from '../suggest.js';
@@ -34,12 +35,14 @@ interface SchemaNode {
 
 let compiled: ValidateFunction | undefined;
 
-/** The generated module `make build` writes beside this file (see generate-validator.ts). */
-export const GENERATED_VALIDATOR = './config-validator.generated.cjs';
+/** The generated module `make build` writes beside the compiled validate.js (see generate-validator.ts). */
+export const GENERATED_VALIDATOR = packagePath('dist', 'agent', 'config', 'schema', 'config-validator.generated.cjs');
 
 /** An ajv set up for the config schema; also used at build time to generate standalone code. */
 export function configSchemaAjv(options: { standalone?: boolean } = {}): { ajv: Ajv; schema: object } {
-  const schema = JSON.parse(readFileSync(new URL('./config.schema.json', import.meta.url), 'utf8')) as object;
+  const schema = JSON.parse(readFileSync(packagePath('agent', 'config', 'schema', 'config.schema.json'), 'utf8')) as object;
+  // loaded here, not at import: with the generated validator a job never needs ajv itself
+  const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
   const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false, code: { source: options.standalone === true } });
   ajv.addVocabulary(ANNOTATIONS);
   return { ajv, schema };

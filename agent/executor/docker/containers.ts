@@ -2,7 +2,7 @@
 // rules for the primary and its services. Pure: no engine calls here.
 
 import type { ContainerCreateOptions, ImageInspectInfo } from 'dockerode';
-import type { ContainerSpec, ResourceLimits } from '../executor.js';
+import type { ContainerSpec, ResourceLimits, StartupScript } from '../executor.js';
 import { PRESERVE_ENTRYPOINT_LABEL, ROLE_LABEL } from './labels.js';
 
 /**
@@ -10,7 +10,24 @@ import { PRESERVE_ENTRYPOINT_LABEL, ROLE_LABEL } from './labels.js';
  * POSIX-shell idle loop (works in busybox) that exits at once on SIGTERM, so
  * that stopping the container does not wait for the kill timeout.
  */
-export const KEEP_ALIVE = ['/bin/sh', '-c', "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"];
+const IDLE = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
+export const KEEP_ALIVE = ['/bin/sh', '-c', IDLE];
+
+/** The line that ends a startup script's output in the primary's own output, followed by its exit code. */
+export const STARTUP_END = '--deckhand-startup-end--';
+
+/**
+ * The idle loop preceded by the runner's startup script ($0 is the script, then its arguments),
+ * whose output and exit code the executor reads from the container's attached output.
+ */
+function startupThenIdle(startup: StartupScript): string[] {
+  return ['-c', `/bin/sh -c "$0" sh "$@" 2>&1; printf '\\n${STARTUP_END} %s\\n' "$?"; ${IDLE}`, startup.script, ...startup.args];
+}
+
+/** Whether the primary runs Deckhand's idle loop (and so can run a startup script) rather than its own process. */
+export function primaryIdles(spec: ContainerSpec, image: ImageInspectInfo): boolean {
+  return !(spec.entrypoint || spec.command) && image.Config?.Labels?.[PRESERVE_ENTRYPOINT_LABEL] !== 'true';
+}
 
 export interface Placement {
   /** Docker container name. */
@@ -36,14 +53,11 @@ export function primaryCreateOptions(
   placement: Placement,
   network: string,
   hostnames: string[],
+  startup?: StartupScript,
 ): ContainerCreateOptions {
-  const preserve = image.Config?.Labels?.[PRESERVE_ENTRYPOINT_LABEL] === 'true';
-  const process =
-    spec.entrypoint || spec.command
-      ? { ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}), ...(spec.command ? { Cmd: spec.command } : {}) }
-      : preserve
-        ? {}
-        : { Entrypoint: KEEP_ALIVE.slice(0, 1), Cmd: KEEP_ALIVE.slice(1) };
+  const process = primaryIdles(spec, image)
+    ? { Entrypoint: KEEP_ALIVE.slice(0, 1), Cmd: startup ? startupThenIdle(startup) : KEEP_ALIVE.slice(1) }
+    : { ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}), ...(spec.command ? { Cmd: spec.command } : {}) };
   return {
     ...common(spec, placement, 'primary'),
     ...process,

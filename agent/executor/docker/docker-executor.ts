@@ -11,16 +11,19 @@ import {
   type ExecRequest,
   type Executor,
   type PullPolicy,
+  type StartupOutcome,
+  type StartupScript,
   type ResourceLimits,
   type RunningExec,
 } from '../executor.js';
-import { containerHostnames, primaryCreateOptions, serviceCreateOptions } from './containers.js';
+import { containerHostnames, primaryCreateOptions, primaryIdles, serviceCreateOptions } from './containers.js';
 import { connectDocker, engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
 import { startExec } from './exec.js';
 import { ensureImage } from './images.js';
 import { ownershipLabels } from './labels.js';
 import { removeRun } from './leftovers.js';
 import type { PullListener } from './pull-progress.js';
+import { readStartupOutcome } from './startup-output.js';
 
 export interface DockerExecutorOptions {
   /** Labels everything created (com.deckhand.job), for sweeping leftovers. */
@@ -54,17 +57,17 @@ export class DockerExecutor implements Executor {
   readonly runId = randomBytes(6).toString('hex');
   private readonly docker: Docker;
   private primary: Docker.Container | undefined;
-  private preparing: Promise<void> | undefined;
+  private preparing: Promise<StartupOutcome | undefined> | undefined;
   private readonly closing = new AbortController();
 
   constructor(private readonly options: DockerExecutorOptions) {
     this.docker = options.docker ?? connectDocker();
   }
 
-  prepare(signal?: AbortSignal): Promise<void> {
+  prepare(signal?: AbortSignal, startup?: StartupScript): Promise<StartupOutcome | undefined> {
     if (this.preparing) return Promise.reject(new ExecutorError('prepare() was called twice on one executor; create a new executor per job'));
     const stop = signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
-    this.preparing = this.start(stop).catch(async (error: unknown) => {
+    this.preparing = this.start(stop, startup).catch(async (error: unknown) => {
       // Leave nothing behind, whatever failed.
       await removeRun(this.docker, this.runId).catch(() => undefined);
       throw toExecutorError(error, 'cannot start the job containers');
@@ -136,7 +139,7 @@ export class DockerExecutor implements Executor {
     }
   }
 
-  private async start(signal: AbortSignal): Promise<void> {
+  private async start(signal: AbortSignal, startup: StartupScript | undefined): Promise<StartupOutcome | undefined> {
     const { containers, jobId } = this.options;
     const [primarySpec, ...serviceSpecs] = containers;
     if (!primarySpec) throw new ExecutorError(`job ${jobId} names no container; a docker job needs at least one image`);
@@ -151,10 +154,14 @@ export class DockerExecutor implements Executor {
     signal.throwIfAborted();
 
     const placement = (containerName: string) => ({ containerName, labels, ...(this.options.resources ? { resources: this.options.resources } : {}) });
+    const runsStartup = startup !== undefined && primaryIdles(primarySpec, images[0]);
     const primary = await this.docker.createContainer(
-      primaryCreateOptions(primarySpec, images[0], placement(`${prefix}-primary`), network.id, containerHostnames(containers)),
+      primaryCreateOptions(primarySpec, images[0], placement(`${prefix}-primary`), network.id, containerHostnames(containers), runsStartup ? startup : undefined),
     );
     signal.throwIfAborted();
+    // attached before it starts, so that none of the startup script's output is missed
+    const outcome = runsStartup ? readStartupOutcome((await primary.attach({ stream: true, stdout: true, stderr: true })) as unknown as Readable, signal) : undefined;
+    outcome?.catch(() => undefined);
     await startContainer(primary, primarySpec);
 
     await Promise.all(
@@ -166,8 +173,10 @@ export class DockerExecutor implements Executor {
       }),
     );
     signal.throwIfAborted();
+    const startupOutcome = await outcome;
     await mustBeRunning(primary, primarySpec);
     this.primary = primary;
+    return startupOutcome;
   }
 
   private requirePrimary(operation: string): Docker.Container {

@@ -1,0 +1,53 @@
+// Build step (`make build`): bundles the compiled CLI (dist/agent/cli/main.js) and the packages it
+// uses into dist/bundle/, keeping each subcommand a separate chunk that loads only when it runs.
+// Why: resolving and reading ~400 module files cost Node ~500 ms at every `deckhand execute`;
+// one bundle starts in a fraction of that (docs/benchmarks.md). bin/deckhand.js runs the bundle.
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+
+// Modules that packages load at start-up but deckhand calls rarely or never: each becomes a stub
+// that loads the real module (from node_modules) on its first call. docker-modem's SSH transport
+// pulls in ssh2 (~60 ms) and dockerode's build sessions pull in gRPC and protobufjs (~50 ms);
+// both export one function, so a forwarding function is a faithful stand-in.
+const DEFERRED = ['docker-modem/lib/ssh.js', 'dockerode/lib/session.js'];
+const deferOnFirstCall = {
+  name: 'defer-on-first-call',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/](docker-modem|dockerode)[\\/]lib[\\/](ssh|session)\.js$/ }, (args) => {
+      const id = DEFERRED.find((d) => args.path.replaceAll('\\', '/').endsWith(`node_modules/${d}`));
+      if (!id) return undefined;
+      return {
+        loader: 'js',
+        // a variable, not a literal, so that esbuild leaves the require to run time
+        contents: `const id = ${JSON.stringify(id)}; let real; module.exports = function (...args) { real ??= require(id); return real.apply(this, args); };`,
+      };
+    });
+  },
+};
+
+rmSync('dist/bundle', { recursive: true, force: true });
+await build({
+  entryPoints: { main: 'dist/agent/cli/main.js' },
+  outdir: 'dist/bundle',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  minify: true,
+  logLevel: 'warning',
+  plugins: [deferOnFirstCall],
+  // native add-ons cannot be bundled; ssh2 loads its optional native crypto relative to itself
+  external: ['ssh2', 'cpu-features', '*.node'],
+  // CommonJS packages inside an ESM bundle still call require() and read __dirname
+  banner: {
+    js: [
+      "import { createRequire as __deckhandRequire } from 'node:module';",
+      "import { fileURLToPath as __deckhandPath } from 'node:url';",
+      'const require = __deckhandRequire(import.meta.url);',
+      'const __filename = __deckhandPath(import.meta.url);',
+      "const __dirname = __deckhandPath(new URL('.', import.meta.url));",
+    ].join(' '),
+  },
+});
