@@ -38,8 +38,10 @@ await build({
   minify: true,
   logLevel: 'warning',
   plugins: [deferOnFirstCall],
-  // native add-ons cannot be bundled; ssh2 loads its optional native crypto relative to itself
-  external: ['ssh2', 'cpu-features', '*.node'],
+  // native add-ons cannot be bundled; ssh2 loads its optional native crypto relative to itself.
+  // The AWS SDK and gRPC load only for the commands that use them, and keep their own module
+  // layout (their CommonJS/ESM interop does not survive bundling), so they stay in node_modules.
+  external: ['ssh2', 'cpu-features', '*.node', '@aws-sdk/*', '@smithy/*', '@grpc/*'],
   // CommonJS packages inside an ESM bundle still call require() and read __dirname
   banner: {
     js: [

@@ -15,6 +15,9 @@ export interface RegistryAuth {
   password: string;
 }
 
+/** Given credentials, or a way to fetch them that runs only when a pull needs them (an ECR token). */
+export type RegistryCredentials = RegistryAuth | (() => Promise<RegistryAuth>);
+
 /**
  * One container of a job, as the JobSpec describes it. The first container
  * of a job is the primary (steps run there); the rest are services.
@@ -33,7 +36,7 @@ export interface ContainerSpec {
   user?: string;
   /** Environment of the container's own process. */
   environment?: Record<string, string>;
-  auth?: RegistryAuth;
+  auth?: RegistryCredentials;
 }
 
 /** What a job may use; each container gets these limits. */
@@ -122,5 +125,11 @@ export interface Executor {
 /** A failure to tell the user about: the message is one line that says what
  *  failed, where, and how to fix it. */
 export class ExecutorError extends Error {
-  override readonly name = 'ExecutorError';
+  override readonly name: string = 'ExecutorError';
+}
+
+/** The engine or machine behind an executor cannot be reached (stopped, crashed, unplugged):
+ *  an infrastructure failure, not the job's own. */
+export class ExecutorUnavailableError extends ExecutorError {
+  override readonly name: string = 'ExecutorUnavailableError';
 }

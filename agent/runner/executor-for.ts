@@ -6,6 +6,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import type { Executor, PullPolicy, ContainerSpec } from '../executor/executor.js';
 import { ExecutorError } from '../executor/executor.js';
 import type { JobSpec } from '../jobspec/jobspec.js';
+import { registryCredentials } from './registry-credentials.js';
 
 export interface ExecutorChoice {
   executor: Executor;
@@ -20,6 +21,8 @@ export interface ExecutorOptions {
   isolateNetwork?: boolean;
   /** where image pull progress goes: plain lines into the job's output, or a live line on a terminal */
   pullProgress: { write: (text: string) => void; tty: boolean; columns?: number };
+  /** project and context variables, which `auth`/`aws_auth` values may name (`$DOCKERHUB_PASSWORD`) */
+  variables?: Record<string, string>;
 }
 
 export async function executorFor(spec: JobSpec, opts: ExecutorOptions): Promise<ExecutorChoice> {
@@ -44,7 +47,8 @@ export async function executorFor(spec: JobSpec, opts: ExecutorOptions): Promise
     if (c.entrypoint !== undefined) out.entrypoint = c.entrypoint;
     if (c.command !== undefined) out.command = c.command;
     if (c.user !== undefined) out.user = c.user;
-    if (c.auth !== undefined) out.auth = c.auth;
+    const auth = registryCredentials(c, opts.variables ?? {});
+    if (auth !== undefined) out.auth = auth;
     return out;
   });
   // the Docker client is loaded only when a job really runs, to keep other commands fast

@@ -5,7 +5,7 @@
  *
  * Every step's output goes to the sink as events; the sink is expected to mask secrets.
  */
-import type { Executor } from '../executor/executor.js';
+import { ExecutorUnavailableError, type Executor } from '../executor/executor.js';
 import { JOB_TOOLS_DIR } from '../job-tools/install.js';
 import type { JobSpec, Step } from '../jobspec/jobspec.js';
 import type { JobStatus, OutputSink, StepStatus } from '../output/events.js';
@@ -74,6 +74,11 @@ export async function runJob(opts: RunJobOptions): Promise<JobResult> {
       const result = await runStepSafely(step, stepCtx);
       endStep(sink, index, t0, result);
       if (result.status === 'failed' || result.status === 'timedout') failed = true;
+      // the engine or machine is gone: later steps (even `when: always`) have nowhere to run
+      if (result.infrastructure) {
+        infrastructureFailure = true;
+        break;
+      }
       if (await halted(executor, opts.identity.taskDataDir)) break;
     }
     status = signal.aborted ? 'canceled' : failed ? 'failed' : 'success';
@@ -82,6 +87,7 @@ export async function runJob(opts: RunJobOptions): Promise<JobResult> {
     for (const s of stops) s.abort();
     await Promise.allSettled(background);
     await executor.teardown().catch((err: unknown) => {
+      if (err instanceof ExecutorUnavailableError) infrastructureFailure = true;
       sink.event({ type: 'output', index: SPIN_UP_STEP, stream: 'agent', data: Buffer.from(`warning: cleanup failed: ${message(err)}\n`) });
     });
     sink.event({ type: 'job-end', status, durationMs: Date.now() - started, ...(opts.logFile ? { logFile: opts.logFile } : {}) });
@@ -99,7 +105,7 @@ async function runStepSafely(step: Step, ctx: StepContext): Promise<StepResult> 
   try {
     return await handlerFor(step)(step, ctx);
   } catch (err) {
-    return { status: ctx.signal.aborted ? 'canceled' : 'failed', message: message(err) };
+    return { status: ctx.signal.aborted ? 'canceled' : 'failed', message: message(err), infrastructure: err instanceof ExecutorUnavailableError };
   }
 }
 

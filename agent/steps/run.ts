@@ -4,7 +4,7 @@
  * `max_auto_reruns`, and `background` (the command runs on while later steps start).
  */
 import type { RunStep } from '../jobspec/jobspec.js';
-import type { RunningExec } from '../executor/executor.js';
+import { ExecutorUnavailableError, type RunningExec } from '../executor/executor.js';
 import { goDuration, resolvePath, shellWords } from './shell.js';
 import type { StepContext, StepHandler, StepResult } from './step.js';
 
@@ -70,7 +70,7 @@ export function runOnce(step: RunStep, ctx: StepContext): BackgroundCommand {
       if (r.aborted) return { status: 'canceled', exitCode: r.exitCode, message: 'canceled' };
       return r.exitCode === 0 ? { status: 'success', exitCode: 0 } : { status: 'failed', exitCode: r.exitCode };
     })
-    .catch((err: unknown): StepResult => ({ status: 'failed', message: err instanceof Error ? err.message : String(err) }))
+    .catch((err: unknown): StepResult => ({ status: 'failed', message: err instanceof Error ? err.message : String(err), infrastructure: err instanceof ExecutorUnavailableError }))
     .finally(() => {
       if (timer) clearTimeout(timer);
       ctx.signal.removeEventListener('abort', onAbort);

@@ -47,6 +47,8 @@ export interface StepResult {
   exitCode?: number;
   /** one line shown with the step's end, e.g. "Too long with no output (exceeded 10m0s)" */
   message?: string;
+  /** the step could not run because the executor's engine or machine went away */
+  infrastructure?: boolean;
 }
 
 export type StepHandler<S extends Step = Step> = (step: S, ctx: StepContext) => Promise<StepResult>;

@@ -8,52 +8,9 @@ import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, test } from 'node:test';
-import { repoRoot } from '../support/shared.js';
+import { BUSYBOX, DEBIAN, deckhandBin, execute, job, project } from '../support/execute.js';
 
-const bin = join(repoRoot(), 'bin', 'deckhand.js');
-const BUSYBOX = 'deckhand-test/busybox:latest';
-const DEBIAN = 'deckhand-test/debian:bookworm';
-
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-  log: string;
-}
-
-/** A git repository holding `.circleci/config.yml` (and any extra files). */
-function project(config: string, files: Record<string, string> = {}): string {
-  const dir = mkdtempSync(join(tmpdir(), 'deckhand-exec-'));
-  mkdirSync(join(dir, '.circleci'));
-  writeFileSync(join(dir, '.circleci', 'config.yml'), config);
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' });
-  git('init', '-q', '-b', 'main');
-  git('add', '-A');
-  git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-qm', 'init');
-  return dir;
-}
-
-function execute(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Run {
-  const log = join(dir, 'job.log');
-  const r = spawnSync(process.execPath, [bin, 'execute', '--log-file', log, '--no-color', ...args], {
-    cwd: dir,
-    encoding: 'utf8',
-    env: { ...process.env, DECKHAND_HOME: join(dir, '.home'), ...env },
-    timeout: 120_000,
-  });
-  let logText = '';
-  try {
-    logText = readFileSync(log, 'utf8');
-  } catch {
-    // no log (usage errors end before the job starts)
-  }
-  return { code: r.status, out: r.stdout, err: r.stderr, log: logText };
-}
-
-function job(image: string, steps: string, extra = ''): string {
-  return `version: 2.1\njobs:\n  build:\n    docker:\n      - image: ${image}\n${extra}    steps:\n${steps}\n`;
-}
+const bin = deckhandBin;
 
 /** Containers and networks labelled by deckhand that were not there before the test. */
 function labelled(): Set<string> {

@@ -7,6 +7,7 @@ import { PassThrough, pipeline, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import {
   ExecutorError,
+  ExecutorUnavailableError,
   type ContainerSpec,
   type ExecRequest,
   type Executor,
@@ -20,7 +21,7 @@ import { containerHostnames, primaryCreateOptions, primaryIdles, serviceCreateOp
 import { connectDocker, engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
 import { startExec } from './exec.js';
 import { ensureImage } from './images.js';
-import { ownershipLabels } from './labels.js';
+import { ownershipLabels, RUN_LABEL } from './labels.js';
 import { removeRun } from './leftovers.js';
 import type { PullListener } from './pull-progress.js';
 import { readStartupOutcome } from './startup-output.js';
@@ -50,7 +51,13 @@ export interface DockerExecutorOptions {
    * these into what a person reads. Default: pulls are silent.
    */
   onPull?: PullListener;
+  /** How long teardown waits for an engine that went away to come back. Default ENGINE_RETURN_MS. */
+  engineReturnMs?: number;
 }
+
+/** Teardown's default wait for a vanished engine: long enough for a restart of dockerd, or
+ *  `DECKHAND_ENGINE_RETURN_SECONDS`. */
+export const ENGINE_RETURN_MS = Number(process.env.DECKHAND_ENGINE_RETURN_SECONDS ?? 20) * 1000;
 
 export class DockerExecutor implements Executor {
   /** Distinguishes this instance's containers from other runs of the job. */
@@ -132,10 +139,24 @@ export class DockerExecutor implements Executor {
     this.closing.abort();
     await this.preparing?.catch(() => undefined);
     this.primary = undefined;
-    try {
-      await removeRun(this.docker, this.runId);
-    } catch (error) {
-      throw toExecutorError(error, `cannot remove the containers of job ${this.options.jobId}`);
+    // An engine that went away (restarted, say) may come back: wait for it a while, since
+    // only the engine can remove what the job made.
+    const deadline = Date.now() + (this.options.engineReturnMs ?? ENGINE_RETURN_MS);
+    for (;;) {
+      try {
+        await removeRun(this.docker, this.runId);
+        return;
+      } catch (error) {
+        if (isUnreachable(error) && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          continue;
+        }
+        const failure = toExecutorError(error, `cannot remove the containers of job ${this.options.jobId}`);
+        if (!(failure instanceof ExecutorUnavailableError)) throw failure;
+        throw new ExecutorUnavailableError(
+          `${failure.message}; once it is back, remove what the job left with: docker rm -f -v $(docker ps -aq --filter label=${RUN_LABEL}=${this.runId}); docker network prune --filter label=${RUN_LABEL}=${this.runId}`,
+        );
+      }
     }
   }
 
@@ -223,7 +244,7 @@ async function mustBeRunning(primary: Docker.Container, spec: ContainerSpec): Pr
 function toExecutorError(error: unknown, what: string): ExecutorError {
   if (error instanceof ExecutorError) return error;
   if (error instanceof Error && error.name === 'AbortError') return new ExecutorError(`${what}: cancelled`);
-  if (isUnreachable(error)) return new ExecutorError(unreachableMessage(error));
+  if (isUnreachable(error)) return new ExecutorUnavailableError(unreachableMessage(error));
   return new ExecutorError(`${what}: ${engineMessage(error)}`);
 }
 

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
-import { ExecutorError, type ExecRequest, type ExecResult, type RunningExec } from '../executor.js';
+import { ExecutorError, ExecutorUnavailableError, type ExecRequest, type ExecResult, type RunningExec } from '../executor.js';
 import { demultiplex } from './demux.js';
 import { engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
 
@@ -79,7 +79,7 @@ export function startExec(container: Docker.Container, request: ExecRequest, set
       await demultiplex(output, stdout, stderr);
     } catch (error) {
       // Destroyed by the abort fallback: report what is known below.
-      if (!aborted) throw new ExecutorError(`lost the output of "${request.command.join(' ')}": ${engineMessage(error)}`);
+      if (!aborted) throw isUnreachable(error) ? describeFailure(error, request) : new ExecutorError(`lost the output of "${request.command.join(' ')}": ${engineMessage(error)}`);
     } finally {
       request.signal?.removeEventListener('abort', onAbort);
       timers.forEach(clearTimeout);
@@ -88,7 +88,7 @@ export function startExec(container: Docker.Container, request: ExecRequest, set
     // abort, report it as killed rather than wait.
     const exitCode = await exitCodeOf(exec).catch((error: unknown) => {
       if (aborted) return 137;
-      throw error;
+      throw describeFailure(error, request);
     });
     return { exitCode, aborted };
   };
@@ -153,7 +153,7 @@ async function sendSignal(container: Docker.Container, pidFile: string, name: No
 
 function describeFailure(error: unknown, request: ExecRequest): ExecutorError {
   if (error instanceof ExecutorError) return error;
-  if (isUnreachable(error)) return new ExecutorError(unreachableMessage(error));
+  if (isUnreachable(error)) return new ExecutorUnavailableError(unreachableMessage(error));
   const what = `cannot run "${request.command.join(' ')}" in the primary container`;
   const status = engineStatus(error);
   if (status === 404 || status === 409) {

@@ -3,7 +3,7 @@
 
 import type Docker from 'dockerode';
 import type { ImageInspectInfo } from 'dockerode';
-import { ExecutorError, type PullPolicy, type RegistryAuth } from '../executor.js';
+import { ExecutorError, ExecutorUnavailableError, type PullPolicy, type RegistryAuth, type RegistryCredentials } from '../executor.js';
 import { engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
 import type { EngineProgressMessage, PullListener } from './pull-progress.js';
 
@@ -15,7 +15,7 @@ export async function ensureImage(
   docker: Docker,
   image: string,
   policy: PullPolicy,
-  auth: RegistryAuth | undefined,
+  credentials: RegistryCredentials | undefined,
   signal?: AbortSignal,
   onPull?: PullListener,
 ): Promise<ImageInspectInfo> {
@@ -31,6 +31,7 @@ export async function ensureImage(
   const startedAt = Date.now();
   onPull?.({ kind: 'started', image });
   try {
+    const auth = typeof credentials === 'function' ? await credentials() : credentials;
     await pullImage(docker, image, auth, signal, onPull);
   } catch (error) {
     onPull?.({ kind: 'failed', image, reason: error instanceof Error ? error.message : String(error) });
@@ -47,7 +48,7 @@ async function inspectImage(docker: Docker, image: string): Promise<ImageInspect
     return await docker.getImage(image).inspect();
   } catch (error) {
     if (engineStatus(error) === 404) return undefined;
-    if (isUnreachable(error)) throw new ExecutorError(unreachableMessage(error));
+    if (isUnreachable(error)) throw new ExecutorUnavailableError(unreachableMessage(error));
     throw new ExecutorError(`cannot inspect image "${image}": ${engineMessage(error)}`);
   }
 }
@@ -65,7 +66,7 @@ async function pullImage(
     const options = { ...(auth ? { authconfig: { username: auth.username, password: auth.password } } : {}), ...(signal ? { abortSignal: signal } : {}) };
     progress = (await docker.pull(image, options)) as NodeJS.ReadableStream;
   } catch (error) {
-    if (isUnreachable(error)) throw new ExecutorError(unreachableMessage(error));
+    if (isUnreachable(error)) throw new ExecutorUnavailableError(unreachableMessage(error));
     throw fail(engineMessage(error));
   }
   // The engine reports a failure part-way through as an `error` event in

@@ -1,0 +1,54 @@
+/**
+ * Running the real `deckhand execute` in tests: a throwaway git repository holding a config, the
+ * CLI run in it with its own DECKHAND_HOME, and the job's exit code, output and log file.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from './shared.js';
+
+export const deckhandBin = join(repoRoot(), 'bin', 'deckhand.js');
+export { BUSYBOX, DEBIAN } from '../executor/docker/engine-fixture.js';
+
+export interface Run {
+  code: number | null;
+  out: string;
+  err: string;
+  log: string;
+}
+
+/** A git repository holding `.circleci/config.yml` (and any extra files). */
+export function project(config: string, files: Record<string, string> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'deckhand-exec-'));
+  mkdirSync(join(dir, '.circleci'));
+  writeFileSync(join(dir, '.circleci', 'config.yml'), config);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' });
+  git('init', '-q', '-b', 'main');
+  git('add', '-A');
+  git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-qm', 'init');
+  return dir;
+}
+
+export function execute(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const log = join(dir, 'job.log');
+  const r = spawnSync(process.execPath, [deckhandBin, 'execute', '--log-file', log, '--no-color', ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, DECKHAND_HOME: join(dir, '.home'), ...env },
+    timeout: 120_000,
+  });
+  let logText = '';
+  try {
+    logText = readFileSync(log, 'utf8');
+  } catch {
+    // no log (usage errors end before the job starts)
+  }
+  return { code: r.status, out: r.stdout, err: r.stderr, log: logText };
+}
+
+export function job(image: string, steps: string, extra = ''): string {
+  return `version: 2.1\njobs:\n  build:\n    docker:\n      - image: ${image}\n${extra}    steps:\n${steps}\n`;
+}
+

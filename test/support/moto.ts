@@ -1,0 +1,45 @@
+// An AWS-protocol server for tests: moto's `moto_server` (PyPI moto[server], installed by
+// scripts/ensure-test-tools.sh) on a free loopback port. It speaks S3 and ECR among others; it
+// accepts any access keys. A missing moto_server fails the tests that use it.
+
+import { spawn } from 'node:child_process';
+import { freePort } from './registry.js';
+
+export interface MotoServer {
+  /** `http://127.0.0.1:PORT` */
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+export async function startMoto(): Promise<MotoServer> {
+  const port = await freePort();
+  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    if (log.length < 20_000) log += chunk.toString('utf8');
+  });
+  let exited = false;
+  const exit = new Promise<void>((resolve) => {
+    child.once('exit', () => ((exited = true), resolve()));
+    child.once('error', (error) => ((exited = true), (log += String(error)), resolve()));
+  });
+  const stop = async (): Promise<void> => {
+    if (exited) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exit;
+    clearTimeout(timer);
+  };
+  const endpoint = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited) throw new Error(`moto_server did not start (run scripts/ensure-test-tools.sh): ${log.trim()}`);
+    const up = await fetch(`${endpoint}/moto-api/`).then(() => true, () => false);
+    if (up) return { endpoint, stop };
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`moto_server did not answer on ${endpoint} within 30 s: ${log.trim()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
