@@ -53,6 +53,10 @@ export function shouldUseColor(stream: { isTTY?: boolean }, opts: { noColor?: bo
 export class HumanRenderer {
   /** whether the last byte written ended a line (or nothing was written yet) */
   private atLineStart = true;
+  /** names of the steps started so far, and the section shown last: a background step can end
+   *  under a later step's header, so its end line then says whose it is */
+  private readonly names = new Map<number, string>();
+  private section: number | undefined;
 
   constructor(
     private readonly write: (bytes: Buffer) => void,
@@ -68,6 +72,8 @@ export class HumanRenderer {
         this.line('The redacted variables listed above will be masked in run step output.');
         return;
       case 'step-start':
+        this.names.set(e.index, e.name);
+        this.section = e.index;
         this.line(`====>> ${e.name}${e.background ? ' (background)' : ''}`, 'header');
         return;
       case 'output':
@@ -82,6 +88,7 @@ export class HumanRenderer {
         this.atLineStart = e.data[e.data.length - 1] === NEWLINE;
         return;
       case 'step-end':
+        if (e.index !== this.section) this.line(`Background step "${this.names.get(e.index) ?? e.index}" ended:`, 'dim');
         this.stepEnd(e.status, e.exitCode, e.message, e.durationMs);
         return;
       case 'job-end': {

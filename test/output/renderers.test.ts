@@ -41,6 +41,8 @@ function job(logFile?: string): JobEvent[] {
       durationMs: 600_000,
       message: 'Too long with no output (exceeded 10m0s): context deadline exceeded',
     },
+    // the background step ends under the last step's header: its end line names it
+    { type: 'step-end', index: 1, status: 'success', exitCode: 0, durationMs: 601_000 },
     { type: 'job-end', status: 'failed', durationMs: 666_000, logFile },
   ];
 }
@@ -66,6 +68,8 @@ const EXPECTED_PLAIN = [
   '====>> Slow',
   'Too long with no output (exceeded 10m0s): context deadline exceeded',
   'Took 10m0s',
+  'Background step "server" ended:',
+  'Took 10m1s',
   'Task failed (total 11m6s)',
 ].join('\n') + '\n';
 

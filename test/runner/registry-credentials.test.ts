@@ -5,13 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type Docker from 'dockerode';
 import { ExecutorError } from '../../agent/executor/executor.js';
 import type { ContainerImageSpec } from '../../agent/jobspec/jobspec.js';
 import { fillVariables, registryCredentials } from '../../agent/runner/registry-credentials.js';
 import { BUSYBOX, realEngine } from '../executor/docker/engine-fixture.js';
-import { execute, job, project } from '../support/execute.js';
+import { deckhandBin, execute, job, project } from '../support/execute.js';
 import { startMoto, type MotoServer } from '../support/moto.js';
 import { present, push, splitTag, startRegistry, untag, type Registry } from '../support/registry.js';
 
@@ -80,6 +83,27 @@ describe('aws_auth: an ECR token from the keys, used for the pull', () => {
     assert.equal(r.code, 0, r.out + r.err);
     assert.match(r.out, /pulled-and-ran/);
     assert.equal(await present(docker, image), true);
+    // not a terminal: the pull is told in plain lines, in the output and the log
+    const escaped = image.replace(/[.]/g, '\\.');
+    for (const text of [r.out, r.log]) {
+      assert.match(text, new RegExp(`\nPulling image ${escaped}\n`));
+      assert.match(text, new RegExp(`\nPulled ${escaped} in \\d+(\\.\\d+)?s\n`));
+      assert.doesNotMatch(text, /\x1b\[2K/);
+    }
+
+    // on a terminal (a pty from script(1)): one live line redrawn in place, then the result
+    await untag(docker, image);
+    const cmd = [process.execPath, deckhandBin, 'execute', '--log-file', join(dir, 'tty.log'), ...keys].map((w) => `'${w}'`).join(' ');
+    const tty = spawnSync('script', ['-qec', cmd, '/dev/null'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, DECKHAND_HOME: join(dir, '.home'), AWS_ENDPOINT_URL_ECR: moto.endpoint, AWS_REGION: 'eu-west-1' },
+      timeout: 120_000,
+    });
+    assert.equal(tty.status, 0, tty.stdout + tty.stderr);
+    assert.match(tty.stdout, /\r\x1b\[2KPulling /);
+    assert.match(tty.stdout, new RegExp(`Pulled ${escaped} in `));
+    assert.doesNotMatch(readFileSync(join(dir, 'tty.log'), 'utf8'), /\x1b\[2K/, 'the log keeps no control characters');
 
     // no ECR to ask: a one-line error naming the image, exit 2, nothing pulled
     await untag(docker, image);
