@@ -42,6 +42,8 @@ bench: build images
 	node dist/bench/startup.js
 	node dist/bench/output-masker.js
 	node dist/bench/execute.js
+	node dist/bench/workflow.js
+	node dist/bench/storage.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
 run: build images

@@ -3,7 +3,7 @@
 // Why: resolving and reading ~400 module files cost Node ~500 ms at every `deckhand execute`;
 // one bundle starts in a fraction of that (docs/benchmarks.md). bin/deckhand.js runs the bundle.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 
 // Modules that packages load at start-up but deckhand calls rarely or never: each becomes a stub
 // that loads the real module (from node_modules) on its first call. docker-modem's SSH transport
@@ -26,7 +26,9 @@ const deferOnFirstCall = {
 };
 
 rmSync('dist/bundle', { recursive: true, force: true });
-await build({
+const result = await build({
+  // which sources went into which chunk, for the test that keeps heavy code out of start-up
+  metafile: true,
   entryPoints: { main: 'dist/agent/cli/main.js' },
   outdir: 'dist/bundle',
   bundle: true,
@@ -53,3 +55,4 @@ await build({
     ].join(' '),
   },
 });
+writeFileSync('dist/bundle/meta.json', JSON.stringify(result.metafile));

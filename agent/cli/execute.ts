@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.js';
 import { execute } from '../runner/execute.js';
 import { readPipelineParameters } from './config-process.js';
+import { parseOutputStreamFlags } from '../output/stream/stream-options.js';
 import { UsageError } from '../usage-error.js';
 import type { ExecuteFlags } from './main.js';
 
@@ -40,5 +41,10 @@ async function run(flags: ExecuteFlags, color: boolean): Promise<number> {
     checkoutKey: flags.checkoutKey,
     logFile: flags.logFile,
     isolateNetwork: flags.isolateNetwork === true,
+    outputStream: parseOutputStreamFlags(flags),
+    store: flags.store,
+    workflowRunId: flags.workflowRunId,
+    jobRunId: flags.jobRunId,
+    upstreamJobRunIds: flags.upstreamJobRunId,
   });
 }

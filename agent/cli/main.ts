@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { packagePath } from '../package-root.js';
 import type { ExecuteOptions } from '../runner/execute.js';
+import type { OutputStreamFlags } from '../output/stream/stream-options.js';
 import { reportAndExit } from './errors.js';
 
 export const EXIT_OK = 0;
@@ -71,9 +72,73 @@ export function buildProgram(): Command {
     .option('--branch <name>', 'CIRCLE_BRANCH / pipeline.git.branch (default: the local branch)')
     .option('--tag <name>', 'CIRCLE_TAG / pipeline.git.tag')
     .option('--revision <sha>', 'CIRCLE_SHA1 / pipeline.git.revision (default: the local HEAD)')
+    .option('--store <dir|s3://bucket/prefix>', 'where caches, workspaces and artifacts go (default $DECKHAND_HOME/store; docs/storage.md)')
+    // a workflow around this one job, as `deckhand run` gives it (tests, and scripts that chain jobs)
+    .addOption(new Option('--workflow-run-id <id>', 'the workflow run this job belongs to (scopes workspaces)').hideHelp())
+    .addOption(new Option('--job-run-id <id>', 'this job run\'s id (scopes its workspace layers and artifacts)').hideHelp())
+    .addOption(new Option('--upstream-job-run-id <id>', 'a job run whose workspace layers attach_workspace applies (repeatable, in order)').hideHelp().argParser(collect).default([]))
+    .option('--output-processor <host:port>', 'also stream the job\'s output over gRPC to this output processor (docs/output-streaming.md)')
+    .option('--job-id <id>', 'the job\'s id at the output processor (default: a fresh UUID)')
+    .option('--output-token <token>', 'the job\'s token for the output processor (default: $DECKHAND_OUTPUT_TOKEN)')
+    .option('--tls-ca <file>', 'CA certificate (PEM) that signed the output processor\'s certificate: use TLS')
+    .option('--tls-cert <file>', 'client certificate (PEM) for an output processor that requires one (with --tls-key)')
+    .option('--tls-key <file>', 'the client certificate\'s private key (PEM)')
+    .option('--output-deadline <seconds>', 'how long to keep delivering output after the job ended (default 60)')
+    .option('--output-url <base>', 'the output processor\'s HTTP address, to print the job\'s page (e.g. http://host:8080)')
     .action(async (opts: ExecuteFlags) => {
       const { executeCommand } = await import('./execute.js');
       process.exitCode = await executeCommand(opts, program.opts<{ color: boolean }>().color);
+    });
+
+  program
+    .command('run')
+    .description('run a whole workflow locally in Docker: jobs in dependency order, in parallel up to the machine\'s capacity')
+    .option('--workflow <name>', 'the workflow (default: the only one)')
+    .option('-c, --config <file>', 'config file', '.circleci/config.yml')
+    .option('--branch <name>', 'the branch filters see; CIRCLE_BRANCH (default: the local branch)')
+    .option('--tag <name>', 'run for this tag: only jobs whose tags filter allows it run')
+    .option('--revision <sha>', 'CIRCLE_SHA1 / pipeline.git.revision (default: the local HEAD)')
+    .addOption(new Option('--approve <answer>', 'answer every approval job without asking (needed when not on a terminal)').choices(['all', 'none']))
+    .option('--max-parallel <n>', 'run at most N jobs at once (default: what fits in this machine after keeping 2 CPUs and 4 GB back)', toInt)
+    .option('--log-dir <dir>', 'write each job\'s log to DIR/<job>.log (default under $DECKHAND_HOME/logs)')
+    .option('-e, --env <KEY=VALUE>', 'a project variable (repeatable; masked in output)', collect, [])
+    .option('--env-file <file>', 'project variables from a KEY=VALUE file (masked in output)')
+    .option('--context <name>', 'add a context from $DECKHAND_HOME/contexts.yml to every job (repeatable)', collect, [])
+    .addOption(new Option('--pull <policy>', 'when to pull images').choices(['always', 'missing', 'never']).default('missing'))
+    .option('--skip-checkout', 'checkout uses what is already in the working directory')
+    .option('--checkout-key <file>', 'private key for checking out CIRCLE_REPOSITORY_URL over SSH')
+    .option('--isolate-network', 'give each job a Docker network of its own instead of the default bridge')
+    .option('--store <dir|s3://bucket/prefix>', 'where caches, workspaces and artifacts go (default $DECKHAND_HOME/store; docs/storage.md)')
+    .option('--pipeline-parameters <file|json>', 'pipeline parameter values: a JSON/YAML file or inline JSON')
+    .action(async (opts: RunFlags) => {
+      const { runCommand } = await import('./run.js');
+      process.exitCode = await runCommand(opts, program.opts<{ color: boolean }>().color);
+    });
+
+  const outputProcessor = program
+    .command('output-processor')
+    .description('receive job output over gRPC (agents connect here), store it, serve it over HTTP (docs/output-processor.md)')
+    .option('--listen <host:port>', 'gRPC address agents stream to (port 0: any free port)', '0.0.0.0:8585')
+    .option('--data <dir>', 'where jobs are stored (required)')
+    .option('--http <host:port>', 'serve the HTTP API and job pages here, e.g. 127.0.0.1:8080')
+    .option('--secret-file <file>', 'the secret job tokens are derived from (default DATA/secret, made on first start)')
+    .option('--tls-cert <file>', 'PEM server certificate (without --tls-cert/--tls-key: plaintext)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--tls-client-ca <file>', 'require client certificates signed by this PEM CA')
+    .option('--idle-timeout <seconds>', 'end a call that sends nothing for this long (default 600)', Number)
+    .action(async (opts: import('./output-processor.js').OutputProcessorFlags) => {
+      const { outputProcessorCommand } = await import('./output-processor.js');
+      process.exitCode = await outputProcessorCommand({ ...opts, debug: program.opts<{ debug?: boolean }>().debug });
+    });
+  outputProcessor
+    .command('token <job-id>')
+    .description('print the token an agent needs to stream job JOB-ID to this processor')
+    .option('--data <dir>', 'the processor\'s data directory (its secret is DATA/secret)')
+    .option('--secret-file <file>', 'the processor\'s --secret-file, if it has one')
+    .action(async (jobId: string, _opts: unknown, cmd: Command) => {
+      const { outputProcessorTokenCommand } = await import('./output-processor.js');
+      // commander hands `--data`/`--secret-file` after `token` to the parent, which has them too
+      process.exitCode = outputProcessorTokenCommand(jobId, cmd.optsWithGlobals<{ data?: string; secretFile?: string }>());
     });
 
   const orb = program.command('orb').description('the local orb registry (under DECKHAND_HOME, default ~/.deckhand)');
@@ -113,6 +178,17 @@ export type ExecuteFlags = Pick<
   skipCheckout?: boolean;
   isolateNetwork?: boolean;
   pipelineParameters?: string;
+  store?: string;
+  workflowRunId?: string;
+  jobRunId?: string;
+  upstreamJobRunId?: string[];
+} & OutputStreamFlags;
+
+/** The run flags as commander parses them. */
+export type RunFlags = Pick<ExecuteFlags, 'config' | 'workflow' | 'env' | 'envFile' | 'context' | 'pull' | 'checkoutKey' | 'branch' | 'tag' | 'revision' | 'skipCheckout' | 'isolateNetwork' | 'pipelineParameters' | 'store'> & {
+  approve?: 'all' | 'none';
+  maxParallel?: number;
+  logDir?: string;
 };
 
 export interface ProcessFlags {

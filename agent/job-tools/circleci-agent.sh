@@ -23,7 +23,7 @@ Commands:
 Flags of tests split and tests run:
   --split-by=name|filesize|timings   how to balance the nodes (default name)
   --timings-type=TYPE                autodetect|filename|classname|testname
-  --time-default=DURATION            accepted; used once timing data exists
+  --time-default=DURATION            weight of a name with no timing data (e.g. 10s, 1m30s, 500ms)
   --index=N                          this node (default \$CIRCLE_NODE_INDEX, else 0)
   --total=N                          number of nodes (default \$CIRCLE_NODE_TOTAL, else 1)
   --show-counts                      print every node's file count to stderr
@@ -187,6 +187,7 @@ tests_glob() {
 
 SPLIT_BY=name
 TIMINGS_TYPE=autodetect
+TIME_DEFAULT_MS=
 SHOW_COUNTS=0
 VERBOSE=0
 NODE_INDEX=${CIRCLE_NODE_INDEX:-0}
@@ -230,7 +231,10 @@ parse_split_flags() {
           *) usage_error "--timings-type must be autodetect, filename, classname or testname, not \"$value\"" ;;
         esac
         ;;
-      --time-default) ;;
+      --time-default)
+        TIME_DEFAULT_MS=$(duration_ms "$value")
+        [ -n "$TIME_DEFAULT_MS" ] || usage_error "--time-default must be a duration such as 10s, 1m30s or 500ms, not \"$value\""
+        ;;
       --index) NODE_INDEX=$value ;;
       --total) NODE_TOTAL=$value ;;
       --command)
@@ -257,16 +261,31 @@ parse_split_flags() {
     usage_error "node index \"$NODE_INDEX\" (--index or CIRCLE_NODE_INDEX) must be a whole number below the total, $NODE_TOTAL"
 }
 
+# A Go duration (10s, 1m30s, 1.5h, 500ms, 0) in whole milliseconds; empty
+# when it is not one.
+duration_ms() {
+  printf '%s\n' "$1" | awk '
+    {
+      s = $0; total = 0
+      if (s == "0") { print 0; exit }
+      if (s == "") exit
+      while (s != "") {
+        if (!match(s, /^([0-9]+[.]?[0-9]*|[.][0-9]+)/)) exit
+        num = substr(s, 1, RLENGTH) + 0; s = substr(s, RLENGTH + 1)
+        if (!match(s, /^(ns|us|ms|s|m|h)/)) exit
+        unit = substr(s, 1, RLENGTH); s = substr(s, RLENGTH + 1)
+        total += num * (unit == "ns" ? 1e-6 : unit == "us" ? 1e-3 : unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60000 : 3600000)
+      }
+      printf "%d\n", int(total + 0.5)
+    }'
+}
+
 # Prints this node's share of the names in the file $1 (one per line,
 # already de-duplicated and sorted), one per line in name order.
 split_names() {
   list=$1
   case $SPLIT_BY in
-    timings)
-      # No timing store yet: CircleCI's own message when it finds no data.
-      printf 'Error auto-detecting timing type, falling back to weighting by name.\n' >&2
-      by_name "$list"
-      ;;
+    timings) by_timings "$list" ;;
     name) by_name "$list" ;;
     filesize) by_filesize "$list" ;;
   esac
@@ -282,6 +301,29 @@ by_name() {
   ' "$1"
 }
 
+# Reads "WEIGHT NAME" lines and deals them heaviest first (ties by name),
+# each onto the node with the least weight so far, lowest index on ties:
+# greedy longest-processing-time. Prints this node's names sorted. $1 says
+# what a weight is for --show-counts: bytes, or ms (printed as seconds).
+balance() {
+  sort -k1,1nr -k2 | awk -v index_="$NODE_INDEX" -v total="$NODE_TOTAL" -v counts="$SHOW_COUNTS" -v unit="$1" '
+    BEGIN { for (i = 0; i < total; i++) { load[i] = 0; n[i] = 0 } }
+    {
+      sp = index($0, " "); weight = substr($0, 1, sp - 1) + 0
+      best = 0
+      for (i = 1; i < total; i++) if (load[i] < load[best]) best = i
+      load[best] += weight; n[best]++
+      if (best == index_) print substr($0, sp + 1)
+    }
+    END {
+      if (counts) for (i = 0; i < total; i++) {
+        if (unit == "bytes") printf "node %d: %d files, %d bytes\n", i, n[i], load[i] > "/dev/stderr"
+        else printf "node %d: %d files, %.3fs\n", i, n[i], load[i] / 1000 > "/dev/stderr"
+      }
+    }
+  ' | sort
+}
+
 # Largest file first, each onto the node with the fewest bytes so far
 # (lowest index on ties); a file that cannot be read weighs 0 but still
 # lands on exactly one node.
@@ -295,17 +337,50 @@ by_filesize() {
   awk '
     FILENAME == ARGV[1] { sp = index($0, " "); size[substr($0, sp + 1)] = substr($0, 1, sp - 1); next }
     { print ($0 in size ? size[$0] : 0) " " $0 }
-  ' "$sizes" "$list" | sort -k1,1nr -k2 | awk -v index_="$NODE_INDEX" -v total="$NODE_TOTAL" -v counts="$SHOW_COUNTS" '
-    BEGIN { for (i = 0; i < total; i++) { load[i] = 0; n[i] = 0 } }
-    {
-      sp = index($0, " "); bytes = substr($0, 1, sp - 1) + 0
-      best = 0
-      for (i = 1; i < total; i++) if (load[i] < load[best]) best = i
-      load[best] += bytes; n[best]++
-      if (best == index_) print substr($0, sp + 1)
-    }
-    END { if (counts) for (i = 0; i < total; i++) printf "node %d: %d files, %d bytes\n", i, n[i], load[i] > "/dev/stderr" }
-  ' | sort
+  ' "$sizes" "$list" | balance bytes
+}
+
+# Weight of a name with no timing data. CircleCI gives such names "a
+# random small value"; every node must weigh names alike, so here it is a
+# fixed small one.
+DEFAULT_TIMING_MS=10
+
+# By the timings of earlier runs, which the runner writes at spin-up to
+# $CIRCLE_INTERNAL_TASK_DATA/test-timings.tsv (type, name, seconds; see
+# TIMINGS_FILE in install.ts). The type is --timings-type, or with
+# autodetect the first of file, classname, testname that knows any of the
+# names. Names are matched without a leading "./". No data, or no name
+# known: CircleCI's message, and the split by name.
+by_timings() {
+  list=$1
+  data=
+  [ -z "${CIRCLE_INTERNAL_TASK_DATA:-}" ] || data=$CIRCLE_INTERNAL_TASK_DATA/test-timings.tsv
+  if [ -n "$data" ] && [ -s "$data" ] && [ -s "$list" ] &&
+    awk -v want="$TIMINGS_TYPE" -v default_ms="${TIME_DEFAULT_MS:-$DEFAULT_TIMING_MS}" -v out="$WORK/weights" '
+      BEGIN { FS = "\t" }
+      FILENAME == ARGV[1] { if (NF == 3) t[$1 SUBSEP $2] = $3; next }
+      { n++; item[n] = $0; name = $0; while (substr(name, 1, 2) == "./") name = substr(name, 3); key[n] = name }
+      END {
+        if (want == "autodetect") ntypes = split("file classname testname", types, " ")
+        else { ntypes = 1; types[1] = (want == "filename" || want == "file") ? "file" : (want == "class") ? "classname" : (want == "name") ? "testname" : want }
+        chosen = ""
+        for (c = 1; c <= ntypes && chosen == ""; c++)
+          for (i = 1; i <= n; i++) if ((types[c] SUBSEP key[i]) in t) { chosen = types[c]; break }
+        if (chosen == "") exit 3
+        for (i = 1; i <= n; i++) {
+          k = chosen SUBSEP key[i]
+          if (k in t) ms = int(t[k] * 1000 + 0.5)
+          else { ms = default_ms; printf "No timing found for \"%s\"\n", item[i] > "/dev/stderr" }
+          print ms " " item[i] > out
+        }
+      }
+    ' "$data" "$list"; then
+    balance ms <"$WORK/weights"
+  else
+    # CircleCI's own words when it finds no timing data.
+    printf 'Error auto-detecting timing type, falling back to weighting by name.\n' >&2
+    by_name "$list"
+  fi
 }
 
 # Reads whitespace-separated names from $INPUT_FILE (or stdin) into a

@@ -28,6 +28,13 @@ export const JOB_TOOL_ALIAS = 'circleci';
 export const TASK_DATA_ENV = 'CIRCLE_INTERNAL_TASK_DATA';
 export const HALT_MARKER = 'halt';
 
+/**
+ * The timings contract: at spin-up the runner writes the job's stored test timings to this file
+ * in the task-data directory (TSV `type<TAB>name<TAB>seconds`, type file|classname|testname);
+ * `tests split --split-by=timings` reads it (agent/test-results/deliver-timings.ts).
+ */
+export const TIMINGS_FILE = 'test-timings.tsv';
+
 const SCRIPT_PATH = packagePath('agent', 'job-tools', 'circleci-agent.sh');
 
 let script: Buffer | undefined;

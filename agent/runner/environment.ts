@@ -9,6 +9,8 @@ import type { JobSpec } from '../jobspec/jobspec.js';
 export interface JobIdentity {
   /** unique per run: names the job's containers, workflow and workspace ids */
   runId: string;
+  /** the workflow run's id, shared by its jobs (`deckhand run`); default: runId */
+  workflowId?: string;
   nodeIndex: number;
   nodeTotal: number;
   /** the repository's remote URL, if the local repository has one */
@@ -34,9 +36,9 @@ export function builtinEnvironment(spec: JobSpec, id: JobIdentity): Record<strin
     CIRCLE_NODE_INDEX: String(id.nodeIndex),
     CIRCLE_NODE_TOTAL: String(id.nodeTotal),
     CIRCLE_PIPELINE_ID: spec.pipeline.id,
-    CIRCLE_WORKFLOW_ID: id.runId,
+    CIRCLE_WORKFLOW_ID: id.workflowId ?? id.runId,
     CIRCLE_WORKFLOW_JOB_ID: id.runId,
-    CIRCLE_WORKFLOW_WORKSPACE_ID: id.runId,
+    CIRCLE_WORKFLOW_WORKSPACE_ID: id.workflowId ?? id.runId,
     CIRCLE_PROJECT_USERNAME: projectUser,
     CIRCLE_PROJECT_REPONAME: projectRepo,
     CIRCLE_REPOSITORY_URL: id.repositoryUrl ?? '',

@@ -7,19 +7,21 @@ import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { PullPolicy } from '../executor/executor.js';
-import { compileFile, findJob } from '../config/compile.js';
-import { readGitInfo } from '../config/git-info.js';
+import { findJob } from '../config/compile.js';
 import { deckhandHome } from '../config/orb-registry.js';
 import { toJobSpec } from '../config/to-jobspec.js';
 import type { JobSpec } from '../jobspec/jobspec.js';
-import type { OutputSink } from '../output/events.js';
-import { defaultLogPath, LogFileSink } from '../output/log-file.js';
-import { MaskingSink } from '../output/masking-sink.js';
+import { defaultLogPath } from '../output/log-file.js';
+import { FanOutSink } from '../output/masking-sink.js';
 import { NdjsonSink } from '../output/ndjson.js';
+import type { OutputStreamOptions } from '../output/stream/stream-options.js';
 import { TerminalSink } from '../output/terminal.js';
+import { localJobStorage } from '../store/local-job-storage.js';
+import { openBlobStore } from '../store/open-store.js';
 import { UsageError } from '../usage-error.js';
-import { executorFor } from './executor-for.js';
-import { runJob, SPIN_UP_STEP } from './job-runner.js';
+import { watchInterrupts } from './interrupts.js';
+import { runJobSession } from './job-session.js';
+import { compileLocalPipeline } from './local-pipeline.js';
 import { loadContexts, parseEnvFlags, readEnvFile } from './secrets.js';
 
 export interface ExecuteOptions {
@@ -42,6 +44,14 @@ export interface ExecuteOptions {
   checkoutKey?: string;
   logFile?: string;
   isolateNetwork?: boolean;
+  /** also stream the output to an output processor (--output-processor and its flags) */
+  outputStream?: OutputStreamOptions;
+  /** `--store DIR|s3://bucket/prefix` (default `$DECKHAND_HOME/store`) */
+  store?: string;
+  /** hidden flags standing for a workflow around this job: its run id, this job's run id, the upstream job runs whose workspace layers attach_workspace applies */
+  workflowRunId?: string;
+  jobRunId?: string;
+  upstreamJobRunIds?: string[];
 }
 
 /** Exit codes: 0 success, 1 job failed, 2 config/environment error, 130 interrupted. */
@@ -51,66 +61,35 @@ export async function execute(opts: ExecuteOptions): Promise<number> {
     throw new UsageError(`--index must be between 0 and ${opts.nodeTotal - 1} (--node-total ${opts.nodeTotal}), got ${opts.index}`);
   }
   const repository = process.cwd();
-  const git = readGitInfo(repository);
-  const compiled = compileFile(opts.config, {
-    branch: opts.branch ?? (opts.tag ? undefined : git.branch),
-    tag: opts.tag,
-    revision: opts.revision ?? git.revision,
-    gitUrl: git.remoteUrl,
-    parameters: opts.pipelineParameters ?? {},
-  });
+  const { compiled, git } = compileLocalPipeline(opts, repository);
   const found = findJob(compiled, opts.job, opts.workflow);
   const spec: JobSpec = toJobSpec(compiled, found.job, found.wfJob, found.workflow?.name);
 
   const project = { ...(opts.envFile ? readEnvFile(opts.envFile) : {}), ...parseEnvFlags(opts.env) };
   const contexts = loadContexts([...new Set([...spec.contexts, ...opts.context])]);
-  const runId = randomUUID();
+  const runId = opts.jobRunId ?? randomUUID();
+  const store = await openBlobStore(opts.store);
   const logFile = opts.logFile ?? defaultLogPath(spec.job.name);
-  const sinks: OutputSink[] = [
-    opts.output === 'json' ? new NdjsonSink(process.stdout) : new TerminalSink({ stream: process.stdout, color: opts.color }),
-    new LogFileSink(logFile),
-  ];
-  const sink = new MaskingSink([...Object.values(project), ...Object.values(contexts)], sinks);
-
+  const display = opts.output === 'json' ? new NdjsonSink(process.stdout) : new TerminalSink({ stream: process.stdout, color: opts.color });
+  // loaded only when used: gRPC costs start-up time every other run would pay
+  const stream = opts.outputStream
+    ? (await import('../output/stream/job-stream.js')).startJobStream(opts.outputStream, { name: spec.job.name, stepCount: spec.steps.length, defaultJobId: runId }, process.stderr)
+    : undefined;
   const interrupts = new AbortController();
-  let signals = 0;
   const jobId = `deckhand-${runId.slice(0, 8)}`;
-  const onSignal = (name: NodeJS.Signals): void => {
-    signals++;
-    if (signals === 1) {
-      process.stderr.write(`\n${name}: stopping the job and cleaning up (again to force)\n`);
-      interrupts.abort();
-      return;
-    }
-    // a second interrupt: remove what the job made, without waiting for steps to end
-    process.stderr.write('forcing: removing the job\'s containers now\n');
-    void import('../executor/docker/leftovers.js')
-      .then(async ({ removeLeftovers }) => removeLeftovers((await import('../executor/docker/engine.js')).connectDocker(), jobId))
-      .finally(() => process.exit(130));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const unwatch = watchInterrupts(interrupts, () => [jobId], 'the job');
   try {
-    let choice;
-    try {
-      // on a terminal the pull redraws one live line, written past the sinks so that the log
-      // keeps no control characters; otherwise plain lines go into the job's output
-      const tty = opts.output === 'text' && process.stdout.isTTY === true;
-      const pullProgress = tty
-        ? { write: (text: string) => void process.stdout.write(text), tty: true, columns: process.stdout.columns }
-        : { write: (text: string) => sink.event({ type: 'output', index: SPIN_UP_STEP, stream: 'agent', data: Buffer.from(text) }), tty: false };
-      choice = await executorFor(spec, { jobId, pull: opts.pull, isolateNetwork: opts.isolateNetwork === true, pullProgress });
-    } catch (err) {
-      await sink.close();
-      throw new UsageError(err instanceof Error ? err.message : String(err));
-    }
-    for (const n of choice.notes) sink.event({ type: 'output', index: SPIN_UP_STEP, stream: 'agent', data: Buffer.from(`note: ${n}\n`) });
-    const result = await runJob({
+    const result = await runJobSession({
       spec,
-      executor: choice.executor,
-      sink,
+      display: stream ? new FanOutSink([display, stream.sink]) : display,
+      logFile,
+      jobId,
+      pull: opts.pull,
+      isolateNetwork: opts.isolateNetwork === true,
+      ...(opts.output === 'text' && process.stdout.isTTY === true ? { livePullProgress: { write: (text: string) => void process.stdout.write(text), columns: process.stdout.columns } } : {}),
       identity: {
         runId,
+        ...(opts.workflowRunId ? { workflowId: opts.workflowRunId } : {}),
         nodeIndex: opts.index,
         nodeTotal: opts.nodeTotal,
         repositoryUrl: git.remoteUrl,
@@ -125,15 +104,21 @@ export async function execute(opts: ExecuteOptions): Promise<number> {
         sshKeysDir: join(deckhandHome(), 'ssh-keys'),
         ...(opts.checkoutKey ? { checkoutKey: resolve(opts.checkoutKey) } : {}),
       },
+      storage: localJobStorage(store, {
+        repository,
+        remoteUrl: git.remoteUrl,
+        jobName: spec.job.name,
+        jobRunId: runId,
+        ...(opts.workflowRunId ? { workflowRunId: opts.workflowRunId } : {}),
+        upstreamJobRunIds: opts.upstreamJobRunIds ?? [],
+      }),
       signal: interrupts.signal,
-      logFile,
     });
-    await sink.close();
     if (result.status === 'canceled') return 130;
     if (result.infrastructureFailure) return 2;
     return result.status === 'success' ? 0 : 1;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    unwatch();
+    stream?.summarize(opts.output === 'json' ? process.stderr : process.stdout, process.stderr);
   }
 }

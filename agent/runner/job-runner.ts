@@ -12,7 +12,9 @@ import type { JobStatus, OutputSink, StepStatus } from '../output/events.js';
 import { handlerFor } from '../steps/index.js';
 import { runOnce, type BackgroundCommand } from '../steps/run.js';
 import type { LocalInputs, StepContext, StepOutput, StepResult } from '../steps/step.js';
+import type { JobStorage } from '../store/job-storage.js';
 import { jobEnvironment, type JobIdentity } from './environment.js';
+import { deliverTimings } from '../test-results/deliver-timings.js';
 import { probePrimary, startupScript } from './probe.js';
 
 /** Pseudo-step indices of the phases before the first step (JobSpec steps are 0-based). */
@@ -27,6 +29,8 @@ export interface RunJobOptions {
   project: Record<string, string>;
   contexts: Record<string, string>;
   local: LocalInputs;
+  /** the store and the ids that scope caches, workspaces and artifacts */
+  storage: JobStorage;
   /** aborted on Ctrl-C or SIGTERM */
   signal: AbortSignal;
   /** where the full log goes, announced with the job's end */
@@ -149,6 +153,7 @@ async function spinUp(opts: RunJobOptions, environment: Record<string, string>):
     const outcome = await executor.prepare(signal, startup);
     output.write('agent', `Time to start containers: ${((Date.now() - t0) / 1000).toFixed(2)}s\n`);
     const probe = await probePrimary(executor, startup, outcome, spec.workingDirectory, signal);
+    await deliverTimings(executor, opts.storage, opts.identity.taskDataDir, output, signal);
     const shell = spec.shell ?? (probe.hasBash ? '/bin/bash -eo pipefail' : '/bin/sh -eo pipefail');
     endStep(sink, SPIN_UP_STEP, t0, { status: 'success' });
     return {
@@ -159,6 +164,7 @@ async function spinUp(opts: RunJobOptions, environment: Record<string, string>):
       shell,
       signal,
       local: opts.local,
+      storage: opts.storage,
     };
   } catch (err) {
     output.write('agent', `${message(err)}\n`);

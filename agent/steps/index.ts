@@ -1,9 +1,15 @@
 /** Which handler runs which step type: the one place a new step type is registered. */
 import type { Step } from '../jobspec/jobspec.js';
 import { addSshKeysStep } from './add-ssh-keys.js';
+import { attachWorkspaceStep } from './attach-workspace.js';
 import { checkoutStep } from './checkout.js';
+import { persistToWorkspaceStep } from './persist-to-workspace.js';
+import { restoreCacheStep } from './restore-cache.js';
 import { runStep } from './run.js';
+import { saveCacheStep } from './save-cache.js';
 import type { StepHandler } from './step.js';
+import { storeArtifactsStep } from './store-artifacts.js';
+import { storeTestResultsStep } from './store-test-results.js';
 import { notYetSupported } from './unsupported.js';
 
 const handlers: { [T in Step['type']]: StepHandler<Extract<Step, { type: T }>> } = {
@@ -11,12 +17,12 @@ const handlers: { [T in Step['type']]: StepHandler<Extract<Step, { type: T }>> }
   checkout: checkoutStep,
   add_ssh_keys: addSshKeysStep,
   setup_remote_docker: notYetSupported,
-  save_cache: notYetSupported,
-  restore_cache: notYetSupported,
-  store_artifacts: notYetSupported,
-  store_test_results: notYetSupported,
-  persist_to_workspace: notYetSupported,
-  attach_workspace: notYetSupported,
+  save_cache: saveCacheStep,
+  restore_cache: restoreCacheStep,
+  store_artifacts: storeArtifactsStep,
+  store_test_results: storeTestResultsStep,
+  persist_to_workspace: persistToWorkspaceStep,
+  attach_workspace: attachWorkspaceStep,
 };
 
 export function handlerFor(step: Step): StepHandler {

@@ -6,6 +6,7 @@
 import type { Executor } from '../executor/executor.js';
 import type { Step } from '../jobspec/jobspec.js';
 import type { OutputStreamName, StepStatus } from '../output/events.js';
+import type { JobStorage } from '../store/job-storage.js';
 
 export interface StepOutput {
   /** bytes the step's process wrote, or agent messages (`agent`), in order */
@@ -29,6 +30,8 @@ export interface StepContext {
   jobFailed: boolean;
   /** local inputs for steps that bring files into the job */
   local: LocalInputs;
+  /** where caches, workspace layers, artifacts and test results go, and the ids that scope them */
+  storage: JobStorage;
 }
 
 export interface LocalInputs {

@@ -19,6 +19,13 @@ export interface PutOptions {
   ifAbsent?: boolean;
   /** small string values kept with the blob (e.g. `sha256`) */
   metadata?: Record<string, string>;
+  /**
+   * metadata known only once the body has been read to its end (a digest of a streamed archive):
+   * called then and merged over `metadata`. The filesystem store writes it with the blob; on S3 a
+   * multipart upload gets it by a server-side copy onto itself, so a reader may briefly see the
+   * blob without it (readers that need it treat such a blob as not yet there)
+   */
+  trailingMetadata?: () => Promise<Record<string, string>>;
 }
 
 export interface BlobStore {

@@ -1,7 +1,7 @@
 /** The real `deckhand` binary, as a user runs it: exit codes, output shapes, no stack traces. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -105,12 +105,38 @@ test('--version and config validate load no Docker, gRPC or SSH code', () => {
   // a preloaded hook lists every CommonJS module loaded (ESM imports of CJS packages land there too)
   const hook = join(mkdtempSync(join(tmpdir(), 'deckhand-hook-')), 'hook.cjs');
   writeFileSync(hook, "process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify(Object.keys(require.cache)) + '\\n'));\n");
+  // the compiled files, unbundled: each package is a module of its own there
+  const main = join(repoRoot(), 'dist', 'agent', 'cli', 'main.js');
+  const entry = `import(${JSON.stringify(main)}).then((m) => m.main(process.argv))`;
   for (const args of [['--version'], ['config', 'validate', '-c', good]]) {
-    const r = spawnSync(process.execPath, ['--require', hook, bin, ...args], { encoding: 'utf8', env: { ...process.env, DECKHAND_HOME: home } });
+    const r = spawnSync(process.execPath, ['--require', hook, '-e', entry, 'deckhand', ...args], { encoding: 'utf8', env: { ...process.env, DECKHAND_HOME: home } });
     assert.equal(r.status, 0, r.stderr);
     const loaded = JSON.parse(/LOADED (.*)/.exec(r.stderr)![1]) as string[];
     assert.ok(loaded.some((m) => m.includes('node_modules/commander/')), 'the hook sees CommonJS packages');
     assert.deepEqual(loaded.filter((m) => /node_modules\/(dockerode|docker-modem|ssh2|@grpc)\//.test(m)), [], args.join(' '));
+  }
+});
+
+test('the bundle keeps Docker, gRPC and SSH code out of what every command loads', () => {
+  // what bin/deckhand.js runs: main.js and the chunks it imports statically; subcommands'
+  // chunks load through import() only when they run
+  const dir = join(repoRoot(), 'dist', 'bundle');
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const code = readFileSync(join(dir, file), 'utf8');
+    for (const m of code.matchAll(/(?:from|import)\s*"\.\/([^"]+\.js)"/g)) visit(m[1]);
+  };
+  visit('main.js');
+  assert.ok(seen.size > 1, 'main.js imports shared chunks');
+  // esbuild's metafile (scripts/bundle.mjs) says which sources each chunk holds
+  const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> };
+  for (const file of seen) {
+    const output = meta.outputs[`dist/bundle/${file}`];
+    assert.ok(output, `meta.json knows ${file}`);
+    const inputs = Object.keys(output.inputs);
+    assert.deepEqual(inputs.filter((i) => /node_modules\/(dockerode|docker-modem|ssh2|@grpc)\//.test(i)), [], file);
   }
 });
 

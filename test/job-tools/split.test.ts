@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { SKEWED_SECONDS, skewedLoad } from '../test-results/skewed-suite.js';
 import { TOOL_IMAGES, lines, toolsContainer, type ToolsContainer } from './tools-container.js';
 
 const TREE = '/tmp/splittree';
@@ -128,6 +129,95 @@ for (const image of TOOL_IMAGES) {
           shares.push(files);
         }
         assert.deepEqual(shares, await allShares(box, '--split-by=name', 3));
+      }
+    });
+
+    // Timings as the runner delivers them at spin-up (agent/test-results/deliver-timings.ts).
+    const TASK_DATA = '/tmp/timings-task-data';
+    const withTimings = { CIRCLE_INTERNAL_TASK_DATA: TASK_DATA };
+    const writeTimings = async (records: Array<[string, string, number]>): Promise<void> => {
+      const text = records.map(([type, name, seconds]) => `${type}\t${name}\t${seconds}\n`).join('');
+      const result = await box.sh(`mkdir -p ${TASK_DATA} && printf '%s' "$T" > ${TASK_DATA}/test-timings.tsv`, { T: text });
+      assert.equal(result.exitCode, 0, result.stderr);
+    };
+    const timingShares = async (flags: string, total: number, input = NAMES.join('\n')): Promise<{ shares: string[][]; stderr: string[] }> => {
+      const shares: string[][] = [];
+      const stderr: string[] = [];
+      for (let index = 0; index < total; index++) {
+        const result = await box.sh(`printf '%s\\n' "$NAMES" | circleci tests split --split-by=timings ${flags} --index=${index} --total=${total}`, { ...withTimings, NAMES: input }, TREE);
+        assert.equal(result.exitCode, 0, result.stderr);
+        shares.push(lines(result.stdout));
+        stderr.push(result.stderr);
+      }
+      return { shares, stderr };
+    };
+
+    it('by timings: balances a skewed suite far better than by name', async () => {
+      await writeTimings(Object.entries(SKEWED_SECONDS).map(([file, s]) => ['file', file, s]));
+      const byName = await allShares(box, '--split-by=name', 3);
+      const { shares, stderr } = await timingShares('', 3);
+      assertPartition(shares);
+      assert.deepEqual(stderr, ['', '', ''], 'every file has a timing: nothing to say');
+      // greedy longest first onto the least-loaded node: 50 → 0, 40 → 1, 30 → 2, 20 → 2, then the six 1s → 1
+      assert.deepEqual(shares, [
+        ['spec/a_spec.rb'],
+        ['spec/b_spec.rb', 'spec/c_spec.rb', 'spec/d_spec.rb', 'spec/e_spec.rb', 'spec/f_spec.rb', 'spec/h_spec.rb', 'spec/i_spec.rb'],
+        ['spec/g_spec.rb', 'spec/j_spec.rb'],
+      ]);
+      const timed = Math.max(...shares.map(skewedLoad));
+      const named = Math.max(...byName.map(skewedLoad));
+      assert.equal(timed, 50);
+      assert.equal(named, 140);
+      assert.ok(timed < named);
+      const counts = await box.sh("printf '%s\\n' $NAMES | circleci tests split --split-by=timings --show-counts --total=3", { ...withTimings, NAMES: NAMES.join(' ') }, TREE);
+      assert.deepEqual(lines(counts.stderr), ['node 0: 1 files, 50.000s', 'node 1: 7 files, 46.000s', 'node 2: 2 files, 50.000s']);
+    });
+
+    it('by timings: "./" prefixes match, unknown files weigh --time-default and are named on stderr', async () => {
+      const input = ['./spec/a_spec.rb', 'spec/new_spec.rb', './spec/d_spec.rb', 'spec/b_spec.rb'].join('\n');
+      const { shares, stderr } = await timingShares('--time-default=45s', 2, input);
+      // a 50 → node 0, new 45 → node 1, d 40 → node 1 (45 < 50), b 1 → node 0
+      assert.deepEqual(shares, [['./spec/a_spec.rb', 'spec/b_spec.rb'], ['./spec/d_spec.rb', 'spec/new_spec.rb']]);
+      assert.deepEqual(stderr, ['No timing found for "spec/new_spec.rb"\n', 'No timing found for "spec/new_spec.rb"\n']);
+      // the default default is small: a new file goes wherever the load is least
+      const small = await timingShares('', 2, input);
+      assert.deepEqual(small.shares, [['./spec/a_spec.rb'], ['./spec/d_spec.rb', 'spec/b_spec.rb', 'spec/new_spec.rb']]);
+    });
+
+    it('by timings: classname and testname data, by flag or autodetected', async () => {
+      await writeTimings([
+        ['classname', 'com.acme.CartTest', 300],
+        ['classname', 'com.acme.PriceTest', 100],
+        ['classname', 'com.acme.TaxTest', 150],
+        ['classname', 'com.acme.UserTest', 120],
+        ['testname', 'TestSlow', 9],
+        ['testname', 'TestFast', 1],
+        ['testname', 'TestMid', 5],
+      ]);
+      const classes = ['com.acme.CartTest', 'com.acme.PriceTest', 'com.acme.TaxTest', 'com.acme.UserTest'].join('\n');
+      const expected = [['com.acme.CartTest'], ['com.acme.PriceTest', 'com.acme.TaxTest', 'com.acme.UserTest']];
+      for (const flags of ['--timings-type=classname', '', '--timings-type=autodetect']) {
+        const { shares, stderr } = await timingShares(flags, 2, classes);
+        assert.deepEqual(shares, expected, flags);
+        assert.deepEqual(stderr, ['', ''], flags);
+      }
+      const tests = await timingShares('--timings-type=testname', 2, 'TestFast\nTestMid\nTestSlow');
+      assert.deepEqual(tests.shares, [['TestSlow'], ['TestFast', 'TestMid']]);
+    });
+
+    it('by timings: data that knows none of the names falls back to names with CircleCI\'s message', async () => {
+      await writeTimings([['file', 'lib/other_spec.rb', 3]]);
+      for (const flags of ['', '--timings-type=filename', '--timings-type=classname']) {
+        const { shares, stderr } = await timingShares(flags, 3);
+        assert.deepEqual(shares, await allShares(box, '--split-by=name', 3), flags);
+        assert.deepEqual(stderr, [`${TIMINGS_FALLBACK}\n`, `${TIMINGS_FALLBACK}\n`, `${TIMINGS_FALLBACK}\n`], flags);
+      }
+      const bad = await box.sh('echo a | circleci tests split --split-by=timings --time-default=ten', withTimings);
+      assert.equal(bad.exitCode, 2);
+      assert.match(bad.stderr, /--time-default must be a duration such as 10s, 1m30s or 500ms, not "ten"/);
+      for (const [value, ok] of [['1m30s', true], ['500ms', true], ['1.5h', true], ['0', true], ['10', false], ['s', false]] as const) {
+        const r = await box.sh(`echo a | circleci tests split --split-by=timings --time-default=${value}`, withTimings);
+        assert.equal(r.exitCode, ok ? 0 : 2, value);
       }
     });
 

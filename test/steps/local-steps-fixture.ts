@@ -7,6 +7,8 @@ import path from 'node:path';
 import type { Executor } from '../../agent/executor/executor.js';
 import type { OutputStreamName } from '../../agent/output/events.js';
 import type { LocalInputs, StepContext } from '../../agent/steps/step.js';
+import { FsBlobStore } from '../../agent/store/fs-store.js';
+import type { JobStorage } from '../../agent/store/job-storage.js';
 
 export interface CollectedOutput {
   agent: string;
@@ -25,6 +27,8 @@ export interface ContextOptions {
   environment?: Record<string, string>;
   local?: Partial<LocalInputs>;
   signal?: AbortSignal;
+  /** default: a store under /nonexistent, for steps that store nothing */
+  storage?: JobStorage;
 }
 
 export function testContext(executor: Executor, options: ContextOptions = {}): TestContext {
@@ -43,6 +47,7 @@ export function testContext(executor: Executor, options: ContextOptions = {}): T
     signal: options.signal ?? new AbortController().signal,
     jobFailed: false,
     local: { repository: process.cwd(), skipCheckout: false, sshKeysDir: '/nonexistent', ...options.local },
+    storage: options.storage ?? { store: new FsBlobStore('/nonexistent/store'), project: 'test', workflowRunId: 'w', jobRunId: 'j', jobName: 'build', upstreamJobRunIds: [] },
   };
   return { ctx, output };
 }

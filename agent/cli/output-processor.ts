@@ -1,0 +1,70 @@
+/** `deckhand output-processor` (the server) and `deckhand output-processor token JOB_ID`. */
+import { readFileSync } from 'node:fs';
+import { defaultSecretFile, splitHostPort, startOutputProcessor } from '../processor/index.js';
+import { jobToken, loadSecret } from '../processor/tokens.js';
+import { JOB_ID_PATTERN } from '../processor/job-files.js';
+import { jsonLogger } from '../processor/log.js';
+import { UsageError } from '../usage-error.js';
+
+export interface OutputProcessorFlags {
+  listen: string;
+  data?: string;
+  http?: string;
+  secretFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  idleTimeout?: number;
+  debug?: boolean;
+}
+
+/** Runs until SIGTERM or SIGINT, then shuts down gracefully and resolves with 0. */
+export async function outputProcessorCommand(flags: OutputProcessorFlags): Promise<number> {
+  if (!flags.data) throw new UsageError('output-processor needs --data DIR: where jobs are stored');
+  splitHostPort(flags.listen, '--listen');
+  if (flags.http) splitHostPort(flags.http, '--http');
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together: give both, or neither for plaintext');
+  if (flags.tlsClientCa && !flags.tlsCert) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key (client certificates are checked over TLS only)');
+  if (flags.idleTimeout !== undefined && !(flags.idleTimeout > 0)) throw new UsageError('--idle-timeout takes a number of seconds above 0');
+  const tls = flags.tlsCert && flags.tlsKey ? { cert: readPem(flags.tlsCert, '--tls-cert'), key: readPem(flags.tlsKey, '--tls-key'), clientCa: flags.tlsClientCa ? readPem(flags.tlsClientCa, '--tls-client-ca') : undefined } : undefined;
+
+  const logger = jsonLogger(process.stderr, flags.debug ? 'debug' : 'info');
+  const running = await startOutputProcessor({
+    listen: flags.listen,
+    dataDir: flags.data,
+    http: flags.http,
+    secretFile: flags.secretFile,
+    tls,
+    logger,
+    idleTimeoutMs: flags.idleTimeout !== undefined ? flags.idleTimeout * 1000 : undefined,
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      logger.log('info', 'shutting down', { signal });
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  await running.close();
+  return 0;
+}
+
+/** Prints job `jobId`'s token, from the secret the processor with this data directory uses. */
+export function outputProcessorTokenCommand(jobId: string, flags: { data?: string; secretFile?: string }): number {
+  if (!JOB_ID_PATTERN.test(jobId)) throw new UsageError(`job id ${JSON.stringify(jobId)} is not valid: use 1-128 letters, digits, '.', '_' or '-'`);
+  const file = flags.secretFile ?? (flags.data ? defaultSecretFile(flags.data) : undefined);
+  if (!file) throw new UsageError('output-processor token needs --data DIR (the processor\'s data directory) or --secret-file FILE');
+  process.stdout.write(`${jobToken(loadSecret(file, false), jobId)}\n`);
+  return 0;
+}
+
+function readPem(file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new UsageError(`${flag} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * Sends the spool to the output processor over the `Stream` call, and keeps at it: one call per
+ * connection attempt (Open → Resume says what is stored → send from there), Acks let the spool
+ * drop what is stored, any error or disconnect starts a new attempt after a backoff. HTTP/2
+ * keepalive pings find a dead or frozen peer; a handshake deadline finds a processor that accepts
+ * connections but never answers. Writes wait for 'drain' (flow control), so a slow processor
+ * makes the spool grow on disk, never the agent's memory.
+ *
+ * Nothing here throws into the job: failures are recorded for the delivery report.
+ */
+import { credentials as grpcCredentials, Metadata, status as grpcStatus, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { CLIENT_KEEPALIVE, MAX_MESSAGE_BYTES, type ProcessorFrame } from '../wire/protocol.js';
+import { advanceStored, unstored } from './delivery.js';
+import type { JobOpening } from './entries.js';
+import type { Spool, StoredState } from './spool.js';
+import { batchFrame, openFrame, outputProcessorClient, readProcessorFrame, type OutputStreamCall } from './wire-frames.js';
+
+export interface SenderOptions {
+  /** HOST:PORT of the processor */
+  target: string;
+  jobId: string;
+  /** the per-job token, sent as `authorization: Bearer <token>` */
+  token?: string;
+  /** PEM of the CA that signed the processor's certificate; plaintext without it */
+  tlsCa?: Buffer;
+  /** a client certificate and key, sent when the processor asks for one (needs tlsCa) */
+  tlsClient?: { cert: Buffer; key: Buffer };
+  stepCount: number;
+  spool: Spool;
+  /** HTTP/2 keepalive ping interval and how long a ping may go unanswered (default 10 s and 10 s) */
+  keepaliveMs?: number;
+  keepaliveTimeoutMs?: number;
+  /** how long Open may wait for Resume before the attempt is abandoned (default 10 s) */
+  handshakeTimeoutMs?: number;
+  /** reconnect backoff: first wait and the cap (default 100 ms, 2 s) */
+  backoffMs?: { initial: number; max: number };
+  /** connection news for people (lost, back, refused); default: none */
+  log?: (line: string) => void;
+}
+
+/** Errors no retry can fix: the processor refuses this agent or this protocol. */
+const FATAL = new Set<number>([grpcStatus.UNAUTHENTICATED, grpcStatus.PERMISSION_DENIED, grpcStatus.UNIMPLEMENTED]);
+
+export interface CompleteAnswer {
+  verified: boolean;
+  message: string;
+}
+
+export class Sender {
+  /** what the processor has durably stored */
+  readonly stored: StoredState = { offsets: new Map(), nextSeq: 0 };
+  complete: CompleteAnswer | undefined;
+  lastError: string | undefined;
+  fatal: string | undefined;
+  /** connection attempts that failed (for tests and the report) */
+  failures = 0;
+  private opening: JobOpening | undefined;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private abortAttempt: ((err: Error) => void) | undefined;
+  private wakeSleep: (() => void) | undefined;
+  private readonly credentials: ChannelCredentials;
+  private readonly channelOptions: ChannelOptions;
+  private outage = false;
+  private resumedLastAttempt = false;
+  /** the spool's version when this attempt had sent everything (undefined while it has more to send) */
+  private idleSince: number | undefined;
+
+  constructor(private readonly options: SenderOptions) {
+    this.credentials = options.tlsCa ? grpcCredentials.createSsl(options.tlsCa, options.tlsClient?.key, options.tlsClient?.cert) : grpcCredentials.createInsecure();
+    this.channelOptions = {
+      'grpc.keepalive_time_ms': options.keepaliveMs ?? CLIENT_KEEPALIVE['grpc.keepalive_time_ms'],
+      'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? CLIENT_KEEPALIVE['grpc.keepalive_timeout_ms'],
+      'grpc.keepalive_permit_without_calls': 1,
+      // a channel per attempt, sharing no connection with the previous (possibly dead) one
+      'grpc.use_local_subchannel_pool': 1,
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 2000,
+      // the processor refuses larger messages; a batch (64 KiB of data) stays far below
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    };
+  }
+
+  /** Starts sending (once the job's opening facts are known). */
+  start(opening: JobOpening): void {
+    if (this.loop) return;
+    this.opening = opening;
+    this.loop = this.run();
+  }
+
+  get started(): boolean {
+    return this.loop !== undefined;
+  }
+
+  /** Resolves when the processor answered Complete, or a fatal error ended delivery. */
+  async finished(): Promise<void> {
+    await this.loop;
+  }
+
+  /** Ends the current attempt and stops retrying. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abortAttempt?.(new Error('delivery deadline reached'));
+    this.wakeSleep?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped && !this.complete && !this.fatal) {
+      try {
+        await this.attempt();
+      } catch (err) {
+        if (this.stopped) break;
+        // an attempt that got as far as Resume made progress: start the backoff over
+        if (this.resumedLastAttempt) attempt = 0;
+        this.failures++;
+        const code = (err as { code?: number }).code;
+        if (code === grpcStatus.DEADLINE_EXCEEDED && this.idleSince !== undefined) {
+          // the processor closes a stream that stays silent (a quiet step): not an outage;
+          // open the next one when there is something to send
+          await this.untilSpoolChangedSince(this.idleSince);
+          attempt = 0;
+          continue;
+        }
+        this.lastError = describe(err);
+        if (code !== undefined && FATAL.has(code)) {
+          this.fatal = this.lastError;
+          this.options.log?.(`output processor ${this.options.target} refused job ${this.options.jobId}: ${this.lastError}; output will not be delivered`);
+          break;
+        }
+        if (!this.outage) {
+          this.outage = true;
+          this.options.log?.(`output processor ${this.options.target} unreachable (${this.lastError}); output is spooled and sent when it is back`);
+        }
+      }
+      if (this.complete || this.stopped) break;
+      const { initial, max } = this.options.backoffMs ?? { initial: 100, max: 2000 };
+      const wait = Math.min(max, initial * 2 ** Math.min(attempt++, 16));
+      await this.sleep(wait * (0.75 + Math.random() * 0.5));
+    }
+  }
+
+  /**
+   * One connection attempt, to the end of the job or the first error. Returns normally only when
+   * the processor answered Complete.
+   */
+  private async attempt(): Promise<void> {
+    const { spool, target, token } = this.options;
+    const client = outputProcessorClient(target, this.credentials, this.channelOptions);
+    const metadata = new Metadata();
+    if (token) metadata.set('authorization', `Bearer ${token}`);
+    const call: OutputStreamCall = client.stream(metadata);
+    const cursor = spool.cursor();
+    let failAttempt: (err: Error) => void = () => undefined;
+    const failed = new Promise<never>((_, reject) => (failAttempt = reject));
+    failed.catch(() => undefined);
+    this.abortAttempt = failAttempt;
+    let resumed: () => void = () => undefined;
+    const resume = new Promise<void>((resolve) => (resumed = resolve));
+    let completed: (c: CompleteAnswer) => void = () => undefined;
+    const complete = new Promise<CompleteAnswer>((resolve) => (completed = resolve));
+    let reachedResume = false;
+    this.idleSince = undefined;
+    call.on('data', (frame: ProcessorFrame) => {
+      let f;
+      try {
+        f = readProcessorFrame(frame);
+      } catch (err) {
+        failAttempt(err as Error);
+        return;
+      }
+      if (f.kind === 'complete') completed(f);
+      else {
+        advanceStored(this.stored, f.stored);
+        spool.release(this.stored);
+        if (f.kind === 'resume') resumed();
+      }
+    });
+    call.on('error', (err: Error) => failAttempt(err));
+    call.on('end', () => failAttempt(new Error('the processor closed the stream')));
+    try {
+      call.write(openFrame(this.options.jobId, this.options.stepCount, this.opening as JobOpening));
+      const timeout = this.options.handshakeTimeoutMs ?? 10_000;
+      let timer: NodeJS.Timeout | undefined;
+      const handshake = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer to Open within ${timeout / 1000}s`)), timeout)));
+      handshake.catch(() => undefined);
+      try {
+        await Promise.race([resume, failed, handshake]);
+      } finally {
+        clearTimeout(timer);
+      }
+      reachedResume = true;
+      if (this.outage) {
+        this.outage = false;
+        this.options.log?.(`output processor ${target} is back; resending from what it has stored`);
+      }
+      for (;;) {
+        const read = await Promise.race([spool.read(cursor), failed]);
+        if (read === 'end') break;
+        if (read === 'wait') {
+          this.idleSince = spool.version;
+          await Promise.race([spool.appended(), failed]);
+          continue;
+        }
+        this.idleSince = undefined;
+        for (const batch of read) {
+          const entries = unstored(batch, this.stored);
+          if (entries.length === 0) continue;
+          if (!call.write(batchFrame(entries))) await Promise.race([new Promise((resolve) => call.once('drain', resolve)), failed]);
+        }
+      }
+      this.complete = await Promise.race([complete, failed]);
+      call.end();
+    } finally {
+      this.resumedLastAttempt = reachedResume;
+      this.abortAttempt = undefined;
+      call.removeAllListeners('data');
+      call.on('error', () => undefined); // a late error after cancel must not go unhandled
+      if (!this.complete) call.cancel();
+      await spool.closeCursor(cursor);
+      client.close();
+    }
+  }
+
+  private async untilSpoolChangedSince(version: number): Promise<void> {
+    if (this.options.spool.version !== version || this.stopped) return;
+    await Promise.race([this.options.spool.appended(), new Promise<void>((resolve) => (this.wakeSleep = resolve))]);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeSleep = done;
+    });
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: number; details?: string; message?: string };
+  if (typeof e.code === 'number' && typeof e.details === 'string') {
+    const name = Object.entries(grpcStatus).find(([, v]) => v === e.code)?.[0] ?? String(e.code);
+    return `${name}: ${e.details}`;
+  }
+  return e.message ?? String(err);
+}

@@ -1,0 +1,156 @@
+/**
+ * `deckhand output-processor` as a library: startOutputProcessor() serves OutputProcessor.Stream
+ * over gRPC, stores jobs under a data directory, and (optionally) serves them over HTTP.
+ * docs/output-processor.md describes it for users.
+ */
+import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import { MAX_MESSAGE_BYTES, outputProcessorService, SERVER_KEEPALIVE, type AgentFrame, type ProcessorFrame } from '../output/wire/protocol.js';
+import { UsageError } from '../usage-error.js';
+import { httpHandler } from './http-api.js';
+import { JobStore } from './job-store.js';
+import { jsonLogger, type Logger } from './log.js';
+import { StreamSession } from './stream-session.js';
+import { loadSecret } from './tokens.js';
+
+export interface OutputProcessorOptions {
+  /** gRPC address, HOST:PORT (port 0: any free port) */
+  listen: string;
+  /** where jobs are stored */
+  dataDir: string;
+  /** HTTP address, HOST:PORT; no HTTP server without it */
+  http?: string;
+  /** the token secret (default DATA/secret, created on first start) */
+  secretFile?: string;
+  /** PEM server certificate and key; with clientCa, clients must present a certificate it signed */
+  tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
+  logger?: Logger;
+  /** how long a new call may take to send Open (default 10 s) */
+  openTimeoutMs?: number;
+  /** how long a call may stay silent before the processor ends it (default 10 min) */
+  idleTimeoutMs?: number;
+}
+
+export interface RunningOutputProcessor {
+  grpcPort: number;
+  httpPort?: number;
+  /** Stops accepting, lets calls in progress store what they sent (up to a grace period), closes the store. */
+  close(): Promise<void>;
+}
+
+/** Seconds a graceful shutdown waits for calls in progress before cancelling them. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+export function defaultSecretFile(dataDir: string): string {
+  return join(dataDir, 'secret');
+}
+
+export async function startOutputProcessor(options: OutputProcessorOptions): Promise<RunningOutputProcessor> {
+  const logger = options.logger ?? jsonLogger();
+  const store = new JobStore(options.dataDir);
+  try {
+    await store.init();
+  } catch (e) {
+    throw new UsageError(`cannot use the data directory ${options.dataDir}: ${(e as Error).message}`);
+  }
+  const secret = loadSecret(options.secretFile ?? defaultSecretFile(options.dataDir), true);
+
+  const server = new Server({ ...SERVER_KEEPALIVE, 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES });
+  const context = {
+    store,
+    secret,
+    logger,
+    openTimeoutMs: options.openTimeoutMs ?? 10_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 600_000,
+  };
+  const sessions = new Map<StreamSession, Promise<void>>();
+  let stopping = false;
+  server.addService(outputProcessorService, {
+    Stream: (call: ServerDuplexStream<AgentFrame, ProcessorFrame>) => {
+      const session = new StreamSession(context, call);
+      if (stopping) session.shutdown();
+      const run = session
+        .run()
+        .catch((e: unknown) => logger.log('error', 'stream session crashed', { error: e instanceof Error ? e.message : String(e) }))
+        .finally(() => sessions.delete(session));
+      sessions.set(session, run);
+    },
+  });
+  const credentials = options.tls
+    ? ServerCredentials.createSsl(options.tls.clientCa ?? null, [{ cert_chain: options.tls.cert, private_key: options.tls.key }], options.tls.clientCa !== undefined)
+    : ServerCredentials.createInsecure();
+  const grpcPort = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(options.listen, credentials, (err, port) => (err ? reject(new UsageError(`cannot listen on ${options.listen} (gRPC): ${err.message}`)) : resolve(port)));
+  });
+
+  let http: HttpServer | undefined;
+  let httpPort: number | undefined;
+  const sockets = new Set<Socket>();
+  if (options.http) {
+    const { host, port } = splitHostPort(options.http, '--http');
+    http = createServer(httpHandler(store, logger));
+    http.on('connection', (s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    http.on('clientError', (_e, socket) => socket.destroy());
+    try {
+      httpPort = await new Promise<number>((resolve, reject) => {
+        http!.once('error', reject);
+        http!.listen(port, host, () => {
+          const a = http!.address();
+          resolve(typeof a === 'object' && a ? a.port : port);
+        });
+      });
+    } catch (e) {
+      server.forceShutdown();
+      throw new UsageError(`cannot listen on ${options.http} (HTTP): ${(e as Error).message}`);
+    }
+  }
+  logger.log('info', 'output processor listening', {
+    grpc: `${hostOf(options.listen)}:${grpcPort}`,
+    grpcPort,
+    tls: options.tls ? (options.tls.clientCa ? 'client certificates required' : 'server certificate') : 'none (plaintext)',
+    http: http ? `${hostOf(options.http!)}:${httpPort}` : undefined,
+    httpPort,
+    data: options.dataDir,
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    grpcPort,
+    httpPort,
+    close() {
+      closing ??= (async () => {
+        // no new calls; calls in progress store what they hold, then are told to reconnect elsewhere/later
+        stopping = true;
+        const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+        for (const s of sessions.keys()) s.shutdown();
+        const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), SHUTDOWN_GRACE_MS).unref());
+        if ((await Promise.race([Promise.all([graceful, ...sessions.values()]), timer])) === 'timeout') server.forceShutdown();
+        if (http) {
+          const closed = new Promise<void>((resolve) => http!.close(() => resolve()));
+          for (const s of sockets) s.destroy(); // live tails never end by themselves
+          await closed;
+        }
+        await store.close();
+        logger.log('info', 'output processor stopped', {});
+      })();
+      return closing;
+    },
+  };
+}
+
+/** `HOST:PORT` (or `[v6]:PORT`) → parts; throws UsageError naming `flag`. */
+export function splitHostPort(address: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(address);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`${flag} ${address}: expected HOST:PORT, e.g. 127.0.0.1:8080 (port 0 picks a free one)`);
+  return { host: m[1] ?? m[2], port };
+}
+
+function hostOf(address: string): string {
+  return address.slice(0, address.lastIndexOf(':'));
+}

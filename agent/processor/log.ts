@@ -1,0 +1,26 @@
+/**
+ * The processor's log: one JSON object per line (time, level, msg, and the event's fields), so
+ * an operator's log pipeline can read it without parsing prose.
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export type LogFields = Record<string, string | number | boolean | null | undefined>;
+
+export interface Logger {
+  log(level: LogLevel, msg: string, fields?: LogFields): void;
+}
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** A logger writing JSON lines to `out` (stderr by default), dropping levels below `min`. */
+export function jsonLogger(out: { write(line: string): unknown } = process.stderr, min: LogLevel = 'info'): Logger {
+  return {
+    log(level, msg, fields) {
+      if (RANK[level] < RANK[min]) return;
+      out.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
+    },
+  };
+}
+
+/** A logger that keeps nothing, for embedding where logs are unwanted. */
+export const silentLogger: Logger = { log() {} };

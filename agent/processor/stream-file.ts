@@ -1,0 +1,64 @@
+/**
+ * One stored output stream of a job — (step, stdout|stderr|agent) — as an append-only file, with
+ * its size and a running SHA-256 of its bytes. After a restart both are recomputed from the file.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+
+export class StreamFile {
+  private constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
+    private hash: Hash,
+    private bytes: number,
+  ) {}
+
+  /** Opens (creating if missing) the file at `path`, hashing what it already holds. */
+  static async open(path: string): Promise<StreamFile> {
+    const handle = await open(path, 'a+', 0o644);
+    try {
+      const hash = createHash('sha256');
+      let size = 0;
+      const buf = Buffer.allocUnsafe(1 << 20);
+      for (;;) {
+        const { bytesRead } = await handle.read(buf, 0, buf.length, size);
+        if (bytesRead === 0) break;
+        hash.update(buf.subarray(0, bytesRead));
+        size += bytesRead;
+      }
+      return new StreamFile(path, handle, hash, size);
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+  }
+
+  /** Bytes stored (written; durable after the next sync). */
+  get size(): number {
+    return this.bytes;
+  }
+
+  /** Appends `data` at the end (the file is opened for append, so writes land there). */
+  async append(data: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.handle.write(data, done, data.length - done);
+      done += bytesWritten;
+    }
+    this.hash.update(data);
+    this.bytes += data.length;
+  }
+
+  sync(): Promise<void> {
+    return this.handle.sync();
+  }
+
+  /** SHA-256 of everything stored so far. */
+  digest(): Buffer {
+    return this.hash.copy().digest();
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Where each kind of data lives in the store, scoped as on CircleCI: caches per project,
+ * workspace layers per workflow run and job run, artifacts per job run.
+ *
+ *   caches/<project id>/<cache key>
+ *   workspaces/<workflow run id>/<job run id>/<layer number, 6 digits>
+ *   artifacts/<job run id>/<artifact path>
+ *
+ * The project id is the first 16 hex digits of the SHA-256 of the project (its origin URL or
+ * path): short, safe in any key, and the same for every clone of one repository.
+ */
+import { createHash } from 'node:crypto';
+import type { JobStorage } from './job-storage.js';
+
+export function projectId(project: string): string {
+  return createHash('sha256').update(project).digest('hex').slice(0, 16);
+}
+
+/** The store key of a cache key, or (a prefix) the start of one. */
+export function cacheBlobKey(storage: Pick<JobStorage, 'project'>, key: string): string {
+  return `caches/${projectId(storage.project)}/${key}`;
+}
+
+export function workspaceLayerPrefix(workflowRunId: string, jobRunId: string): string {
+  return `workspaces/${workflowRunId}/${jobRunId}/`;
+}
+
+export function workspaceLayerKey(workflowRunId: string, jobRunId: string, sequence: number): string {
+  return `${workspaceLayerPrefix(workflowRunId, jobRunId)}${String(sequence).padStart(6, '0')}`;
+}
+
+export function artifactPrefix(jobRunId: string): string {
+  return `artifacts/${jobRunId}/`;
+}

@@ -1,0 +1,145 @@
+/**
+ * The real output processor (`deckhand output-processor`) as a child process, for tests that
+ * kill, freeze and restart it: same data folder and ports across restarts, readiness by its
+ * HTTP health check, tokens minted by its own CLI, stored output read back over its HTTP API.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultSecretFile } from '../../../agent/processor/index.js';
+import { jobToken, loadSecret } from '../../../agent/processor/tokens.js';
+import { deckhandBin } from '../../support/execute.js';
+
+/** A TCP port nobody listens on right now (bound, then released). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export class ProcessorProcess {
+  readonly data: string;
+  child: ChildProcess | undefined;
+  /** the processor's stderr (its JSON log) across all its lives */
+  log = '';
+
+  private constructor(
+    readonly grpcPort: number,
+    readonly httpPort: number,
+  ) {
+    this.data = mkdtempSync(join(tmpdir(), 'deckhand-processor-'));
+  }
+
+  static async start(): Promise<ProcessorProcess> {
+    const p = new ProcessorProcess(await freePort(), await freePort());
+    await p.restart();
+    return p;
+  }
+
+  get target(): string {
+    return `127.0.0.1:${this.grpcPort}`;
+  }
+
+  get http(): string {
+    return `http://127.0.0.1:${this.httpPort}`;
+  }
+
+  /** Starts it (again) on the same ports and data folder, and waits until it answers. */
+  async restart(): Promise<void> {
+    const child = spawn(process.execPath, [deckhandBin, 'output-processor', '--listen', this.target, '--data', this.data, '--http', `127.0.0.1:${this.httpPort}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
+    this.child = child;
+    const until = Date.now() + 20_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`the output processor exited with ${child.exitCode}: ${this.log.slice(-2000)}`);
+      try {
+        const res = await fetch(`${this.http}/health-check`);
+        if (res.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > until) throw new Error(`the output processor did not become healthy in 20 s: ${this.log.slice(-2000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** kill -9, and wait until it is gone. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await gone;
+  }
+
+  signal(name: 'SIGSTOP' | 'SIGCONT'): void {
+    this.child?.kill(name);
+  }
+
+  /** The token for `jobId`, minted from the processor's secret as `deckhand output-processor token` does. */
+  token(jobId: string): string {
+    return jobToken(loadSecret(defaultSecretFile(this.data), false), jobId);
+  }
+
+  /** The stored bytes of step `step`'s output stream, from the HTTP API. */
+  async output(jobId: string, step: number, stream: 'stdout' | 'stderr' | 'agent' = 'stdout'): Promise<Buffer> {
+    const res = await fetch(`${this.http}/api/jobs/${encodeURIComponent(jobId)}/steps/${step}/output?stream=${stream}`);
+    if (res.status !== 200) throw new Error(`GET output of ${jobId} step ${step}: HTTP ${res.status} ${await res.text()}`);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  /** The job as the HTTP API describes it. */
+  async job(jobId: string): Promise<Record<string, unknown>> {
+    const res = await fetch(`${this.http}/api/jobs/${encodeURIComponent(jobId)}`);
+    if (res.status !== 200) throw new Error(`GET job ${jobId}: HTTP ${res.status} ${await res.text()}`);
+    return (await res.json()) as Record<string, unknown>;
+  }
+
+  async stop(): Promise<void> {
+    this.signal('SIGCONT');
+    await this.kill();
+    rmSync(this.data, { recursive: true, force: true });
+  }
+}
+
+export function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** The peak of VmRSS (KiB) of process `pid`, sampled every `everyMs` until stop() is called. */
+export function sampleRss(pid: number, everyMs = 100): { stop: () => number } {
+  let peak = 0;
+  const timer = setInterval(() => {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      peak = Math.max(peak, kb);
+    } catch {
+      // the process ended
+    }
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      return peak;
+    },
+  };
+}
+
+/** What `seq 1 N` prints. */
+export function seqBytes(n: number): Buffer {
+  const parts: string[] = [];
+  for (let i = 1; i <= n; i++) parts.push(`${i}\n`);
+  return Buffer.from(parts.join(''), 'latin1');
+}
