@@ -19,6 +19,9 @@ class PrivateEngine {
   private daemon: ChildProcess | undefined;
 
   async start(): Promise<void> {
+    // a daemon still shutting down holds the pid file: let it finish first
+    const previous = this.daemon;
+    if (previous && previous.exitCode === null && previous.signalCode === null) await new Promise((resolve) => previous.once('exit', resolve));
     // no default bridge and no iptables rules: nothing it does touches the machine's engine
     this.daemon = spawn('dockerd', [
       '--data-root', join(this.dir, 'root'),
@@ -46,7 +49,7 @@ class PrivateEngine {
   /** SIGTERM, as a service manager stops it; resolves once it has exited. */
   async stop(): Promise<void> {
     const d = this.daemon;
-    if (!d || d.exitCode !== null) return;
+    if (!d || d.exitCode !== null || d.signalCode !== null) return;
     const exited = new Promise((resolve) => d.once('exit', resolve));
     d.kill('SIGTERM');
     await exited;
@@ -123,7 +126,11 @@ describe('the Docker engine stops in the middle of a job', () => {
   });
 
   test('engine gone for good: exit 2, and the cleanup warning says how to remove what is left', async () => {
-    const r = await runUntilStarted(engine, { DECKHAND_ENGINE_RETURN_SECONDS: '1' }, () => void engine.stop());
+    let stopped: Promise<void> | undefined;
+    const r = await runUntilStarted(engine, { DECKHAND_ENGINE_RETURN_SECONDS: '1' }, () => {
+      stopped = engine.stop();
+    });
+    await stopped;
     assert.equal(r.code, 2, r.out);
     const warning = /warning: cleanup failed: cannot reach the Docker engine[^\n]*remove what the job left with: docker rm -f -v \$\(docker ps -aq --filter label=com\.deckhand\.run=(\w+)\)/.exec(r.out);
     assert.ok(warning, r.out);
