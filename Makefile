@@ -44,6 +44,7 @@ bench: build images
 	node dist/bench/execute.js
 	node dist/bench/workflow.js
 	node dist/bench/storage.js
+	node dist/bench/output-throughput.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
 run: build images
