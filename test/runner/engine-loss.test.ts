@@ -7,34 +7,54 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { BUSYBOX, deckhandBin, job, project } from '../support/execute.js';
 
 class PrivateEngine {
   readonly dir = mkdtempSync(join(tmpdir(), 'deckhand-dockerd-'));
   readonly host = `unix://${join(this.dir, 'docker.sock')}`;
+  /** Interface names are at most 15 characters. */
+  readonly bridge = `dhloss${randomBytes(3).toString('hex')}`;
   private daemon: ChildProcess | undefined;
 
   async start(): Promise<void> {
     // a daemon still shutting down holds the pid file: let it finish first
     const previous = this.daemon;
     if (previous && previous.exitCode === null && previous.signalCode === null) await new Promise((resolve) => previous.once('exit', resolve));
-    // no default bridge and no iptables rules: nothing it does touches the machine's engine
+    // A bridge of its own and no iptables rules: nothing it does touches the machine's engine.
+    // Not --bridge=none: a dockerd started with it deletes the host's docker0, which the main
+    // engine's running containers and every later `docker run` on the default bridge need.
+    this.ensureBridge();
     this.daemon = spawn('dockerd', [
       '--data-root', join(this.dir, 'root'),
       '--exec-root', join(this.dir, 'exec'),
       '--pidfile', join(this.dir, 'dockerd.pid'),
       '-H', this.host,
-      '--bridge=none', '--iptables=false', '--ip6tables=false',
+      `--bridge=${this.bridge}`, '--iptables=false', '--ip6tables=false',
     ], { stdio: ['ignore', 'ignore', openSync(join(this.dir, 'dockerd.log'), 'a')] });
     const deadline = Date.now() + 60_000;
     while (!this.answers()) {
       if (Date.now() > deadline) throw new Error(`the private dockerd did not answer on ${this.host} within 60 s: ${readFileSync(join(this.dir, 'dockerd.log'), 'utf8').slice(-2000)}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+  }
+
+  private ensureBridge(): void {
+    const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: 'pipe' });
+    try {
+      ip('link', 'show', this.bridge);
+      return;
+    } catch {
+      // not made yet
+    }
+    ip('link', 'add', 'name', this.bridge, 'type', 'bridge');
+    // an address from the benchmarking range (RFC 2544), which no real network uses
+    ip('addr', 'add', '198.18.213.1/24', 'dev', this.bridge);
+    ip('link', 'set', this.bridge, 'up');
   }
 
   answers(): boolean {
@@ -73,6 +93,11 @@ class PrivateEngine {
       // not mounted
     }
     rmSync(this.dir, { recursive: true, force: true });
+    try {
+      execFileSync('ip', ['link', 'del', this.bridge], { stdio: 'ignore' });
+    } catch {
+      // never made
+    }
   }
 }
 
@@ -109,6 +134,18 @@ describe('the Docker engine stops in the middle of a job', () => {
     await engine.stop();
     engine.remove();
   });
+
+  // the machine's engine keeps its default bridge: other suites run jobs on it at the same time
+  const hostBridgeUp = (): boolean => {
+    try {
+      execFileSync('ip', ['link', 'show', 'docker0'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const hadBridge = hostBridgeUp();
+  afterEach(() => assert.equal(hostBridgeUp(), hadBridge, 'the private engine removed the host\'s docker0'));
 
   test('engine restarted: exit 2, one clear line, and the job\'s containers and network are removed once it is back', async () => {
     let restarted: Promise<void> | undefined;
