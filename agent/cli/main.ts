@@ -157,6 +157,37 @@ export function buildProgram(): Command {
       const { orbListCommand } = await import('./orb.js');
       process.exitCode = orbListCommand();
     });
+
+  const artifacts = program.command('artifacts').description('the artifacts store_artifacts kept: list, fetch, serve over HTTP (docs/artifacts.md)');
+  const storeFlag = '--store <dir|s3://bucket/prefix>';
+  const storeHelp = 'where the artifacts are (default $DECKHAND_HOME/store; docs/storage.md)';
+  artifacts
+    .command('list [job-run-id]')
+    .description('without an id: the job runs that have artifacts, newest first; with one: its artifacts')
+    .option(storeFlag, storeHelp)
+    .option('--json', 'print JSON instead of a table')
+    .action(async (jobRunId: string | undefined, opts: { store?: string; json?: boolean }) => {
+      const { artifactsListCommand } = await import('./artifacts.js');
+      process.exitCode = await artifactsListCommand(jobRunId, opts);
+    });
+  artifacts
+    .command('get <job-run-id> <path>')
+    .description('write one artifact\'s bytes to standard output, or to -o FILE')
+    .option(storeFlag, storeHelp)
+    .option('-o, --output <file>', 'write to FILE (whole, or not at all) instead of standard output')
+    .action(async (jobRunId: string, path: string, opts: { store?: string; output?: string }) => {
+      const { artifactsGetCommand } = await import('./artifacts.js');
+      process.exitCode = await artifactsGetCommand(jobRunId, path, opts);
+    });
+  artifacts
+    .command('serve')
+    .description('serve artifacts over HTTP at /artifacts/<job run id>/<path>, with safe content types, until SIGTERM/SIGINT')
+    .option(storeFlag, storeHelp)
+    .option('--listen <host:port>', 'address to listen on (port 0: any free port)', '127.0.0.1:8081')
+    .action(async (opts: { store?: string; listen: string }) => {
+      const { artifactsServeCommand } = await import('./artifacts.js');
+      process.exitCode = await artifactsServeCommand({ ...opts, debug: program.opts<{ debug?: boolean }>().debug });
+    });
   program.addOption(new Option('--no-color', 'disable colour output'));
   return program;
 }

@@ -45,7 +45,12 @@ export async function serveLiveTail(store: JobStore, jobId: string, from: LivePo
   let events: StoredEvent[] = [];
   let closed = false;
   let wake: (() => void) | undefined;
-  const unwatch = store.hub.watch(jobId, () => wake?.());
+  // news that came while we were busy sending must not be lost: idle() returns at once then
+  let news = false;
+  const unwatch = store.hub.watch(jobId, () => {
+    news = true;
+    wake?.();
+  });
   const onClose = (): void => {
     closed = true;
     wake?.();
@@ -64,6 +69,10 @@ export async function serveLiveTail(store: JobStore, jobId: string, from: LivePo
 
   /** Waits for news (a store, a drain, a close) or the heartbeat interval. */
   const idle = async (): Promise<void> => {
+    if (news) {
+      news = false;
+      return;
+    }
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       wake = resolve;
@@ -71,6 +80,7 @@ export async function serveLiveTail(store: JobStore, jobId: string, from: LivePo
     });
     clearTimeout(timer);
     wake = undefined;
+    news = false;
   };
   const send = async (text: string): Promise<void> => {
     if (!res.write(text)) while (!closed && res.writableNeedDrain) await idle();

@@ -1,0 +1,98 @@
+/**
+ * `deckhand output-processor` as a process: bound ports in its JSON log, tokens from the CLI,
+ * bounded memory under a flood of tiny messages, graceful exit on SIGTERM, usage errors.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { packagePath } from '../../agent/package-root.js';
+import { get, openFrame, sha256, streamJob, TestStream, type TestProcessor } from './support.js';
+
+const BIN = packagePath('bin', 'deckhand.js');
+
+/** Starts the CLI; resolves with its ports once it logged them. */
+async function startCli(dataDir: string): Promise<{ child: ChildProcess; grpcPort: number; httpPort: number; log: string[] }> {
+  const child = spawn(process.execPath, [BIN, 'output-processor', '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--data', dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const log: string[] = [];
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      buf += d;
+      let at: number;
+      while ((at = buf.indexOf('\n')) !== -1) {
+        const line = buf.slice(0, at);
+        buf = buf.slice(at + 1);
+        log.push(line);
+        const o = JSON.parse(line) as { msg: string; grpcPort?: number; httpPort?: number };
+        if (o.msg === 'output processor listening') resolve({ child, grpcPort: o.grpcPort!, httpPort: o.httpPort!, log });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`output-processor exited ${code}: ${log.join('\n')}`)));
+  });
+}
+
+function peakRssKb(pid: number): number {
+  return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+}
+
+describe('deckhand output-processor (the command)', () => {
+  const dirs: string[] = [];
+  const children: ChildProcess[] = [];
+  after(() => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('serves on the ports it logs, takes tokens minted by `token`, keeps memory bounded, exits 0 on SIGTERM', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'deckhand-processor-cli-'));
+    dirs.push(data);
+    const { child, grpcPort, httpPort, log } = await startCli(data);
+    children.push(child);
+    assert.equal(statSync(join(data, 'secret')).mode & 0o777, 0o600);
+    const token = (id: string): string => execFileSync(process.execPath, [BIN, 'output-processor', 'token', '--data', data, id], { encoding: 'utf8' }).trim();
+    assert.match(token('job-cli'), /^[0-9a-f]{64}$/);
+    const p = { target: `127.0.0.1:${grpcPort}`, http: `http://127.0.0.1:${httpPort}`, token } as unknown as TestProcessor;
+    const out = Buffer.from('from the command line\n');
+    assert.equal((await streamJob(p, 'job-cli', [{ name: 'cli', stdout: out }])).complete?.verified, true);
+    assert.ok((await get(`${p.http}/api/jobs/job-cli/steps/0/output`)).body.equals(out));
+
+    // 50 000 messages of one byte each: the processor reads them only as fast as it stores them
+    const before = peakRssKb(child.pid!);
+    const s = new TestStream(p.target, token('job-flood'));
+    await s.send(openFrame('job-flood'));
+    await s.resume();
+    const n = 50_000;
+    const bytes = Buffer.alloc(n, 0x78);
+    for (let i = 0; i < n; i++) await s.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: i, data: bytes.subarray(i, i + 1) } }] } });
+    await s.send({ batch: { entries: [{ jobFinished: { seq: 0, status: 'success', durationMs: 1, streams: [{ step: 0, stream: 'STDOUT', bytes: n, sha256: sha256(bytes) }] } }] } });
+    assert.equal((await s.complete()).complete?.verified, true);
+    s.end();
+    const peak = peakRssKb(child.pid!);
+    assert.ok(peak < 250_000, `peak RSS ${peak} KB (was ${before} KB before the flood)`);
+
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.equal(code, 0);
+    const lines = log.map((l) => JSON.parse(l) as { time: string; level: string; msg: string });
+    for (const l of lines) assert.ok(l.time && l.level && l.msg, JSON.stringify(l));
+    assert.ok(lines.some((l) => l.msg === 'output processor stopped'));
+  });
+
+  it('refuses bad flags with one line and exit 2', () => {
+    for (const args of [
+      ['output-processor', '--listen', '127.0.0.1:0'],
+      ['output-processor', '--data', '/tmp/x', '--listen', 'nowhere'],
+      ['output-processor', '--data', '/tmp/x', '--tls-cert', 'only-cert.pem'],
+      ['output-processor', '--data', '/tmp/x', '--bogus'],
+      ['output-processor', 'token', 'job'],
+    ]) {
+      const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.doesNotMatch(r.stderr, /\bat .*\.js:\d+/);
+    }
+  });
+});
