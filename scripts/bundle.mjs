@@ -8,13 +8,24 @@ import { rmSync, writeFileSync } from 'node:fs';
 // Modules that packages load at start-up but deckhand calls rarely or never: each becomes a stub
 // that loads the real module (from node_modules) on its first call. docker-modem's SSH transport
 // pulls in ssh2 (~60 ms) and dockerode's build sessions pull in gRPC and protobufjs (~50 ms);
-// both export one function, so a forwarding function is a faithful stand-in.
+// both export one function, so a forwarding function is a faithful stand-in. dockerode's BuildKit
+// progress decoder (image builds only) brings protobufjs and long, ~330 KB that every start would
+// parse; it exports an object of functions, so a stand-in object forwards each property.
 const DEFERRED = ['docker-modem/lib/ssh.js', 'dockerode/lib/session.js'];
+const DEFERRED_OBJECTS = ['dockerode/lib/buildkit.js'];
 const deferOnFirstCall = {
   name: 'defer-on-first-call',
   setup(b) {
-    b.onLoad({ filter: /[\\/]node_modules[\\/](docker-modem|dockerode)[\\/]lib[\\/](ssh|session)\.js$/ }, (args) => {
-      const id = DEFERRED.find((d) => args.path.replaceAll('\\', '/').endsWith(`node_modules/${d}`));
+    b.onLoad({ filter: /[\\/]node_modules[\\/](docker-modem|dockerode)[\\/]lib[\\/](ssh|session|buildkit)\.js$/ }, (args) => {
+      const path = args.path.replaceAll('\\', '/');
+      const object = DEFERRED_OBJECTS.find((d) => path.endsWith(`node_modules/${d}`));
+      if (object) {
+        return {
+          loader: 'js',
+          contents: `const id = ${JSON.stringify(object)}; let real; module.exports = new Proxy({}, { get(_, key) { real ??= require(id); return real[key]; } });`,
+        };
+      }
+      const id = DEFERRED.find((d) => path.endsWith(`node_modules/${d}`));
       if (!id) return undefined;
       return {
         loader: 'js',

@@ -3,6 +3,7 @@
 #   chromium                        headless browser for the output processor's web page
 #   python3-grpcio, python3-grpc-tools  a second gRPC implementation (C core) for interoperability
 #   moto[server] (PyPI)             an S3- and ECR-protocol server on loopback (docs/storage.md says why)
+#   pytest (PyPI)                   writes real JUnit XML for the test-results parser tests
 set -euo pipefail
 
 need_apt=()
@@ -27,3 +28,9 @@ if ! command -v moto_server >/dev/null 2>&1; then
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
 command -v moto_server >/dev/null 2>&1 || { echo "ensure-test-tools: moto_server is not on PATH after installing moto[server]" >&2; exit 1; }
+
+if ! command -v pytest >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check 'pytest>=7' >/dev/null
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+fi
+command -v pytest >/dev/null 2>&1 || { echo "ensure-test-tools: pytest is not on PATH after installing it" >&2; exit 1; }

@@ -4,7 +4,7 @@
  * (agent/store/keys.ts).
  */
 import type { Readable } from 'node:stream';
-import type { BlobStore } from '../store/blob-store.js';
+import type { BlobStore, ByteRange } from '../store/blob-store.js';
 import { artifactPrefix } from '../store/keys.js';
 import { UsageError } from '../usage-error.js';
 
@@ -80,8 +80,8 @@ export async function statArtifact(store: BlobStore, jobRunId: string, path: str
   return info && { path, size: info.size, modified: info.modified };
 }
 
-/** One artifact's bytes, or undefined when there is no such artifact. */
-export async function openArtifact(store: BlobStore, jobRunId: string, path: string): Promise<Readable | undefined> {
+/** One artifact's bytes (only `range`'s, when given), or undefined when there is no such artifact. */
+export async function openArtifact(store: BlobStore, jobRunId: string, path: string, range?: ByteRange): Promise<Readable | undefined> {
   if (!isJobRunId(jobRunId) || !isArtifactPath(path)) return undefined;
-  return store.get(`${artifactPrefix(jobRunId)}${path}`);
+  return store.get(`${artifactPrefix(jobRunId)}${path}`, range);
 }

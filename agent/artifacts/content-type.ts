@@ -6,6 +6,7 @@
  * anything else is a download (`application/octet-stream`, `Content-Disposition: attachment`).
  * The type comes from the artifact's name alone, never from its bytes or what the job claimed.
  */
+import { PLAIN_TEXT, SAFETY_HEADERS } from '../net/http-headers.js';
 
 export interface ArtifactContentType {
   /** the Content-Type header value */
@@ -14,7 +15,7 @@ export interface ArtifactContentType {
   attachment: boolean;
 }
 
-const TEXT = 'text/plain; charset=utf-8';
+const TEXT = PLAIN_TEXT;
 
 /** Extensions (lower case, without the dot) of the allowed list, and those shown as plain text. */
 const BY_EXTENSION: Readonly<Record<string, string>> = {
@@ -62,13 +63,6 @@ export function artifactHeaders(path: string): Record<string, string> {
     ...SAFETY_HEADERS,
   };
 }
-
-/** Sent on every response of the artifact server, indexes and errors included. */
-export const SAFETY_HEADERS: Readonly<Record<string, string>> = {
-  'x-content-type-options': 'nosniff',
-  'content-security-policy': "default-src 'none'; sandbox",
-  'referrer-policy': 'no-referrer',
-};
 
 /** `filename="…"` with an ASCII stand-in, plus RFC 6266's `filename*` for the real name. */
 function dispositionFilename(name: string): string {

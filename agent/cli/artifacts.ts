@@ -67,7 +67,7 @@ export async function artifactsGetCommand(jobRunId: string, path: string, flags:
 
 /** Serves the store's artifacts over HTTP until SIGTERM or SIGINT. */
 export async function artifactsServeCommand(flags: { store?: string; listen: string; debug?: boolean }): Promise<number> {
-  const { splitHostPort } = await import('../processor/index.js');
+  const { splitHostPort } = await import('../net/host-port.js');
   const { jsonLogger } = await import('../processor/log.js');
   const { startArtifactServer } = await import('../artifacts/server.js');
   const { host, port } = splitHostPort(flags.listen, '--listen');

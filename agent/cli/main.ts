@@ -188,6 +188,16 @@ export function buildProgram(): Command {
       const { artifactsServeCommand } = await import('./artifacts.js');
       process.exitCode = await artifactsServeCommand({ ...opts, debug: program.opts<{ debug?: boolean }>().debug });
     });
+  program
+    .command('cache')
+    .description('the caches save_cache kept (docs/storage.md)')
+    .command('prune')
+    .description('delete the caches saved more than DECKHAND_CACHE_RETENTION_DAYS (default 15) days ago')
+    .option('--store <dir|s3://bucket/prefix>', 'where the caches are (default $DECKHAND_HOME/store; docs/storage.md)')
+    .action(async (opts: { store?: string }) => {
+      const { cachePruneCommand } = await import('./cache.js');
+      process.exitCode = await cachePruneCommand(opts);
+    });
   program.addOption(new Option('--no-color', 'disable colour output'));
   return program;
 }

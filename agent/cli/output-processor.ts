@@ -1,6 +1,7 @@
 /** `deckhand output-processor` (the server) and `deckhand output-processor token JOB_ID`. */
 import { readFileSync } from 'node:fs';
-import { defaultSecretFile, splitHostPort, startOutputProcessor } from '../processor/index.js';
+import { splitHostPort } from '../net/host-port.js';
+import { defaultSecretFile, startOutputProcessor } from '../processor/index.js';
 import { jobToken, loadSecret } from '../processor/tokens.js';
 import { JOB_ID_PATTERN } from '../processor/job-files.js';
 import { jsonLogger } from '../processor/log.js';

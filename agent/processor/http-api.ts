@@ -7,6 +7,11 @@
 import { createReadStream } from 'node:fs';
 import { access, constants, readdir, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpError } from '../net/http-error.js';
+import { JSON_TYPE, PLAIN_TEXT, SAFETY_HEADERS, sendHead } from '../net/http-headers.js';
+import { answerRange } from '../net/http-range.js';
+import { requestHandler, sendJson } from '../net/request-handler.js';
+import { pathSegments } from '../net/url-path.js';
 import { jobDir, JOB_ID_PATTERN, parseStreamFileName, streamPath, streamsDir, type JobMeta, type StoredEvent, type StreamName } from './job-files.js';
 import { MAX_STEP } from './job-log.js';
 import type { JobStore } from './job-store.js';
@@ -29,60 +34,43 @@ export interface StepSummary {
   bytes: Partial<Record<StreamName, number>>;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 export function httpHandler(store: JobStore, logger: Logger): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => {
-    route(store, req, res).catch((e: unknown) => {
-      const code = e instanceof HttpError ? e.statusCode : 500;
-      if (code === 500) logger.log('error', 'http request failed', { method: req.method, url: req.url, error: e instanceof Error ? e.message : String(e) });
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      res.writeHead(code, { 'content-type': 'application/json; charset=utf-8' }).end(`${JSON.stringify({ error: e instanceof Error ? e.message : String(e) })}\n`);
-    });
-  };
+  return requestHandler(logger, (req, res) => route(store, req, res));
 }
 
 async function route(store: JobStore, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://processor');
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
     throw new HttpError(405, `${req.method} is not supported; every route is GET`);
   }
-  const path = url.pathname;
+  const parsed = pathSegments(req.url ?? '/');
+  if ('error' in parsed) throw new HttpError(400, parsed.error);
+  // a trailing slash names the same thing
+  const seg = parsed.segments.length > 1 && parsed.segments[parsed.segments.length - 1] === '' ? parsed.segments.slice(0, -1) : parsed.segments;
+  const path = `/${seg.join('/')}`;
+  const noRoute = new HttpError(404, `no route ${JSON.stringify(path.slice(0, 200))}; see docs/output-processor.md`);
   if (path === '/status' || path === '/health-check') return health(store, res);
   if (path === '/') return html(res, jobsPage());
-  if (path === '/api/jobs') return json(res, (await store.listJobs()).map(summary));
-
-  let m = /^\/jobs\/([^/]+)\/?$/.exec(path);
-  if (m) {
-    const meta = await job(store, m[1]);
+  if (path === '/api/jobs') return sendJson(res, 200, (await store.listJobs()).map(summary));
+  if (seg.length === 2 && seg[0] === 'jobs') {
+    const meta = await job(store, seg[1]);
     return html(res, jobPage(meta.id, meta.name));
   }
-  m = /^\/api\/jobs\/([^/]+)(\/.*)?$/.exec(path);
-  if (!m) throw new HttpError(404, `no route ${path}; see docs/output-processor.md`);
-  const meta = await job(store, m[1]);
-  const rest = m[2] ?? '';
-  if (rest === '' || rest === '/') return json(res, { ...meta, steps: await steps(store, meta.id) });
-  if (rest === '/events') return json(res, await store.events(meta.id));
-  if (rest === '/live') {
-    const raw = req.headers['last-event-id'] ?? url.searchParams.get('from') ?? '0';
-    const from = parsePosition(String(raw));
-    if (!from) throw new HttpError(400, `bad position ${JSON.stringify(String(raw))}: use an event id this server sent (R or R.B)`);
+  if (seg.length < 3 || seg[0] !== 'api' || seg[1] !== 'jobs') throw noRoute;
+  const meta = await job(store, seg[2]);
+  const rest = seg.slice(3);
+  if (rest.length === 0) return sendJson(res, 200, { ...meta, steps: await steps(store, meta.id) });
+  if (rest.length === 1 && rest[0] === 'events') return sendJson(res, 200, await store.events(meta.id));
+  if (rest.length === 1 && rest[0] === 'live') {
+    const raw = String(req.headers['last-event-id'] ?? new URL(req.url ?? '/', 'http://processor').searchParams.get('from') ?? '0');
+    const from = parsePosition(raw);
+    if (!from) throw new HttpError(400, `bad position ${JSON.stringify(raw.slice(0, 200))}: use an event id this server sent (R or R.B)`);
     return serveLiveTail(store, meta.id, from, req, res);
   }
-  m = /^\/steps\/([^/]+)\/output$/.exec(rest);
-  if (m) return output(store, meta.id, m[1], url.searchParams.get('stream') ?? 'stdout', req, res);
-  throw new HttpError(404, `no route ${path}; see docs/output-processor.md`);
+  if (rest.length === 3 && rest[0] === 'steps' && rest[2] === 'output') {
+    return output(store, meta.id, rest[1], new URL(req.url ?? '/', 'http://processor').searchParams.get('stream') ?? 'stdout', req, res);
+  }
+  throw noRoute;
 }
 
 async function health(store: JobStore, res: ServerResponse): Promise<void> {
@@ -91,14 +79,13 @@ async function health(store: JobStore, res: ServerResponse): Promise<void> {
   } catch (e) {
     throw new HttpError(503, `the data directory ${store.dataDir} is not usable: ${(e as Error).message}`);
   }
-  json(res, { status: 'ok' });
+  sendJson(res, 200, { status: 'ok' });
 }
 
 async function job(store: JobStore, id: string): Promise<JobMeta> {
-  const decoded = safeDecode(id);
-  if (!JOB_ID_PATTERN.test(decoded)) throw new HttpError(400, `${JSON.stringify(decoded.slice(0, 200))} is not a job id`);
-  const meta = await store.meta(decoded);
-  if (!meta) throw new HttpError(404, `no job ${decoded}`);
+  if (!JOB_ID_PATTERN.test(id)) throw new HttpError(400, `${JSON.stringify(id.slice(0, 200))} is not a job id`);
+  const meta = await store.meta(id);
+  if (!meta) throw new HttpError(404, `no job ${id}`);
   return meta;
 }
 
@@ -139,36 +126,18 @@ function applyEvent(get: (index: number) => StepSummary, ev: StoredEvent): void 
 /** The exact bytes step `stepText` wrote to `stream`, or the Range asked for (single ranges). */
 async function output(store: JobStore, jobId: string, stepText: string, stream: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (!/^(-1|0|[1-9]\d{0,8})$/.test(stepText) || Number(stepText) > MAX_STEP) throw new HttpError(400, `step ${JSON.stringify(stepText)} is not a step index (-1 to ${MAX_STEP})`);
-  if (stream !== 'stdout' && stream !== 'stderr' && stream !== 'agent') throw new HttpError(400, `stream=${stream}: use stdout, stderr or agent`);
+  if (stream !== 'stdout' && stream !== 'stderr' && stream !== 'agent') throw new HttpError(400, `stream=${JSON.stringify(stream.slice(0, 200))}: use stdout, stderr or agent`);
   const step = Number(stepText);
   const known = (await steps(store, jobId)).some((s) => s.index === step);
   if (!known) throw new HttpError(404, `job ${jobId} has no step ${step} (yet)`);
   const size = await store.streamSize(jobId, step, stream);
-  const headers: Record<string, string | number> = {
-    'content-type': 'text/plain; charset=utf-8',
-    'x-content-type-options': 'nosniff',
-    'accept-ranges': 'bytes',
-    'cache-control': 'no-cache',
-  };
-  let start = 0;
-  let end = size - 1;
-  let code = 200;
-  const range = req.headers.range;
-  if (range !== undefined) {
-    const r = parseRange(range, size);
-    if (r === 'unsatisfiable') {
-      res.writeHead(416, { 'content-range': `bytes */${size}`, 'content-type': 'application/json; charset=utf-8' });
-      res.end(`${JSON.stringify({ error: `range ${range} is outside the ${size} bytes stored` })}\n`);
-      return;
-    }
-    if (r) {
-      ({ start, end } = r);
-      code = 206;
-      headers['content-range'] = `bytes ${start}-${end}/${size}`;
-    }
+  const answer = answerRange(req.headers.range, size);
+  if (answer.status === 416) {
+    sendHead(res, 416, { ...answer.headers, 'content-type': JSON_TYPE, ...SAFETY_HEADERS }).end(`${JSON.stringify({ error: answer.message })}\n`);
+    return;
   }
-  headers['content-length'] = Math.max(0, end - start + 1);
-  res.writeHead(code, headers);
+  const { start, end } = answer;
+  sendHead(res, answer.status, { 'content-type': PLAIN_TEXT, ...SAFETY_HEADERS, 'cache-control': 'no-cache', ...answer.headers });
   if (req.method === 'HEAD' || end < start) {
     res.end();
     return;
@@ -187,48 +156,14 @@ async function output(store: JobStore, jobId: string, stepText: string, stream: 
   });
 }
 
-/**
- * One `bytes=` range → inclusive offsets; undefined to send everything (a header we do not
- * serve, such as several ranges, is ignored as RFC 9110 allows); 'unsatisfiable' for 416.
- */
-export function parseRange(header: string, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === '' && m[2] === '')) return undefined;
-  let start: number;
-  let end: number;
-  if (m[1] === '') {
-    const suffix = Number(m[2]);
-    if (suffix === 0) return 'unsatisfiable';
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(m[1]);
-    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-    if (m[2] !== '' && Number(m[2]) < start) return undefined;
-  }
-  if (start >= size) return 'unsatisfiable';
-  return { start, end };
-}
-
-function json(res: ServerResponse, body: unknown): void {
-  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache' }).end(`${JSON.stringify(body)}\n`);
-}
-
 function html(res: ServerResponse, body: string): void {
-  res
-    .writeHead(200, {
-      'content-type': 'text/html; charset=utf-8',
-      // everything the page needs is inline; nothing else may load
-      'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
-      'cache-control': 'no-cache',
-    })
-    .end(body);
+  sendHead(res, 200, {
+    'content-type': 'text/html; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    ...SAFETY_HEADERS,
+    // everything the page needs is inline; nothing else may load
+    'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+    'cache-control': 'no-cache',
+  }).end(body);
 }
 
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    throw new HttpError(400, `bad percent-encoding in ${JSON.stringify(s.slice(0, 200))}`);
-  }
-}

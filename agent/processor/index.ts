@@ -8,6 +8,8 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { MAX_MESSAGE_BYTES, outputProcessorService, SERVER_KEEPALIVE, type AgentFrame, type ProcessorFrame } from '../output/wire/protocol.js';
+import { hostOf, splitHostPort } from '../net/host-port.js';
+import { answerUnparsable } from '../net/request-handler.js';
 import { UsageError } from '../usage-error.js';
 import { httpHandler } from './http-api.js';
 import { JobStore } from './job-store.js';
@@ -95,7 +97,7 @@ export async function startOutputProcessor(options: OutputProcessorOptions): Pro
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
     });
-    http.on('clientError', (_e, socket) => socket.destroy());
+    answerUnparsable(http, logger);
     try {
       httpPort = await new Promise<number>((resolve, reject) => {
         http!.once('error', reject);
@@ -141,16 +143,4 @@ export async function startOutputProcessor(options: OutputProcessorOptions): Pro
       return closing;
     },
   };
-}
-
-/** `HOST:PORT` (or `[v6]:PORT`) → parts; throws UsageError naming `flag`. */
-export function splitHostPort(address: string, flag: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(address);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`${flag} ${address}: expected HOST:PORT, e.g. 127.0.0.1:8080 (port 0 picks a free one)`);
-  return { host: m[1] ?? m[2], port };
-}
-
-function hostOf(address: string): string {
-  return address.slice(0, address.lastIndexOf(':'));
 }

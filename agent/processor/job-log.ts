@@ -35,6 +35,9 @@ export const MAX_STEP = 9999;
 
 const EMPTY_SHA256 = createHash('sha256').digest();
 
+/** Accepted bytes held for one append at most this long: a flood of tiny chunks becomes few writes. */
+const PENDING_OUTPUT_BYTES = 1024 * 1024;
+
 /** The call currently feeding a job; a newer call for the same job supersedes it. */
 export interface JobWriter {
   supersede(): void;
@@ -51,6 +54,8 @@ export class JobLog {
   private readonly streams = new Map<string, StoredStream>();
   private pendingEvents: StoredEvent[] = [];
   private pendingRecords: JournalRecord[] = [];
+  /** accepted output not appended yet: consecutive bytes of one stream, written in one go */
+  private pendingOutput: { stream: StoredStream; parts: Buffer[]; bytes: number } | undefined;
   private readonly dirty = new Set<StreamFile>();
   private newFiles = false;
   private queue: Promise<unknown> = Promise.resolve();
@@ -117,7 +122,7 @@ export class JobLog {
   /** What is stored: every stream's end and the next event seq (durable once commit() returned). */
   stored(): Resume {
     return {
-      streams: [...this.streams.values()].map((s) => ({ step: s.step, stream: wireName(s.kind), offset: s.file.size })),
+      streams: [...this.streams.values()].map((s) => ({ step: s.step, stream: wireName(s.kind), offset: this.end(s) })),
       nextEventSeq: this.nextSeq,
     };
   }
@@ -160,6 +165,8 @@ export class JobLog {
    * readable at once (the page cache serves it), durable only after commit().
    */
   async publish(): Promise<void> {
+    // bytes first: a journal record must never name bytes a reader cannot find yet
+    await this.appendPending();
     if (this.pendingEvents.length > 0) {
       const lines = this.pendingEvents.map((ev) => `${JSON.stringify(ev)}\n`).join('');
       this.pendingEvents = [];
@@ -208,7 +215,7 @@ export class JobLog {
     }
     if (!Number.isSafeInteger(offset) || offset < 0) throw new ProtocolError(status.INVALID_ARGUMENT, `a chunk of step ${step} ${STREAM_NAMES[kind]} has offset ${offset}`);
     const s = await this.stream(step, kind);
-    const stored = s.file.size;
+    const stored = this.end(s);
     const end = offset + data.length;
     if (end <= stored) return; // a resend of stored bytes
     if (offset > stored) {
@@ -219,8 +226,10 @@ export class JobLog {
     }
     if (this.meta.status !== 'running') throw new ProtocolError(status.FAILED_PRECONDITION, `job ${this.id} has finished; step ${step} ${s.name} takes no more output`);
     const tail = offset === stored ? data : data.subarray(stored - offset);
-    await s.file.append(tail);
-    this.dirty.add(s.file);
+    if (this.pendingOutput && (this.pendingOutput.stream !== s || this.pendingOutput.bytes + tail.length > PENDING_OUTPUT_BYTES)) await this.appendPending();
+    this.pendingOutput ??= { stream: s, parts: [], bytes: 0 };
+    this.pendingOutput.parts.push(tail);
+    this.pendingOutput.bytes += tail.length;
     const last = this.pendingRecords[this.pendingRecords.length - 1];
     // consecutive bytes of one stream make one journal record: a million tiny chunks stay small
     if (last && last.type === 'output' && last.step === step && last.kind === kind && last.offset + last.length === stored && last.length + tail.length <= MAX_CHUNK_BYTES) {
@@ -228,6 +237,19 @@ export class JobLog {
     } else {
       this.pendingRecords.push({ type: 'output', step, kind, offset: stored, length: tail.length });
     }
+  }
+
+  /** Where stream `s` ends: what is in its file and what is accepted for it but not appended yet. */
+  private end(s: StoredStream): number {
+    return s.file.size + (this.pendingOutput?.stream === s ? this.pendingOutput.bytes : 0);
+  }
+
+  private async appendPending(): Promise<void> {
+    const p = this.pendingOutput;
+    if (!p) return;
+    this.pendingOutput = undefined;
+    await p.stream.file.append(p.parts.length === 1 ? p.parts[0] : Buffer.concat(p.parts, p.bytes));
+    this.dirty.add(p.stream.file);
   }
 
   /** Whether event `seq` is the next one (true), a resend (false); a gap throws. */
@@ -254,6 +276,7 @@ export class JobLog {
       // a resend after the answer was lost: the stored verdict stands
       return { verified: this.meta.status === 'complete', message: this.meta.finished?.message ?? '' };
     }
+    await this.appendPending(); // sizes and digests below are of the files
     const problems: string[] = [];
     const listed = new Set<string>();
     const totals: { step: number; stream: StreamName; bytes: number; sha256: string }[] = [];

@@ -5,6 +5,7 @@
  * a dropped connection; output is decoded per stream as UTF-8 and ANSI SGR colours are rendered
  * as styled spans (text goes in as text nodes, never as HTML).
  */
+import { escapeHtml } from '../net/html.js';
 
 const STYLE = `
   body { margin: 0; font: 14px/1.4 system-ui, sans-serif; background: #1b1d21; color: #e6e6e6; }
@@ -23,10 +24,6 @@ const STYLE = `
   a { color: #7cb7ff; }
   table { border-collapse: collapse; } td, th { padding: 4px 10px; text-align: left; border-bottom: 1px solid #333; }
 `;
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 /** The browser side of the job page; runs as an inline script. */
 const JOB_SCRIPT = String.raw`

@@ -12,6 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FileHandle } from 'node:fs/promises';
+import { sendError } from '../net/request-handler.js';
 import { MAX_CHUNK_BYTES } from '../output/wire/protocol.js';
 import { STREAM_NAMES, type StoredEvent, type StreamName } from './job-files.js';
 import { JobStore } from './job-store.js';
@@ -38,7 +39,7 @@ const RECORDS_PER_READ = 256;
 export async function serveLiveTail(store: JobStore, jobId: string, from: LivePosition, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const journal = await store.openJournal(jobId);
   if (!journal) {
-    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `no job ${jobId}` }));
+    sendError(res, 404, `no job ${jobId}`);
     return;
   }
   const streams = new Map<string, FileHandle>();

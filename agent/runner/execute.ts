@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
+import { printStoredArtifacts } from '../artifacts/job-artifacts.js';
 import type { PullPolicy } from '../executor/executor.js';
 import { findJob } from '../config/compile.js';
 import { deckhandHome } from '../config/orb-registry.js';
@@ -119,6 +120,7 @@ export async function execute(opts: ExecuteOptions): Promise<number> {
     return result.status === 'success' ? 0 : 1;
   } finally {
     unwatch();
+    printStoredArtifacts(runId, opts.output === 'json' ? process.stderr : process.stdout);
     stream?.summarize(opts.output === 'json' ? process.stderr : process.stdout, process.stderr);
   }
 }

@@ -9,13 +9,24 @@ import { ExecutorUnavailableError, type Executor } from '../executor/executor.js
 import { JOB_TOOLS_DIR } from '../job-tools/install.js';
 import type { JobSpec, Step } from '../jobspec/jobspec.js';
 import type { JobStatus, OutputSink, StepStatus } from '../output/events.js';
-import { handlerFor } from '../steps/index.js';
 import { runOnce, type BackgroundCommand } from '../steps/run.js';
 import type { LocalInputs, StepContext, StepOutput, StepResult } from '../steps/step.js';
 import type { JobStorage } from '../store/job-storage.js';
 import { jobEnvironment, type JobIdentity } from './environment.js';
-import { deliverTimings } from '../test-results/deliver-timings.js';
 import { probePrimary, startupScript } from './probe.js';
+
+/**
+ * The step handlers and the timings delivery (with what they import: stores, archives, JUnit)
+ * load while the containers start, once their create calls are on their way: nothing before the
+ * first step needs them, and the wait for the engine would otherwise be idle time.
+ */
+let stepModules: Promise<[typeof import('../steps/index.js'), typeof import('../test-results/deliver-timings.js')]> | undefined;
+function loadStepModules(): NonNullable<typeof stepModules> {
+  stepModules ??= Promise.all([import('../steps/index.js'), import('../test-results/deliver-timings.js')]);
+  // a failed load is reported by the step that awaits it, not as an unhandled rejection
+  stepModules.catch(() => undefined);
+  return stepModules;
+}
 
 /** Pseudo-step indices of the phases before the first step (JobSpec steps are 0-based). */
 export const SPIN_UP_STEP = -1;
@@ -83,7 +94,8 @@ export async function runJob(opts: RunJobOptions): Promise<JobResult> {
         infrastructureFailure = true;
         break;
       }
-      if (await halted(executor, opts.identity.taskDataDir)) break;
+      // after the last step a halt changes nothing: no need to ask
+      if (index < spec.steps.length - 1 && (await halted(executor, opts.identity.taskDataDir))) break;
     }
     status = signal.aborted ? 'canceled' : failed ? 'failed' : 'success';
   } finally {
@@ -107,6 +119,7 @@ function shouldRun(step: Step, failed: boolean): boolean {
 
 async function runStepSafely(step: Step, ctx: StepContext): Promise<StepResult> {
   try {
+    const [{ handlerFor }] = await loadStepModules();
     return await handlerFor(step)(step, ctx);
   } catch (err) {
     return { status: ctx.signal.aborted ? 'canceled' : 'failed', message: message(err), infrastructure: err instanceof ExecutorUnavailableError };
@@ -150,9 +163,12 @@ async function spinUp(opts: RunJobOptions, environment: Record<string, string>):
       for (const [i, c] of spec.executor.containers.entries()) output.write('agent', `${i === 0 ? 'Starting container' : 'Starting service container'} ${c.image}${c.name ? ` (as ${c.name})` : ''}\n`);
     }
     const startup = startupScript(spec.workingDirectory, opts.identity.taskDataDir);
-    const outcome = await executor.prepare(signal, startup);
+    const preparing = executor.prepare(signal, startup);
+    const modules = loadStepModules();
+    const outcome = await preparing;
     output.write('agent', `Time to start containers: ${((Date.now() - t0) / 1000).toFixed(2)}s\n`);
     const probe = await probePrimary(executor, startup, outcome, spec.workingDirectory, signal);
+    const [, { deliverTimings }] = await modules;
     await deliverTimings(executor, opts.storage, opts.identity.taskDataDir, output, signal);
     const shell = spec.shell ?? (probe.hasBash ? '/bin/bash -eo pipefail' : '/bin/sh -eo pipefail');
     endStep(sink, SPIN_UP_STEP, t0, { status: 'success' });

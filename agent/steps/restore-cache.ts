@@ -2,6 +2,7 @@
  * `restore_cache`: the keys (`key`, then `keys`, in order) are rendered, and each is a prefix:
  * of the project's caches whose key starts with it, the most recently saved wins (CircleCI's
  * rule, even over an exact match). The cache goes back to the absolute paths it was saved from.
+ * A cache saved longer ago than the retention (15 days, as CircleCI's default) is a miss.
  *
  * A cache is an optimisation: nothing about it fails the job. No match, a corrupt or truncated
  * archive (checked against its SHA-256 before a file is touched) or a store that cannot be read
@@ -10,6 +11,7 @@
 import type { RestoreCacheStep } from '../jobspec/jobspec.js';
 import { formatBytes } from '../store/archive.js';
 import type { BlobInfo, BlobStore } from '../store/blob-store.js';
+import { cacheRetention, isExpired } from '../store/cache-retention.js';
 import { cacheBlobKey } from '../store/keys.js';
 import { restoreArchive } from '../store/stored-archive.js';
 import { SHA256_KEY } from '../store/archive.js';
@@ -29,6 +31,8 @@ export const restoreCacheStep: StepHandler<RestoreCacheStep> = async (step, ctx)
     return failureResult(ctx, err);
   }
   const { store } = ctx.storage;
+  const retention = cacheRetention();
+  if (retention.problem) say(`Warning: ${retention.problem}; using ${retention.days} days`);
   for (const key of keys) {
     if (ctx.signal.aborted) return { status: 'canceled' };
     const prefix = cacheBlobKey(ctx.storage, '');
@@ -41,6 +45,11 @@ export const restoreCacheStep: StepHandler<RestoreCacheStep> = async (step, ctx)
     }
     if (!found) {
       say(`No cache is found for key: ${key}`);
+      continue;
+    }
+    // the newest match is past the retention, so every match is: as if CircleCI had dropped them
+    if (isExpired(found, retention.days)) {
+      say(`No cache is found for key: ${key} (the newest match, saved ${found.modified.toISOString()}, is past the ${retention.days}-day cache retention)`);
       continue;
     }
     const foundKey = found.key.slice(prefix.length);

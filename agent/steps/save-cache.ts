@@ -1,11 +1,14 @@
 /**
  * `save_cache`: archive `paths` of the primary container under the rendered `key`, scoped to
  * the project. Caches are immutable as on CircleCI: when the key exists the save is skipped with
- * CircleCI's message, and of two jobs saving one key at once the first to finish wins.
+ * CircleCI's message, and of two jobs saving one key at once the first to finish wins. A cache
+ * past the retention (cache-retention.ts) no longer counts: it is replaced, as CircleCI would have
+ * dropped it.
  */
 import { posix } from 'node:path';
 import type { SaveCacheStep } from '../jobspec/jobspec.js';
 import { formatBytes } from '../store/archive.js';
+import { cacheRetention, isExpired } from '../store/cache-retention.js';
 import { cacheBlobKey } from '../store/keys.js';
 import { storeArchive } from '../store/stored-archive.js';
 import { containerKeySources, renderCacheKey } from './cache-key.js';
@@ -25,7 +28,15 @@ export const saveCacheStep: StepHandler<SaveCacheStep> = async (step, ctx) => {
     const key = await renderCacheKey(step.key, containerKeySources(ctx));
     const { store } = ctx.storage;
     const blobKey = cacheBlobKey(ctx.storage, key);
-    const existing = await store.stat(blobKey);
+    let existing = await store.stat(blobKey);
+    const { days } = cacheRetention();
+    if (existing && isExpired(existing, days)) {
+      say(`Replacing the cache for key: ${key}, saved ${existing.modified.toISOString()}: it is past the ${days}-day cache retention`);
+      // only the expired one: another job may have replaced it meanwhile
+      const again = await store.stat(blobKey);
+      if (again && again.modified.getTime() === existing.modified.getTime()) await store.delete(blobKey);
+      existing = again && isExpired(again, days) ? undefined : again;
+    }
     if (existing) {
       say(`Skipping cache generation, cache already exists for key: ${key}`);
       say(`Found one created at ${existing.modified.toISOString()}`);

@@ -182,14 +182,5 @@ export class Digester extends Transform {
   }
 }
 
-/** `12.3 MiB`, as sizes are printed in step output. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
-}
+// kept in a module of its own so that printing a size loads no archive code (tar, zlib)
+export { formatBytes } from './format-bytes.js';

@@ -28,15 +28,31 @@ export interface PutOptions {
   trailingMetadata?: () => Promise<Record<string, string>>;
 }
 
+/** Bytes `start`..`end` of a blob, both inclusive, as in an HTTP Range (`bytes=start-end`). */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
 export interface BlobStore {
   /** where it stores, for messages: `/root/.deckhand/store` or `s3://bucket/prefix` */
   readonly location: string;
   /** stores the whole stream under `key`; a failed or aborted upload leaves nothing under `key` */
   put(key: string, body: Readable, opts?: PutOptions): Promise<boolean>;
-  /** the blob's bytes, or undefined when there is no such key */
-  get(key: string): Promise<Readable | undefined>;
+  /**
+   * the blob's bytes, or undefined when there is no such key. With `range`, only those bytes are
+   * read (never the ones before `start`); a range past the blob's end gives the bytes it holds
+   * (none when `start` is past it), as a blob may have been replaced since it was looked up
+   */
+  get(key: string, range?: ByteRange): Promise<Readable | undefined>;
   stat(key: string): Promise<BlobInfo | undefined>;
   /** every blob whose key starts with `prefix` (a plain string prefix, not a folder) */
   list(prefix: string): Promise<BlobInfo[]>;
   delete(key: string): Promise<void>;
+}
+
+/** Throws unless `range` is whole non-negative offsets with `start` ≤ `end`: a caller's mistake. */
+export function checkByteRange(range: ByteRange): void {
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) throw new Error(`invalid byte range ${start}-${end}`);
 }

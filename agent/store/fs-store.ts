@@ -14,7 +14,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BlobInfo, BlobStore, PutOptions } from './blob-store.js';
+import { checkByteRange, type BlobInfo, type BlobStore, type ByteRange, type PutOptions } from './blob-store.js';
 
 const SUFFIX = '.blob';
 const TMP = '.tmp';
@@ -61,7 +61,8 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  async get(key: string): Promise<Readable | undefined> {
+  async get(key: string, range?: ByteRange): Promise<Readable | undefined> {
+    if (range) checkByteRange(range);
     const file = join(this.blobDir(key), 'data');
     try {
       await stat(file);
@@ -69,7 +70,8 @@ export class FsBlobStore implements BlobStore {
       if (isMissing(err)) return undefined;
       throw err;
     }
-    return createReadStream(file, { highWaterMark: 1 << 20 });
+    // a ranged read starts at `start` (pread), never reading what comes before
+    return createReadStream(file, { highWaterMark: 1 << 20, ...(range ? { start: range.start, end: range.end } : {}) });
   }
 
   async stat(key: string): Promise<BlobInfo | undefined> {

@@ -29,7 +29,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { UsageError } from '../usage-error.js';
-import type { BlobInfo, BlobStore, PutOptions } from './blob-store.js';
+import { checkByteRange, type BlobInfo, type BlobStore, type ByteRange, type PutOptions } from './blob-store.js';
 import type { S3Location } from './open-store.js';
 
 const PART_SIZE = 8 * 1024 * 1024;
@@ -112,12 +112,17 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async get(key: string): Promise<Readable | undefined> {
+  async get(key: string, range?: ByteRange): Promise<Readable | undefined> {
+    if (range) checkByteRange(range);
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.where.bucket, Key: this.objectKey(key) }));
+      // a ranged read is a Range header: S3 sends only those bytes
+      const Range = range ? `bytes=${range.start}-${range.end}` : undefined;
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.where.bucket, Key: this.objectKey(key), Range }));
       return res.Body as Readable;
     } catch (err) {
       if (isNotFound(err)) return undefined;
+      // S3 answers 416 when `start` is past the object's end: it holds none of those bytes
+      if (range && isRangeNotSatisfiable(err)) return Readable.from([]);
       throw this.describe(err, `cannot read ${key}`);
     }
   }
@@ -237,6 +242,10 @@ function statusOf(err: unknown): number | undefined {
 function isNotFound(err: unknown): boolean {
   const name = (err as { name?: string }).name;
   return statusOf(err) === 404 || name === 'NoSuchKey' || name === 'NotFound';
+}
+
+function isRangeNotSatisfiable(err: unknown): boolean {
+  return statusOf(err) === 416 || (err as { name?: string }).name === 'InvalidRange';
 }
 
 function isPreconditionFailed(err: unknown): boolean {

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
+import { formatWorkflowArtifacts } from '../artifacts/job-artifacts.js';
 import { deckhandHome } from '../config/orb-registry.js';
 import type { PullPolicy } from '../executor/executor.js';
 import type { JobSpec } from '../jobspec/jobspec.js';
@@ -170,6 +171,7 @@ export async function runWorkflow(opts: RunWorkflowOptions): Promise<number> {
       return row;
     });
     process.stdout.write(`\n${formatSummary(graph.workflow, rows, filteredOut, Date.now() - started)}`);
+    process.stdout.write(formatWorkflowArtifacts(graph.nodes.flatMap((n) => (runIds.get(n.name) ?? []).map((jobRunId, i) => ({ label: nodeLabels(n)[i], jobRunId })))));
     if (interrupts.signal.aborted) return 130;
     if (environmentFailed) return 2;
     return rows.some((r) => r.status === 'failed' || r.status === 'canceled') ? 1 : 0;

@@ -1,5 +1,8 @@
-/** The processor's HTTP API against a real server: Range, errors, health, and the SSE live tail. */
+/** The processor's HTTP API against a real server: Range, errors, hostile requests, health, and the SSE live tail. */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { get, jobEntries, openFrame, sendEntries, startTestProcessor, streamJob, TestStream, type TestProcessor } from './support.js';
 
@@ -53,6 +56,19 @@ function outputOf(events: SseEvent[]): string {
     .join('');
 }
 
+/** A GET sent exactly as written (fetch would normalise `..` and reject odd headers). */
+function rawGet(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('output processor: HTTP API', () => {
   let p: TestProcessor;
   const out = Buffer.from(Array.from({ length: 1000 }, (_, i) => i & 0xff));
@@ -98,6 +114,58 @@ describe('output processor: HTTP API', () => {
     for (const path of ['/status', '/health-check']) assert.equal((await get(`${p.http}${path}`)).status, 200);
     const err = JSON.parse((await get(`${p.http}/api/jobs/no-such-job`)).body.toString()) as { error: string };
     assert.match(err.error, /no job no-such-job/);
+  });
+
+  it('answers hostile requests with 4xx and keeps serving: odd ranges, path traversal, huge Last-Event-ID, huge headers', async () => {
+    const port = Number(new URL(p.http).port);
+    const url = `${p.http}/api/jobs/job-http/steps/0/output`;
+    // ranges: malformed or reversed ones are ignored (the whole body), impossible ones are 416
+    for (const range of ['bytes=abc', 'bytes=5-2', 'items=0-5', 'bytes=--1', `bytes=${'1'.repeat(5000)}`]) {
+      const r = await get(url, { range });
+      assert.equal(r.status, 200, range);
+      assert.ok(r.body.equals(out), range);
+    }
+    for (const range of ['bytes=-0', 'bytes=99999999999999999999-', 'bytes=1000-1000']) assert.equal((await get(url, { range })).status, 416, range);
+    const huge = await get(url, { range: 'bytes=-99999999999' });
+    assert.equal(huge.status, 206);
+    assert.ok(huge.body.equals(out));
+
+    // path traversal: the data directory's secret must never come back, whatever the path says
+    const secret = readFileSync(join(p.dataDir, 'secret'));
+    for (const [path, want] of [
+      ['/api/jobs/..%2F..%2Fsecret/events', 400],
+      ['/api/jobs/%2e%2e/events', 400],
+      ['/api/jobs/..%2fsecret', 400],
+      ['/api/jobs/job-http%00/events', 400],
+      ['/api/jobs/job-http/steps/..%2F..%2F..%2Fsecret/output', 400],
+      ['/api/jobs/job-http/steps/0/output?stream=../../../secret', 400],
+      ['/api/jobs/job-http/steps/0%2F..%2F..%2Fmeta.json/output', 400],
+      ['/jobs/..%2F..%2Fsecret', 400],
+      ['/api/jobs/job-http%2fsteps', 400],
+      ['/api/jobs/job-http/steps/0/out%ZZput', 400],
+      ['/api/jobs/job-http/secret', 404],
+      ['/api/jobs/job-http/../../../secret', 400],
+      ['/api/jobs/job-http/steps/0/../../../../secret', 400],
+      ['/../../secret', 400],
+    ] as const) {
+      const r = await rawGet(port, path);
+      assert.equal(r.status, want, path);
+      assert.ok(!r.body.includes(secret), `${path} returned the secret`);
+    }
+
+    // Last-Event-ID: past the end starts at the end; too long or not a position is 400
+    const fromFar = await readSse(`${p.http}/api/jobs/job-http/live`, { 'last-event-id': '999999999999999' }, (evs) => evs.some((e) => e.event === 'end'));
+    assert.deepEqual(fromFar.map((e) => e.event), ['end']);
+    for (const id of ['9'.repeat(5000), '1.2.3', '-1', '1e9', '0x10']) {
+      const r = await get(`${p.http}/api/jobs/job-http/live`, { 'last-event-id': id });
+      assert.equal(r.status, 400, id.slice(0, 20));
+      assert.match(JSON.parse(r.body.toString()).error as string, /bad position/);
+    }
+    // headers beyond node's limit are refused before any route runs
+    assert.equal((await rawGet(port, '/api/jobs/job-http/live', { 'last-event-id': '1'.repeat(100_000) })).status, 431);
+
+    assert.equal((await get(`${p.http}/status`)).status, 200);
+    assert.ok((await get(url)).body.equals(out));
   });
 
   it('tails a running job live over SSE and resumes from Last-Event-ID without duplicates', async () => {

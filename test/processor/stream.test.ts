@@ -145,6 +145,7 @@ describe('output processor: gRPC Stream', () => {
       { name: 'bad job id', frames: [openFrame('../etc')], code: status.INVALID_ARGUMENT, details: /is not valid/ },
       { name: 'unknown stream kind', frames: [openFrame('job-h3'), { batch: { entries: [{ chunk: { step: 0, stream: 9, offset: 0, data: Buffer.from('x') } }] } }], code: status.INVALID_ARGUMENT, details: /unknown stream kind 9/ },
       { name: 'step out of range', frames: [openFrame('job-h4'), { batch: { entries: [{ chunk: { step: 1_000_000, stream: 'STDOUT', offset: 0, data: Buffer.from('x') } }] } }], code: status.INVALID_ARGUMENT, details: /step 1000000/ },
+      { name: 'offset past 2^53', frames: [openFrame('job-h7'), { batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: 2 ** 60, data: Buffer.from('x') } }] } }], code: status.INVALID_ARGUMENT, details: /has offset/ },
       { name: 'empty entry', frames: [openFrame('job-h5'), { batch: { entries: [{}] } }], code: status.INVALID_ARGUMENT, details: /an Entry with none/ },
       { name: 'second Open', frames: [openFrame('job-h6'), openFrame('job-h6')], code: status.FAILED_PRECONDITION, details: /a second Open/ },
     ];
@@ -207,18 +208,45 @@ describe('output processor: gRPC Stream', () => {
     assert.equal((await get(`${p.http}/status`)).status, 200);
   });
 
-  it('ends a call that sends no Open, or goes silent, at the idle deadline', async () => {
-    const p = await processor({ openTimeoutMs: 300, idleTimeoutMs: 500 });
+  it('ends a call that sends no Open, or goes silent, at the idle deadline; serves other jobs meanwhile', async () => {
+    const p = await processor({ openTimeoutMs: 1500, idleTimeoutMs: 2000 });
+    const started = Date.now();
     const silent = new TestStream(p.target, p.token('job-idle'));
-    const st = await silent.status;
-    assert.equal(st.code, status.DEADLINE_EXCEEDED);
-    assert.match(st.details, /no Open for 0 s/);
-    const idle = new TestStream(p.target, p.token('job-idle'));
-    await idle.send(openFrame('job-idle'));
+    const idle = new TestStream(p.target, p.token('job-idle-2'));
+    await idle.send(openFrame('job-idle-2'));
     await idle.resume();
-    const st2 = await idle.status;
-    assert.equal(st2.code, status.DEADLINE_EXCEEDED);
-    assert.match(st2.details, /no more output/);
+    // a stream that never ends but keeps trickling is a long job, not an idle one: it stays open
+    const trickle = new TestStream(p.target, p.token('job-trickle'));
+    await trickle.send(openFrame('job-trickle'));
+    await trickle.resume();
+    let offset = 0;
+    const ticker = setInterval(() => void trickle.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: offset++, data: Buffer.from('.') } }] } }), 200);
+    let ended = 0;
+    void silent.status.then(() => ended++);
+    void idle.status.then(() => ended++);
+    try {
+      // while those hang on, another job is served in full
+      assert.equal((await streamJob(p, 'job-beside-idle', [{ name: 'ok', stdout: Buffer.from('served\n') }])).complete?.verified, true);
+      assert.equal(ended, 0, 'the idle calls ended before the other job was served: the test proves nothing');
+      const st = await silent.status;
+      assert.equal(st.code, status.DEADLINE_EXCEEDED);
+      assert.match(st.details, /no Open for 2 s/);
+      const st2 = await idle.status;
+      assert.equal(st2.code, status.DEADLINE_EXCEEDED);
+      assert.match(st2.details, /no more output/);
+      assert.ok(Date.now() - started >= 1400, 'ended before its deadline');
+      await new Promise((resolve) => setTimeout(resolve, 2500 - (Date.now() - started)));
+      assert.ok(trickle.received.every((f) => !f.complete));
+      await trickle.acked(0, 'STDOUT', 5);
+      let trickleEnded = false;
+      void trickle.status.then(() => (trickleEnded = true));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(trickleEnded, false, 'a stream that keeps sending was cut off');
+    } finally {
+      clearInterval(ticker);
+      trickle.cancel();
+    }
+    assert.equal((await get(`${p.http}/status`)).status, 200);
   });
 
   it('lets a newer call for the same job take over from an older one', async () => {
@@ -264,7 +292,7 @@ describe('output processor: gRPC Stream', () => {
     assert.ok((await get(`${second.http}/api/jobs/job-restart/steps/0/output`)).body.equals(out));
   });
 
-  it('marks a job incomplete when the stored bytes do not match JobFinished', async () => {
+  it('marks a job incomplete when the stored bytes do not match JobFinished, and takes nothing after it', async () => {
     const p = await processor();
     const s = new TestStream(p.target, p.token('job-bad-sum'));
     await s.send(openFrame('job-bad-sum'));
@@ -298,5 +326,14 @@ describe('output processor: gRPC Stream', () => {
     const job = JSON.parse((await get(`${p.http}/api/jobs/job-bad-sum`)).body.toString()) as { status: string; finished: { message: string } };
     assert.equal(job.status, 'incomplete');
     assert.match(job.finished.message, /SHA-256/);
+
+    // a finished job takes no more output
+    const late = new TestStream(p.target, p.token('job-bad-sum'));
+    await late.send(openFrame('job-bad-sum'));
+    await late.resume();
+    await late.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: data.length, data: Buffer.from('late\n') } }] } });
+    const st = await late.status;
+    assert.equal(st.code, status.FAILED_PRECONDITION);
+    assert.match(st.details, /has finished/);
   });
 });

@@ -4,6 +4,7 @@
  * against one client. Also: start a processor on free ports, build a job's entries.
  */
 import { createHash } from 'node:crypto';
+import { connect, constants as h2 } from 'node:http2';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -190,4 +191,75 @@ export async function streamJob(p: TestProcessor, jobId: string, steps: StepOutp
 export async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: Buffer }> {
   const r = await fetch(url, { headers });
   return { status: r.status, headers: r.headers, body: Buffer.from(await r.arrayBuffer()) };
+}
+
+/**
+ * A Stream call made of raw gRPC frames over node:http2, as a hostile or foreign client would
+ * send them: messages are encoded here and written in bulk (no per-message client overhead), and
+ * the processor's answers are decoded as they come.
+ */
+export class RawStream {
+  readonly received: ProcessorFrame[] = [];
+  /** the call's trailers (or trailers-only headers) */
+  readonly trailers: Promise<Record<string, unknown>>;
+  private readonly session;
+  private readonly req;
+  private pending = Buffer.alloc(0);
+
+  constructor(target: string, token: string) {
+    this.session = connect(`http://${target}`);
+    this.session.on('error', () => undefined);
+    this.req = this.session.request({
+      [h2.HTTP2_HEADER_METHOD]: 'POST',
+      [h2.HTTP2_HEADER_PATH]: '/deckhand.output.v1.OutputProcessor/Stream',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      authorization: `Bearer ${token}`,
+    });
+    this.req.on('error', () => undefined);
+    this.req.on('data', (d: Buffer) => {
+      this.pending = Buffer.concat([this.pending, d]);
+      while (this.pending.length >= 5 && this.pending.length >= 5 + this.pending.readUInt32BE(1)) {
+        const n = this.pending.readUInt32BE(1);
+        this.received.push(outputProcessorService.Stream.responseDeserialize(this.pending.subarray(5, 5 + n)) as ProcessorFrame);
+        this.pending = this.pending.subarray(5 + n);
+      }
+    });
+    this.trailers = new Promise((resolve) => {
+      this.req.on('trailers', (t) => resolve(t));
+      this.req.on('response', (h) => {
+        if (h['grpc-status'] !== undefined) resolve(h);
+      });
+      this.req.on('close', () => resolve({}));
+    });
+  }
+
+  /** One length-prefixed gRPC message. */
+  static frame(message: AgentFrame): Buffer {
+    const body = outputProcessorService.Stream.requestSerialize(message);
+    const out = Buffer.alloc(5 + body.length);
+    out.writeUInt32BE(body.length, 1);
+    body.copy(out, 5);
+    return out;
+  }
+
+  /** Writes bytes, waiting while HTTP/2 flow control holds them back. */
+  async write(bytes: Buffer): Promise<void> {
+    if (!this.req.write(bytes)) await new Promise<void>((resolve) => this.req.once('drain', resolve));
+  }
+
+  end(bytes?: Buffer): void {
+    this.req.end(bytes);
+  }
+
+  /** Bytes of (step, STDOUT) the processor has acknowledged so far. */
+  ackedStdout(step: number): number {
+    let most = 0;
+    for (const f of this.received) for (const s of f.ack?.streams ?? []) if (s.step === step && s.stream === 'STDOUT') most = Math.max(most, s.offset);
+    return most;
+  }
+
+  close(): void {
+    this.session.close();
+  }
 }

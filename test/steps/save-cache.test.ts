@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { backdateFsBlob, daysAgo } from '../store/backdate.js';
 import { startMoto, type MotoServer } from '../support/moto.js';
 import { DEBIAN, execute, project } from '../support/execute.js';
 
@@ -146,6 +147,35 @@ describe('save_cache / restore_cache', { concurrency: false }, () => {
     assert.match(truncated.out, /Warning: skipping the cache at v1-c: it is \d+ bytes long, \d+ were stored \(truncated or damaged\); treating it as a cache miss/);
     assert.match(truncated.out, /\nno-deps\n/);
     assert.ok(statSync(blob).size < good.length);
+  });
+
+  test('a cache saved longer ago than the retention (15 days) is a miss; DECKHAND_CACHE_RETENTION_DAYS changes it; a new save replaces it', () => {
+    const dir = repo(config({ saveKey: 'v1-r', restoreKeys: ['v1-'], paths: ['deps'], make: MAKE_TREE, check: 'cat ~/project/deps/variant.txt 2>/dev/null || echo no-deps' }));
+    assert.equal(execute(dir, ['--job', 'save', '-e', 'VARIANT=old']).code, 0);
+    const [blob] = cacheBlobs(dir);
+    const saved = daysAgo(16);
+    backdateFsBlob(dirname(blob), saved);
+    const missed = execute(dir, ['--job', 'restore']);
+    assert.equal(missed.code, 0, missed.out);
+    assert.ok(missed.out.includes(`No cache is found for key: v1- (the newest match, saved ${saved.toISOString()}, is past the 15-day cache retention)
+`), missed.out);
+    assert.doesNotMatch(missed.out, /Found a cache/);
+    assert.match(missed.out, /\nno-deps\n/);
+    const longer = execute(dir, ['--job', 'restore'], { DECKHAND_CACHE_RETENTION_DAYS: '30' });
+    assert.match(longer.out, /Found a cache from build \d+ at v1-r\n/);
+    assert.match(longer.out, /\nold\n/);
+    const bad = execute(dir, ['--job', 'restore'], { DECKHAND_CACHE_RETENTION_DAYS: 'forever' });
+    assert.equal(bad.code, 0, bad.out);
+    assert.match(bad.out, /Warning: DECKHAND_CACHE_RETENTION_DAYS="forever" is not a whole number of days of at least 1; using 15 days\n/);
+    // the expired key no longer blocks a save (CircleCI would have dropped it)
+    const again = execute(dir, ['--job', 'save', '-e', 'VARIANT=new']);
+    assert.equal(again.code, 0, again.out);
+    assert.ok(again.out.includes(`Replacing the cache for key: v1-r, saved ${saved.toISOString()}: it is past the 15-day cache retention\n`), again.out);
+    assert.match(again.out, /Stored Cache to v1-r\n/);
+    const fresh = execute(dir, ['--job', 'restore']);
+    assert.match(fresh.out, /Found a cache from build \d+ at v1-r\n/);
+    assert.match(fresh.out, /\nnew\n/);
+    assert.equal(cacheBlobs(dir).length, 1);
   });
 
   test('templates: checksum (base64 SHA-256 of the file in the container), arch, epoch, environment', () => {

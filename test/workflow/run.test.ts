@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, beforeEach, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { machineCapacity } from '../../agent/workflow/capacity.js';
 import { BUSYBOX, deckhandBin as bin, project as repository } from '../support/execute.js';
 
@@ -67,20 +67,25 @@ function peakConcurrency(out: string): number {
   return peak;
 }
 
-/** Containers and networks labelled by deckhand that were not there before the test. */
-function labelled(): Set<string> {
-  const ids = (args: string[]) => execFileSync('docker', [...args, '--filter', 'label=com.deckhand.job'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  return new Set([...ids(['ps', '-aq']), ...ids(['network', 'ls', '-q'])]);
-}
-let before = new Set<string>();
-function leftovers(): string[] {
-  return [...labelled()].filter((id) => !before.has(id));
+/**
+ * Containers and networks left by the workflow runs in `dir`, and only theirs (other jobs may run
+ * on this engine at the same time): `deckhand run` labels each job `deckhand-<first 8 characters
+ * of the workflow run id>-…`, and the run's job logs name its CIRCLE_WORKFLOW_ID.
+ */
+function leftovers(dir: string): string[] {
+  const logs = join(dir, 'logs');
+  const ids = readdirSync(logs).flatMap((f) => /^ {2}CIRCLE_WORKFLOW_ID=(.+)$/m.exec(readFileSync(join(logs, f), 'utf8'))?.[1] ?? []);
+  assert.ok(ids.length > 0, `no job log in ${logs} names its workflow run id`);
+  const prefixes = [...new Set(ids)].map((id) => `deckhand-${id.slice(0, 8)}-`);
+  const labelled = (args: string[]) =>
+    execFileSync('docker', [...args, '--filter', 'label=com.deckhand.job', '--format', '{{.ID}} {{.Label "com.deckhand.job"}}'], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split(' '));
+  return [...labelled(['ps', '-a']), ...labelled(['network', 'ls'])].filter(([, job]) => prefixes.some((p) => job?.startsWith(p))).map(([id, job]) => `${id} ${job}`);
 }
 
 describe('deckhand run', { concurrency: false }, () => {
-  beforeEach(() => {
-    before = labelled();
-  });
   after(() => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
@@ -114,7 +119,7 @@ describe('deckhand run', { concurrency: false }, () => {
     assert.ok(id('a', 'CIRCLE_WORKFLOW_ID'));
     assert.equal(id('a', 'CIRCLE_WORKFLOW_ID'), id('d', 'CIRCLE_WORKFLOW_ID'), 'one workflow id for every job of the run');
     assert.notEqual(id('a', 'CIRCLE_WORKFLOW_JOB_ID'), id('d', 'CIRCLE_WORKFLOW_JOB_ID'));
-    assert.deepEqual(leftovers(), []);
+    assert.deepEqual(leftovers(r.dir), []);
   });
 
   test('workspaces flow downstream in workflow order; fan-in sees every layer; caches are shared', () => {
@@ -147,7 +152,7 @@ describe('deckhand run', { concurrency: false }, () => {
     assert.match(r.out, /^\[c\]\s+c-sees-no-b$/m, 'a job sees only its upstream jobs\' layers');
     assert.match(r.out, /^\[c\]\s+cached-by-a$/m, 'a cache saved by one job is restored by another');
     assert.match(r.out, /^\[d\]\s+fan-in from-a from-b from-c deep shared=b$/m, 'layers applied in workflow order: b\'s shared.txt over a\'s');
-    assert.deepEqual(leftovers(), []);
+    assert.deepEqual(leftovers(r.dir), []);
   });
 
   test('a failing job: success-requirers not run (transitively), failed-requirers run, exit 1', () => {
@@ -261,7 +266,7 @@ describe('deckhand run', { concurrency: false }, () => {
   });
 
   /** Runs a workflow of jobs a and b (in parallel) and c after them; `act` once a and b are in their step. */
-  async function interruptOnceStarted(command: string, act: (child: ChildProcess) => void): Promise<{ code: number | null; out: string }> {
+  async function interruptOnceStarted(command: string, act: (child: ChildProcess) => void): Promise<{ code: number | null; out: string; dir: string }> {
     const steps = [command];
     const dir = project({ a: steps, b: steps, c: ['echo ran-c'] }, '  main:\n    jobs:\n      - a\n      - b\n      - c: {requires: [a, b]}\n');
     const child = spawn(process.execPath, runArgs(dir, ['--max-parallel', '2']), { cwd: dir, env: env(dir) });
@@ -277,11 +282,11 @@ describe('deckhand run', { concurrency: false }, () => {
       }
     });
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    return { code, out };
+    return { code, out, dir };
   }
 
   test('Ctrl-C cancels every running job, starts nothing more, removes containers, exits 130', async () => {
-    const { code, out } = await interruptOnceStarted('echo start-marker; sleep 60', (child) => child.kill('SIGINT'));
+    const { code, out, dir } = await interruptOnceStarted('echo start-marker; sleep 60', (child) => child.kill('SIGINT'));
     assert.equal(code, 130, out);
     assert.match(out, /SIGINT: stopping every job and cleaning up/);
     const rows = out.split('\n').filter((l) => /^(a|b|c) /.test(l)).map((l) => l.replace(/\s{2,}/g, ' | '));
@@ -289,19 +294,19 @@ describe('deckhand run', { concurrency: false }, () => {
     assert.match(rows[1], /^b \| canceled/);
     assert.equal(rows[2], 'c | not run | - | interrupted');
     assert.doesNotMatch(out, /ran-c/);
-    assert.deepEqual(leftovers(), []);
+    assert.deepEqual(leftovers(dir), []);
   });
 
   test('a second Ctrl-C removes every job\'s containers at once, even when steps ignore SIGTERM', async () => {
     const started = Date.now();
-    const { code, out } = await interruptOnceStarted("trap '' TERM; echo start-marker; sleep 60", (child) => {
+    const { code, out, dir } = await interruptOnceStarted("trap '' TERM; echo start-marker; sleep 60", (child) => {
       child.kill('SIGINT');
       setTimeout(() => child.kill('SIGINT'), 500);
     });
     assert.equal(code, 130, out);
     assert.match(out, /forcing: removing the containers of every job now/);
     assert.ok(Date.now() - started < 9000, 'did not wait for the 10 s kill grace period');
-    assert.deepEqual(leftovers(), []);
+    assert.deepEqual(leftovers(dir), []);
   });
 
   test('usage and config errors: unknown workflow, several workflows without --workflow, bad --max-parallel', () => {

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
+import type { ContainerCreateOptions, ImageInspectInfo } from 'dockerode';
 import {
   ExecutorError,
   ExecutorUnavailableError,
@@ -20,9 +21,9 @@ import {
 import { containerHostnames, primaryCreateOptions, primaryIdles, serviceCreateOptions } from './containers.js';
 import { connectDocker, engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
 import { startExec } from './exec.js';
-import { ensureImage } from './images.js';
+import { ensureImage, inspectImage } from './images.js';
 import { ownershipLabels, RUN_LABEL } from './labels.js';
-import { removeRun } from './leftovers.js';
+import { removeCreated, removeRun, type CreatedContainer } from './leftovers.js';
 import type { PullListener } from './pull-progress.js';
 import { readStartupOutcome } from './startup-output.js';
 
@@ -66,6 +67,12 @@ export class DockerExecutor implements Executor {
   private primary: Docker.Container | undefined;
   private preparing: Promise<StartupOutcome | undefined> | undefined;
   private readonly closing = new AbortController();
+  /** What the engine said it created (ids from answered create calls), for teardown. */
+  private readonly created: CreatedContainer[] = [];
+  private madeNetwork = false;
+  /** A create call went unanswered (engine gone, socket cut): it may have created something that
+   *  only a search by this run's label finds. */
+  private uncertain = false;
 
   constructor(private readonly options: DockerExecutorOptions) {
     this.docker = options.docker ?? connectDocker();
@@ -76,7 +83,7 @@ export class DockerExecutor implements Executor {
     const stop = signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
     this.preparing = this.start(stop, startup).catch(async (error: unknown) => {
       // Leave nothing behind, whatever failed.
-      await removeRun(this.docker, this.runId).catch(() => undefined);
+      await this.removeEverything().catch(() => undefined);
       throw toExecutorError(error, 'cannot start the job containers');
     });
     return this.preparing;
@@ -144,7 +151,7 @@ export class DockerExecutor implements Executor {
     const deadline = Date.now() + (this.options.engineReturnMs ?? ENGINE_RETURN_MS);
     for (;;) {
       try {
-        await removeRun(this.docker, this.runId);
+        await this.removeEverything();
         return;
       } catch (error) {
         if (isUnreachable(error) && Date.now() < deadline) {
@@ -165,39 +172,119 @@ export class DockerExecutor implements Executor {
     const [primarySpec, ...serviceSpecs] = containers;
     if (!primarySpec) throw new ExecutorError(`job ${jobId} names no container; a docker job needs at least one image`);
     const policy = this.options.pull ?? 'missing';
-    const images = await Promise.all(containers.map((spec) => ensureImage(this.docker, spec.image, policy, spec.auth, signal, this.options.onPull)));
-    signal.throwIfAborted();
+    // services' images are made sure of while the primary is created
+    const serviceImages = Promise.all(serviceSpecs.map((spec) => ensureImage(this.docker, spec.image, policy, spec.auth, signal, this.options.onPull)));
+    serviceImages.catch(() => undefined);
 
     const labels = ownershipLabels(jobId, this.runId);
     const prefix = `deckhand-${jobId.replace(/[^a-zA-Z0-9_.-]/g, '-')}-${this.runId}`;
     // A network of its own keeps this job's containers apart from others'.
-    const network = this.options.network === 'bridge' ? { id: 'bridge' } : await this.docker.createNetwork({ Name: prefix, Labels: labels, CheckDuplicate: true });
+    const network = this.options.network === 'bridge' ? { id: 'bridge' } : await this.createNetwork({ Name: prefix, Labels: labels, CheckDuplicate: true });
     signal.throwIfAborted();
 
     const placement = (containerName: string) => ({ containerName, labels, ...(this.options.resources ? { resources: this.options.resources } : {}) });
-    const runsStartup = startup !== undefined && primaryIdles(primarySpec, images[0]);
-    const primary = await this.docker.createContainer(
-      primaryCreateOptions(primarySpec, images[0], placement(`${prefix}-primary`), network.id, containerHostnames(containers), runsStartup ? startup : undefined),
-    );
+    const hostnames = containerHostnames(containers);
+    const { primary, runsStartup } = await this.createPrimary(primarySpec, policy, signal, (image) => {
+      const runsStartup = startup !== undefined && primaryIdles(primarySpec, image);
+      return { options: primaryCreateOptions(primarySpec, image, placement(`${prefix}-primary`), network.id, hostnames, runsStartup ? startup : undefined), runsStartup };
+    });
     signal.throwIfAborted();
     // attached before it starts, so that none of the startup script's output is missed
     const outcome = runsStartup ? readStartupOutcome((await primary.attach({ stream: true, stdout: true, stderr: true })) as unknown as Readable, signal) : undefined;
     outcome?.catch(() => undefined);
     await startContainer(primary, primarySpec);
 
-    await Promise.all(
+    await serviceImages;
+    // settled one and all before a failure is reported, so that teardown knows every container made
+    const services = await Promise.allSettled(
       serviceSpecs.map(async (spec, index) => {
         signal.throwIfAborted();
-        const service = await this.docker.createContainer(serviceCreateOptions(spec, placement(`${prefix}-service${index + 1}`), primary.id));
+        const service = await this.createContainer(serviceCreateOptions(spec, placement(`${prefix}-service${index + 1}`), primary.id), 'service');
         signal.throwIfAborted();
         await startContainer(service, spec);
       }),
     );
+    const failed = services.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
     signal.throwIfAborted();
     const startupOutcome = await outcome;
-    await mustBeRunning(primary, primarySpec);
+    // the startup script's end line came from the idle loop, which does not exit by itself
+    if (startupOutcome === undefined) await mustBeRunning(primary, primarySpec);
     this.primary = primary;
     return startupOutcome;
+  }
+
+  /**
+   * The primary, created while its image is inspected rather than after: the image's labels
+   * decide its command (com.circleci.preserve-entrypoint), and they seldom do, so it is created
+   * as for an image without them and created again when they say otherwise. A missing image
+   * fails the create (404); then the image is pulled as the policy allows, and the create retried.
+   */
+  private async createPrimary(
+    spec: ContainerSpec,
+    policy: PullPolicy,
+    signal: AbortSignal,
+    optionsFor: (image: ImageInspectInfo) => { options: ContainerCreateOptions; runsStartup: boolean },
+  ): Promise<{ primary: Docker.Container; runsStartup: boolean }> {
+    const ensure = (): Promise<ImageInspectInfo> => ensureImage(this.docker, spec.image, policy, spec.auth, signal, this.options.onPull);
+    if (policy === 'always') {
+      const chosen = optionsFor(await ensure());
+      signal.throwIfAborted();
+      return { primary: await this.createContainer(chosen.options, 'primary'), runsStartup: chosen.runsStartup };
+    }
+    const inspection = inspectImage(this.docker, spec.image);
+    inspection.catch(() => undefined);
+    const unlabelled = { Config: { Labels: {} } } as unknown as ImageInspectInfo;
+    const guess = optionsFor(unlabelled);
+    let primary: Docker.Container | undefined;
+    try {
+      primary = await this.createContainer(guess.options, 'primary');
+    } catch (error) {
+      if (engineStatus(error) !== 404) throw error;
+    }
+    const image = (await inspection) ?? (await ensure());
+    signal.throwIfAborted();
+    if (primary && primaryIdles(spec, image) === primaryIdles(spec, unlabelled)) return { primary, runsStartup: guess.runsStartup };
+    const chosen = optionsFor(image);
+    if (primary) await this.removeContainer(primary);
+    return { primary: await this.createContainer(chosen.options, 'primary'), runsStartup: chosen.runsStartup };
+  }
+
+  /** Creates a container, remembering it for teardown. Options go in the request body only:
+   *  docker-modem would otherwise also put them in the URL, the startup script included. */
+  private async createContainer(options: ContainerCreateOptions, role: CreatedContainer['role']): Promise<Docker.Container> {
+    const { name, ...body } = options;
+    try {
+      const container = await this.docker.createContainer({ _query: { name }, _body: body } as ContainerCreateOptions);
+      this.created.push({ id: container.id, role });
+      return container;
+    } catch (error) {
+      // no answer from the engine: it may have created the container all the same
+      if (engineStatus(error) === undefined) this.uncertain = true;
+      throw error;
+    }
+  }
+
+  private async removeContainer(container: Docker.Container): Promise<void> {
+    await container.remove({ force: true, v: true });
+    const at = this.created.findIndex((c) => c.id === container.id);
+    if (at >= 0) this.created.splice(at, 1);
+  }
+
+  private async createNetwork(options: Docker.NetworkCreateOptions): Promise<Docker.Network> {
+    // marked before the call: the network is found by its label, whatever the answer
+    this.madeNetwork = true;
+    return this.docker.createNetwork(options);
+  }
+
+  /** Everything this instance created: by the ids the engine gave, or by label when a create
+   *  went unanswered. Forgotten once removed, so a second call makes no requests. */
+  private async removeEverything(): Promise<void> {
+    if (this.uncertain) await removeRun(this.docker, this.runId);
+    else await removeCreated(this.docker, this.created, this.runId, this.madeNetwork);
+    this.created.length = 0;
+    this.madeNetwork = false;
+    this.uncertain = false;
   }
 
   private requirePrimary(operation: string): Docker.Container {

@@ -43,7 +43,8 @@ export async function ensureImage(
   return pulled;
 }
 
-async function inspectImage(docker: Docker, image: string): Promise<ImageInspectInfo | undefined> {
+/** The image as the engine has it, or undefined when it has no such image. */
+export async function inspectImage(docker: Docker, image: string): Promise<ImageInspectInfo | undefined> {
   try {
     return await docker.getImage(image).inspect();
   } catch (error) {

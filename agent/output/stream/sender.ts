@@ -10,6 +10,7 @@
  */
 import { credentials as grpcCredentials, Metadata, status as grpcStatus, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { CLIENT_KEEPALIVE, MAX_MESSAGE_BYTES, type ProcessorFrame } from '../wire/protocol.js';
+import { AttemptFailure } from './attempt-failure.js';
 import { advanceStored, unstored } from './delivery.js';
 import type { JobOpening } from './entries.js';
 import type { Spool, StoredState } from './spool.js';
@@ -152,9 +153,9 @@ export class Sender {
     if (token) metadata.set('authorization', `Bearer ${token}`);
     const call: OutputStreamCall = client.stream(metadata);
     const cursor = spool.cursor();
-    let failAttempt: (err: Error) => void = () => undefined;
-    const failed = new Promise<never>((_, reject) => (failAttempt = reject));
-    failed.catch(() => undefined);
+    // every wait below gives up on this, and keeps nothing it returned (see attempt-failure.ts)
+    const failure = new AttemptFailure();
+    const failAttempt = (err: Error): void => failure.fail(err);
     this.abortAttempt = failAttempt;
     let resumed: () => void = () => undefined;
     const resume = new Promise<void>((resolve) => (resumed = resolve));
@@ -186,7 +187,7 @@ export class Sender {
       const handshake = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer to Open within ${timeout / 1000}s`)), timeout)));
       handshake.catch(() => undefined);
       try {
-        await Promise.race([resume, failed, handshake]);
+        await failure.race(Promise.race([resume, handshake]));
       } finally {
         clearTimeout(timer);
       }
@@ -196,21 +197,21 @@ export class Sender {
         this.options.log?.(`output processor ${target} is back; resending from what it has stored`);
       }
       for (;;) {
-        const read = await Promise.race([spool.read(cursor), failed]);
+        const read = await failure.race(spool.read(cursor));
         if (read === 'end') break;
         if (read === 'wait') {
           this.idleSince = spool.version;
-          await Promise.race([spool.appended(), failed]);
+          await failure.race(spool.appended());
           continue;
         }
         this.idleSince = undefined;
         for (const batch of read) {
           const entries = unstored(batch, this.stored);
           if (entries.length === 0) continue;
-          if (!call.write(batchFrame(entries))) await Promise.race([new Promise((resolve) => call.once('drain', resolve)), failed]);
+          if (!call.write(batchFrame(entries))) await failure.race(new Promise((resolve) => call.once('drain', resolve)));
         }
       }
-      this.complete = await Promise.race([complete, failed]);
+      this.complete = await failure.race(complete);
       call.end();
     } finally {
       this.resumedLastAttempt = reachedResume;

@@ -25,7 +25,7 @@ describe('output streaming under processor faults', { timeout: 300_000 }, () => 
     await processor?.stop();
   });
 
-  test('kill -9 and restart three times, then SIGSTOP for 10 s, while a step writes 50 MB: stored log identical, exit code 0, agent RSS bounded', async (t) => {
+  test('kill -9 and restart three times, then SIGSTOP for 10 s, while a step writes 50 MB: stored log identical, exit code 0, agent RSS under 200 MB', async (t) => {
     const per = 134_000;
     const rounds = 50; // 6.7 M numbers: 52.5 MB, paced over ~20 s so the faults land mid-step
     const head = Buffer.from([0xff, 0xfe, 0x0a]);
@@ -79,7 +79,7 @@ describe('output streaming under processor faults', { timeout: 300_000 }, () => 
     const stored = await processor.output(jobId, 0);
     assert.equal(stored.length, expected.length, 'same byte count: nothing lost, nothing duplicated');
     assert.equal(sha256(stored), sha256(expected));
-    assert.ok(peakKb > 0 && peakKb < 250 * 1024, `agent peak RSS ${Math.round(peakKb / 1024)} MB`);
+    assert.ok(peakKb > 0 && peakKb < 200 * 1024, `agent peak RSS ${Math.round(peakKb / 1024)} MB, limit 200 MB`);
     t.diagnostic(`agent peak RSS ${Math.round(peakKb / 1024)} MB; outages reported: ${(err.match(/unreachable/g) ?? []).length}; faults spanned ${faultsTook} ms`);
   });
 

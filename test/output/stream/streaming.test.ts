@@ -96,6 +96,28 @@ describe('deckhand execute --output-processor', { timeout: 300_000 }, () => {
     assert.ok(lingered >= 2500 && lingered < 6000, `exit ${lingered} ms after the job ended (deadline 3 s)`);
   });
 
+  test('without --job-id the job is a fresh UUID (its CIRCLE_WORKFLOW_JOB_ID), printed as BASE/jobs/ID with --output-url and as the id without', async () => {
+    const dir = project(job(BUSYBOX, '      - run: echo "run id $CIRCLE_WORKFLOW_JOB_ID"'));
+    const port = await freePort(); // nothing listens there: only the printed identity matters here
+    const uuid = '[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}';
+    const base = 'http://127.0.0.1:8080/deckhand';
+    const withUrl = await executeAsync(dir, ['--output-processor', `127.0.0.1:${port}`, '--output-deadline', '0', '--output-url', `${base}/`]);
+    const plain = await executeAsync(dir, ['--output-processor', `127.0.0.1:${port}`, '--output-deadline', '0']);
+    const ids: string[] = [];
+    for (const [r, line] of [
+      [withUrl, new RegExp(`\\nOutput: ${base.replace(/\./g, '\\.')}/jobs/(${uuid}) \\(NOT fully delivered\\)\\n`)],
+      [plain, new RegExp(`\\nOutput: job (${uuid}) at output processor 127\\.0\\.0\\.1:${port} \\(NOT fully delivered\\)\\n`)],
+    ] as const) {
+      assert.equal(r.code, 0, r.err);
+      const id = line.exec(r.out)?.[1];
+      assert.ok(id, `no ${line} in:\n${r.out.slice(-600)}`);
+      assert.match(r.out, new RegExp(`run id ${id}\\n`), 'the id is the job\'s CIRCLE_WORKFLOW_JOB_ID');
+      assert.match(r.err, new RegExp(`output NOT fully delivered: job ${id} at 127\\.0\\.0\\.1:${port}`));
+      ids.push(id);
+    }
+    assert.notEqual(ids[0], ids[1], 'each run gets a fresh id');
+  });
+
   test('a wrong token is refused at once and reported; the job still succeeds', async () => {
     const dir = project(job(BUSYBOX, '      - run: echo hello'));
     const jobId = `badtoken-${Date.now()}`;
