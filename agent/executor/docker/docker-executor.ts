@@ -102,7 +102,13 @@ export class DockerExecutor implements Executor {
     // Take hold of the stream before the first await: a child process's
     // stdout that nobody reads is drained and discarded when it exits.
     const body = new PassThrough({ highWaterMark: 1 << 20 });
-    pipeline(tar, body, () => undefined);
+    // A source that fails mid-stream must end the upload: the engine would
+    // otherwise wait for the rest of the archive forever.
+    const sourceFailed = new AbortController();
+    pipeline(tar, body, (error) => {
+      if (error) sourceFailed.abort(error);
+    });
+    const abortSignal = signal ? AbortSignal.any([signal, sourceFailed.signal]) : sourceFailed.signal;
     const where = `cannot copy into ${destinationDir} of the primary container`;
     try {
       try {
@@ -111,10 +117,15 @@ export class DockerExecutor implements Executor {
         if (engineStatus(error) !== 404) throw error;
         await this.makeDirectory(destinationDir);
       }
-      await primary.putArchive(body, { path: destinationDir, ...(signal ? { abortSignal: signal } : {}) });
+      sourceFailed.signal.throwIfAborted();
+      await primary.putArchive(body, { path: destinationDir, abortSignal });
     } catch (error) {
       // Release the caller's stream (and whatever produces it).
       body.destroy();
+      if (sourceFailed.signal.aborted && !signal?.aborted) {
+        const reason: unknown = sourceFailed.signal.reason;
+        throw new ExecutorError(`${where}: the archive could not be read: ${reason instanceof Error ? reason.message : String(reason)}`);
+      }
       throw toExecutorError(error, where);
     }
   }

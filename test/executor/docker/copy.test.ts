@@ -80,4 +80,25 @@ describe('copying tar streams', () => {
       return true;
     });
   });
+
+  it('fails promptly, naming the cause, when the tar stream it is given fails', async () => {
+    // A source that sends half a tar header and then breaks, as a packer
+    // that hits an unreadable file does: the copy must not wait forever.
+    const broken = new Readable({
+      read() {
+        this.push(Buffer.alloc(256, 0x61));
+        this.destroy(new Error('disk read error'));
+      },
+    });
+    const started = Date.now();
+    await assert.rejects(executor.copyIn('/tmp/broken', broken), (error: unknown) => {
+      assert.ok(error instanceof ExecutorError);
+      assert.match(error.message, /^cannot copy into \/tmp\/broken of the primary container: the archive could not be read: disk read error$/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+    // The container is still usable afterwards.
+    const alive = await collect(executor.exec({ command: ['/bin/sh', '-c', 'echo still here'] }));
+    assert.equal(alive.stdout, 'still here\n');
+  });
 });
