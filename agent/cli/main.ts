@@ -80,6 +80,7 @@ export function buildProgram(): Command {
     .option('--output-processor <host:port>', 'also stream the job\'s output over gRPC to this output processor (docs/output-streaming.md)')
     .option('--job-id <id>', 'the job\'s id at the output processor (default: a fresh UUID)')
     .option('--output-token <token>', 'the job\'s token for the output processor (default: $DECKHAND_OUTPUT_TOKEN)')
+    .option('--output-secret-file <file>', 'the output processor\'s token secret (its DATA/secret): mint the job\'s token here, for any --job-id or the default one (default: $DECKHAND_OUTPUT_SECRET_FILE)')
     .option('--tls-ca <file>', 'CA certificate (PEM) that signed the output processor\'s certificate: use TLS')
     .option('--tls-cert <file>', 'client certificate (PEM) for an output processor that requires one (with --tls-key)')
     .option('--tls-key <file>', 'the client certificate\'s private key (PEM)')

@@ -4,6 +4,7 @@
  * job's id and address plus the delivery report. Delivery never changes the job's exit code.
  */
 import type { Writable } from 'node:stream';
+import { jobToken } from '../../processor/tokens.js';
 import { formatDeliveryReport } from './delivery.js';
 import { GrpcOutputSink } from './grpc-sink.js';
 import type { OutputStreamOptions } from './stream-options.js';
@@ -17,10 +18,11 @@ export interface JobStream {
 
 export function startJobStream(options: OutputStreamOptions, job: { name: string; stepCount: number; defaultJobId: string }, news: Writable): JobStream {
   const jobId = options.jobId ?? job.defaultJobId;
+  const token = options.token ?? (options.tokenSecret ? jobToken(options.tokenSecret, jobId) : undefined);
   const sink = new GrpcOutputSink({
     target: options.target,
     jobId,
-    ...(options.token ? { token: options.token } : {}),
+    ...(token ? { token } : {}),
     ...(options.tlsCa ? { tlsCa: options.tlsCa } : {}),
     ...(options.tlsClient ? { tlsClient: options.tlsClient } : {}),
     stepCount: job.stepCount,

@@ -1,9 +1,11 @@
 /**
  * The `deckhand execute` flags that stream a job to an output processor, checked and resolved:
- * `--output-processor HOST:PORT [--job-id ID] [--output-token T] [--tls-ca FILE [--tls-cert FILE
- * --tls-key FILE]] [--output-deadline SECONDS] [--output-url BASE]`. A bad value is a UsageError naming the flag.
+ * `--output-processor HOST:PORT [--job-id ID] [--output-token T | --output-secret-file FILE]
+ * [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--output-deadline SECONDS] [--output-url BASE]`.
+ * A bad value is a UsageError naming the flag.
  */
 import { readFileSync } from 'node:fs';
+import { loadSecret } from '../../processor/tokens.js';
 import { UsageError } from '../../usage-error.js';
 
 export const DEFAULT_OUTPUT_DEADLINE_SECONDS = 60;
@@ -13,6 +15,7 @@ export interface OutputStreamFlags {
   outputProcessor?: string;
   jobId?: string;
   outputToken?: string;
+  outputSecretFile?: string;
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -26,6 +29,8 @@ export interface OutputStreamOptions {
   /** the job's identity at the processor; undefined: a fresh UUID */
   jobId?: string;
   token?: string;
+  /** the processor's token secret: the job's token is minted from it once its id is known */
+  tokenSecret?: Buffer;
   tlsCa?: Buffer;
   /** a client certificate and its key, for processors that require one */
   tlsClient?: { cert: Buffer; key: Buffer };
@@ -40,7 +45,7 @@ const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** undefined when no `--output-processor` was given (and no flag that needs it). */
 export function parseOutputStreamFlags(flags: OutputStreamFlags, env: NodeJS.ProcessEnv = process.env): OutputStreamOptions | undefined {
   if (flags.outputProcessor === undefined) {
-    const stray = (['jobId', 'outputToken', 'tlsCa', 'tlsCert', 'tlsKey', 'outputDeadline', 'outputUrl'] as const).find((k) => flags[k] !== undefined);
+    const stray = (['jobId', 'outputToken', 'outputSecretFile', 'tlsCa', 'tlsCert', 'tlsKey', 'outputDeadline', 'outputUrl'] as const).find((k) => flags[k] !== undefined);
     if (stray) throw new UsageError(`--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} only applies with --output-processor HOST:PORT`);
     return undefined;
   }
@@ -54,6 +59,11 @@ export function parseOutputStreamFlags(flags: OutputStreamFlags, env: NodeJS.Pro
   if (token !== undefined && flags.jobId === undefined) {
     throw new UsageError(`${flags.outputToken !== undefined ? '--output-token' : 'DECKHAND_OUTPUT_TOKEN'} belongs to one job id: also pass --job-id with the id it was minted for`);
   }
+  const secretFile = flags.outputSecretFile ?? (env.DECKHAND_OUTPUT_SECRET_FILE || undefined);
+  if (token !== undefined && secretFile !== undefined) throw new UsageError('--output-token and --output-secret-file both give the job\'s token: pass one of them');
+  // whoever can read the processor's secret (the same machine, or a dispatcher) mints any job's token,
+  // so the default fresh-UUID job id works too
+  const tokenSecret = secretFile === undefined ? undefined : loadSecret(secretFile, false);
   let deadlineMs = DEFAULT_OUTPUT_DEADLINE_SECONDS * 1000;
   if (flags.outputDeadline !== undefined) {
     const seconds = /^\d+(\.\d+)?$/.test(flags.outputDeadline) ? Number(flags.outputDeadline) : Number.NaN;
@@ -75,7 +85,7 @@ export function parseOutputStreamFlags(flags: OutputStreamFlags, env: NodeJS.Pro
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new UsageError(`--output-url must be the processor's HTTP address, e.g. http://127.0.0.1:8080, got ${JSON.stringify(flags.outputUrl)}`);
     urlBase = url.href.replace(/\/+$/, '');
   }
-  return { target, ...(flags.jobId ? { jobId: flags.jobId } : {}), ...(token ? { token } : {}), ...(tlsCa ? { tlsCa } : {}), ...(tlsClient ? { tlsClient } : {}), deadlineMs, ...(urlBase ? { urlBase } : {}) };
+  return { target, ...(flags.jobId ? { jobId: flags.jobId } : {}), ...(token ? { token } : {}), ...(tokenSecret ? { tokenSecret } : {}), ...(tlsCa ? { tlsCa } : {}), ...(tlsClient ? { tlsClient } : {}), deadlineMs, ...(urlBase ? { urlBase } : {}) };
 }
 
 /** The PEM file `file` given to `flag`, which must hold a `-----BEGIN …<label>-----` block. */

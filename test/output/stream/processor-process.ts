@@ -87,9 +87,14 @@ export class ProcessorProcess {
     this.child?.kill(name);
   }
 
+  /** The file of the processor's token secret. */
+  get secretFile(): string {
+    return defaultSecretFile(this.data);
+  }
+
   /** The token for `jobId`, minted from the processor's secret as `deckhand output-processor token` does. */
   token(jobId: string): string {
-    return jobToken(loadSecret(defaultSecretFile(this.data), false), jobId);
+    return jobToken(loadSecret(this.secretFile, false), jobId);
   }
 
   /** The stored bytes of step `step`'s output stream, from the HTTP API. */

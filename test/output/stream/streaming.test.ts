@@ -118,6 +118,15 @@ describe('deckhand execute --output-processor', { timeout: 300_000 }, () => {
     assert.notEqual(ids[0], ids[1], 'each run gets a fresh id');
   });
 
+  test('--output-secret-file mints the token here: the default fresh-UUID job is accepted, delivered and verified', async () => {
+    const dir = project(job(BUSYBOX, '      - run: echo "minted for $CIRCLE_WORKFLOW_JOB_ID"'));
+    const r = await executeAsync(dir, ['--output-processor', processor.target, '--output-secret-file', processor.secretFile, '--output-url', processor.http]);
+    assert.equal(r.code, 0, r.err);
+    const id = new RegExp(`Output: ${processor.http}/jobs/([0-9a-f-]{36}) \\(delivered and verified\\)`).exec(r.out)?.[1];
+    assert.ok(id, r.out.slice(-600));
+    assert.equal((await processor.output(id, 0)).toString(), `minted for ${id}\n`);
+  });
+
   test('a wrong token is refused at once and reported; the job still succeeds', async () => {
     const dir = project(job(BUSYBOX, '      - run: echo hello'));
     const jobId = `badtoken-${Date.now()}`;
@@ -140,6 +149,8 @@ describe('deckhand execute --output-processor', { timeout: 300_000 }, () => {
       [['--output-processor', '127.0.0.1:1', '--output-url', 'localhost:8080'], /--output-url must be the processor's HTTP address/],
       [['--job-id', 'x'], /--job-id only applies with --output-processor/],
       [['--output-processor', '127.0.0.1:1', '--output-token', 'abc'], /--output-token belongs to one job id: also pass --job-id/],
+      [['--output-processor', '127.0.0.1:1', '--job-id', 'x', '--output-token', 'abc', '--output-secret-file', join(dir, 'secret')], /--output-token and --output-secret-file both give the job's token: pass one of them/],
+      [['--output-processor', '127.0.0.1:1', '--output-secret-file', join(dir, 'secret')], /no secret file at .*secret: start the output processor/],
     ];
     for (const [args, message] of cases) {
       const r = execute(dir, args);
