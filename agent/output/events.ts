@@ -29,4 +29,9 @@ export type JobEvent =
 export interface OutputSink {
   event(e: JobEvent): void;
   close(): Promise<void>;
+  /**
+   * undefined while the sink keeps up; else a promise that resolves when it has room again.
+   * Steps pause their command's output until then (agent/output/backpressure.ts).
+   */
+  room?(): Promise<void> | undefined;
 }

@@ -8,6 +8,7 @@
  * released right before that step's `step-end`; anything still held at `job-end` (a step that
  * never ended) is released before `job-end`.
  */
+import { sinksRoom } from './backpressure.js';
 import type { JobEvent, OutputSink, OutputStreamName } from './events.js';
 import { Masker } from './masker.js';
 
@@ -61,6 +62,10 @@ export class MaskingSink implements OutputSink {
     if (failed) throw failed.reason;
   }
 
+  room(): Promise<void> | undefined {
+    return sinksRoom(this.downstream);
+  }
+
   private maskerFor(index: number, stream: OutputStreamName): Masker {
     let streams = this.maskers.get(index);
     if (!streams) this.maskers.set(index, (streams = new Map()));
@@ -96,5 +101,9 @@ export class FanOutSink implements OutputSink {
     const results = await Promise.allSettled(this.sinks.map((s) => s.close()));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+  }
+
+  room(): Promise<void> | undefined {
+    return sinksRoom(this.sinks);
   }
 }

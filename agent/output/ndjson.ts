@@ -7,7 +7,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Writable } from 'node:stream';
 import type { JobEvent, OutputSink, OutputStreamName } from './events.js';
-import { drained } from './terminal.js';
+import { drained, streamRoom } from './backpressure.js';
 
 /** The JSON shape of one event: as in events.ts, with output bytes encoded. */
 export type JsonJobEvent =
@@ -35,6 +35,10 @@ export class NdjsonSink implements OutputSink {
 
   close(): Promise<void> {
     return drained(this.stream);
+  }
+
+  room(): Promise<void> | undefined {
+    return streamRoom(this.stream);
   }
 }
 

@@ -8,6 +8,7 @@
  * adds its own lines around them, starting a new line first when the output left one open.
  */
 import type { Writable } from 'node:stream';
+import { drained, streamRoom } from './backpressure.js';
 import type { JobEvent, OutputSink, StepStatus } from './events.js';
 
 export interface RenderOptions {
@@ -150,8 +151,8 @@ export interface TerminalSinkOptions {
 
 /**
  * Renders to a writable (normally process.stdout). The stream is not ended on close: stdout
- * outlives the job. Writes are not held back for backpressure (the sink interface is
- * synchronous); `close` waits until the stream has drained.
+ * outlives the job. `room` holds steps back while a slow reader leaves more than
+ * BACKLOG_LIMIT_BYTES queued; `close` waits until the stream has drained.
  */
 export class TerminalSink implements OutputSink {
   private readonly renderer: HumanRenderer;
@@ -170,26 +171,12 @@ export class TerminalSink implements OutputSink {
   close(): Promise<void> {
     return drained(this.stream);
   }
+
+  room(): Promise<void> | undefined {
+    return streamRoom(this.stream);
+  }
 }
 
 export function createTerminalSink(opts: TerminalSinkOptions): TerminalSink {
   return new TerminalSink(opts);
-}
-
-/** Resolves once everything written so far has been handed to the stream's destination. */
-export function drained(stream: Writable): Promise<void> {
-  if (!stream.writableNeedDrain || stream.destroyed) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const done = (err?: Error) => {
-      stream.off('drain', onDrain);
-      stream.off('error', done);
-      stream.off('close', onDrain);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onDrain = () => done();
-    stream.once('drain', onDrain);
-    stream.once('close', onDrain);
-    stream.once('error', done);
-  });
 }

@@ -10,7 +10,8 @@ import { JOB_TOOLS_DIR } from '../job-tools/install.js';
 import type { JobSpec, Step } from '../jobspec/jobspec.js';
 import type { JobStatus, OutputSink, StepStatus } from '../output/events.js';
 import { runOnce, type BackgroundCommand } from '../steps/run.js';
-import type { LocalInputs, StepContext, StepOutput, StepResult } from '../steps/step.js';
+import type { LocalInputs, StepContext, StepResult } from '../steps/step.js';
+import { stepOutput } from '../steps/step-output.js';
 import type { JobStorage } from '../store/job-storage.js';
 import { jobEnvironment, type JobIdentity } from './environment.js';
 import { probePrimary, startupScript } from './probe.js';
@@ -137,14 +138,6 @@ function endStep(sink: OutputSink, index: number, t0: number, r: StepResult): St
   if (r.message !== undefined) e.message = r.message;
   sink.event(e);
   return r;
-}
-
-function stepOutput(sink: OutputSink, index: number): StepOutput {
-  return {
-    write(stream, data) {
-      sink.event({ type: 'output', index, stream, data: typeof data === 'string' ? Buffer.from(data) : data });
-    },
-  };
 }
 
 /** `circleci-agent step halt` leaves a marker; a halted job stops with the status it has. */

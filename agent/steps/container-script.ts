@@ -32,9 +32,12 @@ export async function streamScript(
   env: Record<string, string>,
 ): Promise<{ exitCode: number; aborted: boolean }> {
   const run = ctx.executor.exec({ command: ['/bin/sh', '-c', script, 'sh', ...args], env, signal: ctx.signal });
-  run.stdout.on('data', (chunk: Buffer) => ctx.output.write('stdout', chunk));
-  run.stderr.on('data', (chunk: Buffer) => ctx.output.write('stderr', chunk));
-  return run.exit;
+  const followed = Promise.all([ctx.output.follow('stdout', run.stdout), ctx.output.follow('stderr', run.stderr)]);
+  try {
+    return await run.exit;
+  } finally {
+    await followed;
+  }
 }
 
 async function readText(stream: NodeJS.ReadableStream): Promise<string> {

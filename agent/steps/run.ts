@@ -54,14 +54,9 @@ export function runOnce(step: RunStep, ctx: StepContext): BackgroundCommand {
     }, step.noOutputTimeoutSeconds * 1000);
   };
   arm();
-  exec.stdout.on('data', (d: Buffer) => {
-    arm();
-    ctx.output.write('stdout', d);
-  });
-  exec.stderr.on('data', (d: Buffer) => {
-    arm();
-    ctx.output.write('stderr', d);
-  });
+  // while a slow terminal holds the command back, its silence is ours, not the command's
+  const hooks = { chunk: arm, paused: () => timer && clearTimeout(timer), resumed: arm };
+  const followed = Promise.all([ctx.output.follow('stdout', exec.stdout, hooks), ctx.output.follow('stderr', exec.stderr, hooks)]);
   const done = exec.exit
     .then((r): StepResult => {
       if (timedOut) {
@@ -71,7 +66,9 @@ export function runOnce(step: RunStep, ctx: StepContext): BackgroundCommand {
       return r.exitCode === 0 ? { status: 'success', exitCode: 0 } : { status: 'failed', exitCode: r.exitCode };
     })
     .catch((err: unknown): StepResult => ({ status: 'failed', message: err instanceof Error ? err.message : String(err), infrastructure: err instanceof ExecutorUnavailableError }))
-    .finally(() => {
+    // the step ends when its output has been written, not just when the command exited
+    .finally(async () => {
+      await followed;
       if (timer) clearTimeout(timer);
       ctx.signal.removeEventListener('abort', onAbort);
     });

@@ -3,6 +3,7 @@
  * job and a context; it writes its output through `output` and returns how it ended. Steps never
  * know whether they run in Docker or on a machine over SSH.
  */
+import type { Readable } from 'node:stream';
 import type { Executor } from '../executor/executor.js';
 import type { Step } from '../jobspec/jobspec.js';
 import type { OutputStreamName, StepStatus } from '../output/events.js';
@@ -11,6 +12,20 @@ import type { JobStorage } from '../store/job-storage.js';
 export interface StepOutput {
   /** bytes the step's process wrote, or agent messages (`agent`), in order */
   write(stream: OutputStreamName, data: Buffer | string): void;
+  /**
+   * Writes everything `source` (a command's stdout or stderr) yields, pausing it while a sink
+   * (a slow terminal or pipe) has no room, so the command waits instead of the agent's memory
+   * growing. `hooks.chunk` runs on every chunk; `paused`/`resumed` bracket each wait. Resolves
+   * once `source` ended and all of it was written: a step is over only then, since a held-back
+   * command may exit while its last bytes still wait in `source`.
+   */
+  follow(stream: 'stdout' | 'stderr', source: Readable, hooks?: FollowHooks): Promise<void>;
+}
+
+export interface FollowHooks {
+  chunk?(): void;
+  paused?(): void;
+  resumed?(): void;
 }
 
 export interface StepContext {

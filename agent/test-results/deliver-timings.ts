@@ -14,7 +14,7 @@ import { loadTimings } from './stored-timings.js';
 import { encodeTimings } from './timings.js';
 
 /** Copies the merged timings of the job into `taskDataDir`; returns how many records. Never throws: a problem is a warning. */
-export async function deliverTimings(executor: Executor, storage: JobStorage, taskDataDir: string, output: StepOutput, signal?: AbortSignal): Promise<number> {
+export async function deliverTimings(executor: Executor, storage: JobStorage, taskDataDir: string, output: Pick<StepOutput, 'write'>, signal?: AbortSignal): Promise<number> {
   try {
     const records = await loadTimings(storage);
     if (records.length === 0) return 0;

@@ -6,7 +6,8 @@
  */
 import type { Writable } from 'node:stream';
 import type { JobEvent, OutputSink } from '../output/events.js';
-import { drained, HumanRenderer } from '../output/terminal.js';
+import { drained, streamRoom } from '../output/backpressure.js';
+import { HumanRenderer } from '../output/terminal.js';
 
 const NEWLINE = 0x0a;
 /** foreground colours for job names, cycled by job (no red: it means failure) */
@@ -39,6 +40,10 @@ export class PrefixedSink implements OutputSink {
   async close(): Promise<void> {
     if (this.partial.length) this.write(Buffer.from('\n'));
     await drained(this.stream);
+  }
+
+  room(): Promise<void> | undefined {
+    return streamRoom(this.stream);
   }
 
   private write(bytes: Buffer): void {

@@ -5,8 +5,8 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Executor } from '../../agent/executor/executor.js';
-import type { OutputStreamName } from '../../agent/output/events.js';
 import type { LocalInputs, StepContext } from '../../agent/steps/step.js';
+import { stepOutput } from '../../agent/steps/step-output.js';
 import { FsBlobStore } from '../../agent/store/fs-store.js';
 import type { JobStorage } from '../../agent/store/job-storage.js';
 
@@ -39,11 +39,15 @@ export function testContext(executor: Executor, options: ContextOptions = {}): T
     workingDirectory: options.workingDirectory ?? '/tmp/project',
     home: options.home ?? '/root',
     shell: '/bin/sh -eo pipefail',
-    output: {
-      write(stream: OutputStreamName, data: Buffer | string) {
-        output[stream] += typeof data === 'string' ? data : data.toString('utf8');
+    output: stepOutput(
+      {
+        event(e) {
+          if (e.type === 'output') output[e.stream] += e.data.toString('utf8');
+        },
+        close: () => Promise.resolve(),
       },
-    },
+      0,
+    ),
     signal: options.signal ?? new AbortController().signal,
     jobFailed: false,
     local: { repository: process.cwd(), skipCheckout: false, sshKeysDir: '/nonexistent', ...options.local },
