@@ -157,11 +157,12 @@ async function spinUp(opts: RunJobOptions, environment: Record<string, string>):
     }
     const startup = startupScript(spec.workingDirectory, opts.identity.taskDataDir);
     const preparing = executor.prepare(signal, startup);
-    const modules = loadStepModules();
-    const outcome = await preparing;
+    // a moment later, once the create calls are written: loaded at once, they held those back
+    const early = setTimeout(loadStepModules, 10);
+    const outcome = await preparing.finally(() => clearTimeout(early));
     output.write('agent', `Time to start containers: ${((Date.now() - t0) / 1000).toFixed(2)}s\n`);
     const probe = await probePrimary(executor, startup, outcome, spec.workingDirectory, signal);
-    const [, { deliverTimings }] = await modules;
+    const [, { deliverTimings }] = await loadStepModules();
     await deliverTimings(executor, opts.storage, opts.identity.taskDataDir, output, signal);
     const shell = spec.shell ?? (probe.hasBash ? '/bin/bash -eo pipefail' : '/bin/sh -eo pipefail');
     endStep(sink, SPIN_UP_STEP, t0, { status: 'success' });
