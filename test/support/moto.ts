@@ -5,6 +5,10 @@
 import { spawn } from 'node:child_process';
 import { freePort } from './registry.js';
 
+// the S3 clients the tests make themselves: keep the SDK's notice about future Node versions out
+// of the test output, as agent/store/s3-store.ts does for deckhand's own
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export interface MotoServer {
   /** `http://127.0.0.1:PORT` */
   endpoint: string;
