@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { median, repo } from './support.js';
+import { median, middle, repo } from './support.js';
 
 const IMAGE = 'deckhand-test/busybox:latest';
 const bin = join(repo, 'bin', 'deckhand.js');
@@ -46,10 +46,6 @@ async function containerLifecycle(): Promise<void> {
   await c.start();
   await c.wait();
   await c.remove({ force: true });
-}
-
-function middle(values: number[]): number {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 }
 
 const only = new Set((process.env.BENCH_ONLY ?? 'a,b,c').split(',').map((s) => s.trim()));

@@ -24,7 +24,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ProcessorProcess } from '../test/output/stream/processor-process.js';
-import { repo } from './support.js';
+import { middle, repo } from './support.js';
 
 const IMAGE = 'deckhand-test/busybox:latest';
 const bin = join(repo, 'bin', 'deckhand.js');
@@ -148,11 +148,6 @@ function summary(latencies: number[]): { p50: number; p99: number; max: number }
   return { p50: r(percentile(s, 50)), p99: r(percentile(s, 99)), max: r(s[s.length - 1]) };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
 async function main(): Promise<void> {
   if (spawnSync('docker', ['image', 'inspect', IMAGE], { stdio: 'ignore' }).status !== 0) {
     throw new Error(`${IMAGE} is missing: run scripts/build-test-images.sh`);
@@ -188,7 +183,7 @@ async function main(): Promise<void> {
       deckhandSseMs: all,
       // each round's p99, then their median: one slow moment shows without deciding the figure
       deckhandRoundP99Ms: perRound.map((r) => r.p99),
-      medianRoundP99Ms: median(perRound.map((r) => r.p99)),
+      medianRoundP99Ms: middle(perRound.map((r) => r.p99)),
       p50Ratio: +(all.p50 / base.p50).toFixed(1),
       p99Ratio: +(all.p99 / base.p99).toFixed(1),
       target: `p99 < ${TARGET_P99_MS} ms`,

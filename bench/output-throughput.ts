@@ -21,8 +21,9 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { GrpcOutputSink } from '../agent/output/stream/grpc-sink.js';
-import { ProcessorProcess, sampleRss } from '../test/output/stream/processor-process.js';
-import { repo } from './support.js';
+import { ProcessorProcess } from '../test/output/stream/processor-process.js';
+import { watchPeakMemory } from '../test/support/peak-memory.js';
+import { middle, repo } from './support.js';
 
 const IMAGE = 'deckhand-test/busybox:latest';
 const bin = join(repo, 'bin', 'deckhand.js');
@@ -53,11 +54,6 @@ function timeExecute(dir: string, extra: string[]): { ms: number; rssKb: number;
   const rssKb = Number(/(\d+)\s*$/.exec(r.stderr.toString().trim())?.[1] ?? 0);
   const text = readFileSync(outFile);
   return { ms, rssKb, out: text.subarray(Math.max(0, text.length - 2000)).toString('latin1') };
-}
-
-function middle(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 async function oneStream(processor: ProcessorProcess): Promise<void> {
@@ -122,7 +118,7 @@ async function hundredStreams(processor: ProcessorProcess): Promise<void> {
   const jobs = 100;
   const perJob = 4 * 1024 * 1024;
   const write = 16 * 1024;
-  const rss = sampleRss(processor.child?.pid as number, 50);
+  const rss = watchPeakMemory(processor.child?.pid as number);
   const run = Date.now();
   const sinks = Array.from({ length: jobs }, (_, i) => {
     const jobId = `bench-many-${run}-${i}`;

@@ -10,8 +10,12 @@ export async function median(runs: number, fn: () => unknown | Promise<unknown>,
     await fn();
     times.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return middle(times);
+}
+
+/** The middle value of `values` (the upper one of the two for an even count). */
+export function middle(values: readonly number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 }
 
 export const repo = new URL('..', new URL('..', import.meta.url)).pathname;

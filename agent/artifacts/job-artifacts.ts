@@ -6,11 +6,11 @@
  * cannot fail at the end of a job. Bounded: beyond the first paths only the totals grow.
  */
 import { formatBytes } from '../store/format-bytes.js';
+import { DEFAULT_ARTIFACTS_LISTEN } from './listen.js';
 import { defaultStoreDir } from '../store/open-store.js';
 
 /** Paths named at the end of a job; the rest are counted ("… and 12 more"). */
 export const LISTED_PATHS = 20;
-const DEFAULT_LISTEN = '127.0.0.1:8081';
 
 export interface JobRunArtifactsStored {
   jobRunId: string;
@@ -54,7 +54,7 @@ export function formatStoredArtifacts(jobRunId: string): string {
     ...run.first.map((a) => `  ${a.path.padEnd(width)}  ${formatBytes(a.size)}`),
     ...(run.count > run.first.length ? [`  … and ${run.count - run.first.length} more`] : []),
     `List them: deckhand artifacts list ${jobRunId}${store}`,
-    `Serve them: deckhand artifacts serve${store}, then open http://${DEFAULT_LISTEN}/artifacts/${jobRunId}/`,
+    `Serve them: deckhand artifacts serve${store}, then open http://${DEFAULT_ARTIFACTS_LISTEN}/artifacts/${jobRunId}/`,
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -80,7 +80,7 @@ export function formatWorkflowArtifacts(jobRuns: { label: string; jobRunId: stri
   const lines = [
     `Artifacts (in ${stores.join(', ')}):`,
     ...stored.map((s) => `  ${s.label.padEnd(width)}  ${s.run.count} file${s.run.count === 1 ? '' : 's'}, ${formatBytes(s.run.bytes)}: deckhand artifacts list ${s.jobRunId}${storeFlag(s.run.location)}`),
-    `Serve them: deckhand artifacts serve${storeFlag(stores[0])}, then open http://${DEFAULT_LISTEN}/artifacts/`,
+    `Serve them: deckhand artifacts serve${storeFlag(stores[0])}, then open http://${DEFAULT_ARTIFACTS_LISTEN}/artifacts/`,
   ];
   return `${lines.join('\n')}\n`;
 }

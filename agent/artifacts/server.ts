@@ -15,10 +15,10 @@ import type { AddressInfo, Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { escapeHtml } from '../net/html.js';
 import { HttpError } from '../net/http-error.js';
-import { JSON_TYPE, SAFETY_HEADERS, sendHead as head } from '../net/http-headers.js';
-import { answerRange } from '../net/http-range.js';
+import { SAFETY_HEADERS, sendHead as head } from '../net/http-headers.js';
+import { answerRange, rangeNotSatisfiable } from '../net/http-range.js';
 import { answerUnparsable, requestHandler, sendJson } from '../net/request-handler.js';
-import type { Logger } from '../processor/log.js';
+import type { Logger } from '../daemon-log.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { listArtifacts, listJobRuns, openArtifact, statArtifact, type Artifact, type JobRunArtifacts } from './catalog.js';
 import { artifactContentType, artifactHeaders } from './content-type.js';
@@ -108,11 +108,7 @@ async function sendArtifact(store: BlobStore, req: IncomingMessage, res: ServerR
   if (!info) throw new HttpError(404, `job run ${jobRunId} has no artifact ${path}`);
   const size = info.size;
   const answer = answerRange(req.headers.range, size);
-  if (answer.status === 416) {
-    head(res, 416, { ...answer.headers, ...SAFETY_HEADERS, 'content-type': JSON_TYPE });
-    res.end(`${JSON.stringify({ error: answer.message })}\n`);
-    return;
-  }
+  if (answer.status === 416) throw rangeNotSatisfiable(res, answer);
   const { status, start, end } = answer;
   const headers = { ...artifactHeaders(path), 'last-modified': info.modified.toUTCString(), 'cache-control': 'private, no-cache', ...answer.headers };
   if (req.method === 'HEAD' || end < start) {

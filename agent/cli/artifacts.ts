@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { checkJobRunId, isArtifactPath, listArtifacts, listJobRuns, openArtifact } from '../artifacts/catalog.js';
-import { formatBytes } from '../store/archive.js';
+import { formatBytes } from '../store/format-bytes.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { openBlobStore } from '../store/open-store.js';
 import { UsageError } from '../usage-error.js';
@@ -68,7 +68,7 @@ export async function artifactsGetCommand(jobRunId: string, path: string, flags:
 /** Serves the store's artifacts over HTTP until SIGTERM or SIGINT. */
 export async function artifactsServeCommand(flags: { store?: string; listen: string; debug?: boolean }): Promise<number> {
   const { splitHostPort } = await import('../net/host-port.js');
-  const { jsonLogger } = await import('../processor/log.js');
+  const { jsonLogger } = await import('../daemon-log.js');
   const { startArtifactServer } = await import('../artifacts/server.js');
   const { host, port } = splitHostPort(flags.listen, '--listen');
   const store = await openBlobStore(flags.store);

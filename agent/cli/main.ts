@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { DEFAULT_ARTIFACTS_LISTEN } from '../artifacts/listen.js';
 import { packagePath } from '../package-root.js';
 import type { ExecuteOptions } from '../runner/execute.js';
 import type { OutputStreamFlags } from '../output/stream/stream-options.js';
@@ -184,7 +185,7 @@ export function buildProgram(): Command {
     .command('serve')
     .description('serve artifacts over HTTP at /artifacts/<job run id>/<path>, with safe content types, until SIGTERM/SIGINT')
     .option(storeFlag, storeHelp)
-    .option('--listen <host:port>', 'address to listen on (port 0: any free port)', '127.0.0.1:8081')
+    .option('--listen <host:port>', 'address to listen on (port 0: any free port)', DEFAULT_ARTIFACTS_LISTEN)
     .action(async (opts: { store?: string; listen: string }) => {
       const { artifactsServeCommand } = await import('./artifacts.js');
       process.exitCode = await artifactsServeCommand({ ...opts, debug: program.opts<{ debug?: boolean }>().debug });

@@ -4,7 +4,7 @@ import { splitHostPort } from '../net/host-port.js';
 import { defaultSecretFile, startOutputProcessor } from '../processor/index.js';
 import { jobToken, loadSecret } from '../processor/tokens.js';
 import { JOB_ID_PATTERN } from '../processor/job-files.js';
-import { jsonLogger } from '../processor/log.js';
+import { jsonLogger } from '../daemon-log.js';
 import { UsageError } from '../usage-error.js';
 
 export interface OutputProcessorFlags {

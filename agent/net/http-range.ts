@@ -2,6 +2,8 @@
  * Single-range `Range: bytes=…` requests (RFC 9110 §14), as the output processor serves a step's
  * output and the artifact server an artifact: what to send, and the headers that say so.
  */
+import type { ServerResponse } from 'node:http';
+import { HttpError } from './http-error.js';
 
 /**
  * One `bytes=` range → inclusive offsets; undefined to send everything (a header we do not
@@ -40,4 +42,10 @@ export function answerRange(range: string | undefined, size: number): RangeAnswe
   const headers: Record<string, string | number> = { 'accept-ranges': 'bytes', 'content-length': Math.max(0, end - start + 1) };
   if (r) headers['content-range'] = `bytes ${start}-${end}/${size}`;
   return { status: r ? 206 : 200, start, end, headers };
+}
+
+/** The 416 answer as an HttpError for the request handler to send, its Content-Range already set. */
+export function rangeNotSatisfiable(res: ServerResponse, answer: Extract<RangeAnswer, { status: 416 }>): HttpError {
+  for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+  return new HttpError(416, answer.message);
 }

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Logger } from '../processor/log.js';
+import type { Logger } from '../daemon-log.js';
 import { HttpError } from './http-error.js';
 import { JSON_TYPE, SAFETY_HEADERS, sendHead } from './http-headers.js';
 

@@ -8,8 +8,8 @@ import { createReadStream } from 'node:fs';
 import { access, constants, readdir, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError } from '../net/http-error.js';
-import { JSON_TYPE, PLAIN_TEXT, SAFETY_HEADERS, sendHead } from '../net/http-headers.js';
-import { answerRange } from '../net/http-range.js';
+import { PLAIN_TEXT, SAFETY_HEADERS, sendHead } from '../net/http-headers.js';
+import { answerRange, rangeNotSatisfiable } from '../net/http-range.js';
 import { requestHandler, sendJson } from '../net/request-handler.js';
 import { pathSegments } from '../net/url-path.js';
 import { jobDir, JOB_ID_PATTERN, parseStreamFileName, streamPath, streamsDir, type JobMeta, type StoredEvent, type StreamName } from './job-files.js';
@@ -17,7 +17,7 @@ import { MAX_STEP } from './job-log.js';
 import type { JobStore } from './job-store.js';
 import { jobPage, jobsPage } from './job-page.js';
 import { parsePosition, serveLiveTail } from './live-tail.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../daemon-log.js';
 
 export interface StepSummary {
   index: number;
@@ -48,6 +48,7 @@ async function route(store: JobStore, req: IncomingMessage, res: ServerResponse)
   // a trailing slash names the same thing
   const seg = parsed.segments.length > 1 && parsed.segments[parsed.segments.length - 1] === '' ? parsed.segments.slice(0, -1) : parsed.segments;
   const path = `/${seg.join('/')}`;
+  const query = new URL(req.url ?? '/', 'http://processor').searchParams;
   const noRoute = new HttpError(404, `no route ${JSON.stringify(path.slice(0, 200))}; see docs/output-processor.md`);
   if (path === '/status' || path === '/health-check') return health(store, res);
   if (path === '/') return html(res, jobsPage());
@@ -62,13 +63,13 @@ async function route(store: JobStore, req: IncomingMessage, res: ServerResponse)
   if (rest.length === 0) return sendJson(res, 200, { ...meta, steps: await steps(store, meta.id) });
   if (rest.length === 1 && rest[0] === 'events') return sendJson(res, 200, await store.events(meta.id));
   if (rest.length === 1 && rest[0] === 'live') {
-    const raw = String(req.headers['last-event-id'] ?? new URL(req.url ?? '/', 'http://processor').searchParams.get('from') ?? '0');
+    const raw = String(req.headers['last-event-id'] ?? query.get('from') ?? '0');
     const from = parsePosition(raw);
     if (!from) throw new HttpError(400, `bad position ${JSON.stringify(raw.slice(0, 200))}: use an event id this server sent (R or R.B)`);
     return serveLiveTail(store, meta.id, from, req, res);
   }
   if (rest.length === 3 && rest[0] === 'steps' && rest[2] === 'output') {
-    return output(store, meta.id, rest[1], new URL(req.url ?? '/', 'http://processor').searchParams.get('stream') ?? 'stdout', req, res);
+    return output(store, meta.id, rest[1], query.get('stream') ?? 'stdout', req, res);
   }
   throw noRoute;
 }
@@ -132,10 +133,7 @@ async function output(store: JobStore, jobId: string, stepText: string, stream: 
   if (!known) throw new HttpError(404, `job ${jobId} has no step ${step} (yet)`);
   const size = await store.streamSize(jobId, step, stream);
   const answer = answerRange(req.headers.range, size);
-  if (answer.status === 416) {
-    sendHead(res, 416, { ...answer.headers, 'content-type': JSON_TYPE, ...SAFETY_HEADERS }).end(`${JSON.stringify({ error: answer.message })}\n`);
-    return;
-  }
+  if (answer.status === 416) throw rangeNotSatisfiable(res, answer);
   const { start, end } = answer;
   sendHead(res, answer.status, { 'content-type': PLAIN_TEXT, ...SAFETY_HEADERS, 'cache-control': 'no-cache', ...answer.headers });
   if (req.method === 'HEAD' || end < start) {

@@ -13,7 +13,7 @@ import { answerUnparsable } from '../net/request-handler.js';
 import { UsageError } from '../usage-error.js';
 import { httpHandler } from './http-api.js';
 import { JobStore } from './job-store.js';
-import { jsonLogger, type Logger } from './log.js';
+import { jsonLogger, type Logger } from '../daemon-log.js';
 import { StreamSession } from './stream-session.js';
 import { loadSecret } from './tokens.js';
 

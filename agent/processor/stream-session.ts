@@ -12,7 +12,7 @@ import type { AgentFrame, ProcessorFrame } from '../output/wire/protocol.js';
 import { JOB_ID_PATTERN } from './job-files.js';
 import type { JobLog, JobWriter } from './job-log.js';
 import type { JobStore } from './job-store.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../daemon-log.js';
 import { ProtocolError } from './protocol-error.js';
 import { bearerToken, tokenMatches } from './tokens.js';
 

@@ -10,7 +10,7 @@
  */
 import { posix } from 'node:path';
 import type { AttachWorkspaceStep } from '../jobspec/jobspec.js';
-import { formatBytes } from '../store/archive.js';
+import { formatBytes } from '../store/format-bytes.js';
 import type { BlobInfo } from '../store/blob-store.js';
 import { workspaceLayerPrefix } from '../store/keys.js';
 import { restoreArchive } from '../store/stored-archive.js';

@@ -7,7 +7,7 @@
  */
 import { posix } from 'node:path';
 import type { PersistToWorkspaceStep } from '../jobspec/jobspec.js';
-import { formatBytes } from '../store/archive.js';
+import { formatBytes } from '../store/format-bytes.js';
 import { goGlob, type GlobTree } from '../store/go-glob.js';
 import { BadPatternError } from '../store/go-match.js';
 import { workspaceLayerKey, workspaceLayerPrefix } from '../store/keys.js';

@@ -9,7 +9,7 @@
  * is a miss with a warning; only a key template that cannot be rendered fails the step.
  */
 import type { RestoreCacheStep } from '../jobspec/jobspec.js';
-import { formatBytes } from '../store/archive.js';
+import { formatBytes } from '../store/format-bytes.js';
 import type { BlobInfo, BlobStore } from '../store/blob-store.js';
 import { cacheRetention, isExpired } from '../store/cache-retention.js';
 import { cacheBlobKey } from '../store/keys.js';

@@ -7,7 +7,7 @@
  */
 import { posix } from 'node:path';
 import type { SaveCacheStep } from '../jobspec/jobspec.js';
-import { formatBytes } from '../store/archive.js';
+import { formatBytes } from '../store/format-bytes.js';
 import { cacheRetention, isExpired } from '../store/cache-retention.js';
 import { cacheBlobKey } from '../store/keys.js';
 import { storeArchive } from '../store/stored-archive.js';
@@ -32,10 +32,8 @@ export const saveCacheStep: StepHandler<SaveCacheStep> = async (step, ctx) => {
     const { days } = cacheRetention();
     if (existing && isExpired(existing, days)) {
       say(`Replacing the cache for key: ${key}, saved ${existing.modified.toISOString()}: it is past the ${days}-day cache retention`);
-      // only the expired one: another job may have replaced it meanwhile
-      const again = await store.stat(blobKey);
-      if (again && again.modified.getTime() === existing.modified.getTime()) await store.delete(blobKey);
-      existing = again && isExpired(again, days) ? undefined : again;
+      await store.delete(blobKey);
+      existing = undefined;
     }
     if (existing) {
       say(`Skipping cache generation, cache already exists for key: ${key}`);

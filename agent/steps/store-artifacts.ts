@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { recordStoredArtifact } from '../artifacts/job-artifacts.js';
 import type { StoreArtifactsStep } from '../jobspec/jobspec.js';
-import { formatBytes } from '../store/archive.js';
+import { formatBytes } from '../store/format-bytes.js';
 import { artifactPrefix } from '../store/keys.js';
 import { failureResult } from './container-script.js';
 import { resolvePath } from './shell.js';

@@ -181,6 +181,3 @@ export class Digester extends Transform {
     return this.hash.digest('hex');
   }
 }
-
-// kept in a module of its own so that printing a size loads no archive code (tar, zlib)
-export { formatBytes } from './format-bytes.js';

@@ -5,6 +5,7 @@
  * prune`. `DECKHAND_CACHE_RETENTION_DAYS` changes the period.
  */
 import type { BlobInfo, BlobStore } from './blob-store.js';
+import { CACHES_PREFIX } from './keys.js';
 
 export const DEFAULT_CACHE_RETENTION_DAYS = 15;
 export const CACHE_RETENTION_VARIABLE = 'DECKHAND_CACHE_RETENTION_DAYS';
@@ -39,7 +40,7 @@ export interface PruneResult {
 
 /** Deletes every cache (of every project) in `store` saved more than `days` ago. */
 export async function pruneCaches(store: BlobStore, days: number, now: number = Date.now()): Promise<PruneResult> {
-  const expired = (await store.list('caches/')).filter((b) => isExpired(b, days, now));
+  const expired = (await store.list(CACHES_PREFIX)).filter((b) => isExpired(b, days, now));
   for (const b of expired) await store.delete(b.key);
   return { count: expired.length, bytes: expired.reduce((n, b) => n + b.size, 0) };
 }

@@ -1,4 +1,4 @@
-/** `12.3 MiB`, as sizes are printed in step output. */
+/** `12.3 MiB`, as sizes are printed in step output. (A module of its own: printing a size loads no archive code.) */
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;

@@ -16,9 +16,12 @@ export function projectId(project: string): string {
   return createHash('sha256').update(project).digest('hex').slice(0, 16);
 }
 
+/** Where every project's caches are. */
+export const CACHES_PREFIX = 'caches/';
+
 /** The store key of a cache key, or (a prefix) the start of one. */
 export function cacheBlobKey(storage: Pick<JobStorage, 'project'>, key: string): string {
-  return `caches/${projectId(storage.project)}/${key}`;
+  return `${CACHES_PREFIX}${projectId(storage.project)}/${key}`;
 }
 
 export function workspaceLayerPrefix(workflowRunId: string, jobRunId: string): string {

@@ -4,7 +4,6 @@
  * with exit 2 for every bad input.
  */
 import assert from 'node:assert/strict';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FsBlobStore } from '../../agent/store/fs-store.js';
 import { S3BlobStore } from '../../agent/store/s3-store.js';
-import { startMoto, type MotoServer } from '../support/moto.js';
+import { createMotoBucket, motoStoreEnv, startMoto, type MotoServer } from '../support/moto.js';
 import { deckhand, get, putArtifacts, serve } from './artifacts-fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'deckhand-artifacts-cli-'));
@@ -100,10 +99,8 @@ describe('artifacts on an S3 store (moto_server)', () => {
 
   before(async () => {
     moto = await startMoto();
-    env = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', DECKHAND_S3_ENDPOINT: moto.endpoint };
-    const client = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
-    await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    client.destroy();
+    env = motoStoreEnv(moto.endpoint);
+    await createMotoBucket(moto.endpoint, BUCKET);
     const store = S3BlobStore.fromEnvironment({ bucket: BUCKET, prefix: 'ci/' }, env);
     await putArtifacts(store, 'run-s3', { 'out/data.bin': BINARY, 'out/page.html': '<script>x()</script>', 'shot.png': BINARY.subarray(0, 100) });
   });

@@ -5,7 +5,6 @@
  * bytes that come out of it.
  */
 import assert from 'node:assert/strict';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,12 +12,12 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { startArtifactServer } from '../../agent/artifacts/server.js';
-import { silentLogger } from '../../agent/processor/log.js';
+import { silentLogger } from '../../agent/daemon-log.js';
 import type { BlobStore, ByteRange } from '../../agent/store/blob-store.js';
 import { FsBlobStore } from '../../agent/store/fs-store.js';
 import { S3BlobStore } from '../../agent/store/s3-store.js';
 import { artifactPrefix } from '../../agent/store/keys.js';
-import { startMoto, type MotoServer } from '../support/moto.js';
+import { createMotoBucket, motoStoreEnv, startMoto, type MotoServer } from '../support/moto.js';
 import { get } from './artifacts-fixture.js';
 
 const SIZE = 24 * 1024 * 1024 + 7;
@@ -127,8 +126,6 @@ after(async () => {
 rangedReads('filesystem store', async () => new FsBlobStore(join(dir, 'store')));
 rangedReads('S3 store (moto_server)', async () => {
   moto = await startMoto();
-  const client = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
-  await client.send(new CreateBucketCommand({ Bucket: 'ranged' }));
-  client.destroy();
-  return S3BlobStore.fromEnvironment({ bucket: 'ranged', prefix: 'p/' }, { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', DECKHAND_S3_ENDPOINT: moto.endpoint });
+  await createMotoBucket(moto.endpoint, 'ranged');
+  return S3BlobStore.fromEnvironment({ bucket: 'ranged', prefix: 'p/' }, motoStoreEnv(moto.endpoint));
 });

@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { packagePath } from '../../agent/package-root.js';
+import { peakMemoryKb } from '../support/peak-memory.js';
 import { get, openFrame, RawStream, sha256, streamJob, TestStream, type TestProcessor } from './support.js';
 
 const BIN = packagePath('bin', 'deckhand.js');
@@ -33,10 +34,6 @@ async function startCli(dataDir: string): Promise<{ child: ChildProcess; grpcPor
     });
     child.on('exit', (code) => reject(new Error(`output-processor exited ${code}: ${log.join('\n')}`)));
   });
-}
-
-function peakRssKb(pid: number): number {
-  return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 }
 
 describe('deckhand output-processor (the command)', () => {
@@ -123,7 +120,7 @@ describe('deckhand output-processor (the command)', () => {
     s.end();
     assert.ok((await get(`${p.http}/api/jobs/job-million-batched/steps/0/output`)).body.equals(bytes));
 
-    const peak = peakRssKb(child.pid!);
+    const peak = peakMemoryKb(child.pid!) ?? NaN;
     t.diagnostic(`other job served in ${meanwhileMs} ms during the flood; processor peak RSS ${peak} KB`);
     assert.ok(peak < 250_000, `the processor's peak RSS was ${peak} KB`);
     child.kill('SIGTERM');

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { credentials, makeGenericClientConstructor, Metadata, type ChannelCredentials, type Client, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
 import { CLIENT_KEEPALIVE, outputProcessorService, type AgentFrame, type Entry, type ProcessorFrame, type StreamKindName } from '../../agent/output/wire/protocol.js';
 import { startOutputProcessor, type OutputProcessorOptions, type RunningOutputProcessor } from '../../agent/processor/index.js';
-import { silentLogger } from '../../agent/processor/log.js';
+import { silentLogger } from '../../agent/daemon-log.js';
 import { jobToken, loadSecret } from '../../agent/processor/tokens.js';
 
 export interface TestProcessor {

@@ -4,13 +4,12 @@
  * saves in one job (one container) and restores in another.
  */
 import assert from 'node:assert/strict';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { backdateFsBlob, daysAgo } from '../store/backdate.js';
-import { startMoto, type MotoServer } from '../support/moto.js';
+import { createMotoBucket, motoStoreEnv, startMoto, type MotoServer } from '../support/moto.js';
 import { DEBIAN, execute, project } from '../support/execute.js';
 
 const made: string[] = [];
@@ -232,14 +231,12 @@ jobs:
     let moto: MotoServer;
     before(async () => {
       moto = await startMoto();
-      const client = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'k', secretAccessKey: 's' } });
-      await client.send(new CreateBucketCommand({ Bucket: 'ci-caches' }));
-      client.destroy();
+      await createMotoBucket(moto.endpoint, 'ci-caches');
     });
     after(async () => moto?.stop());
 
     test('save in one job, restore in the next, through s3://bucket/prefix', () => {
-      const env = { AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: moto.endpoint };
+      const env = motoStoreEnv(moto.endpoint, 'AWS_ENDPOINT_URL_S3');
       const dir = repo(config({ saveKey: 'v1-s3', restoreKeys: ['v1-'], paths: ['deps', '~/.cache/tool'], make: MAKE_TREE, check: CHECK_TREE }));
       const saved = execute(dir, ['--job', 'save', '-e', 'VARIANT=s3', '--store', 's3://ci-caches/team/'], env);
       assert.equal(saved.code, 0, saved.out + saved.err);

@@ -3,9 +3,10 @@
  * store keeps it in the blob's meta.json, the S3 store in the object's `deckhand-modified` user
  * metadata (rewritten by a copy of the object onto itself, as S3 requires).
  */
-import { CopyObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { motoS3Client } from '../support/moto.js';
 
 /** `blobDir` is a filesystem blob's folder (`…/<key>.blob`). */
 export function backdateFsBlob(blobDir: string, saved: Date): void {
@@ -16,7 +17,7 @@ export function backdateFsBlob(blobDir: string, saved: Date): void {
 }
 
 export async function backdateS3Object(endpoint: string, bucket: string, key: string, saved: Date): Promise<void> {
-  const client = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  const client = motoS3Client(endpoint);
   try {
     const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     const Metadata = { ...(head.Metadata ?? {}), 'deckhand-modified': String(saved.getTime()) };

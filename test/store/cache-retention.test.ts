@@ -4,7 +4,6 @@
  * filesystem store and on S3 (moto_server). Saved times are set in the past, never waited for.
  */
 import assert from 'node:assert/strict';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,19 +14,17 @@ import { cacheRetention, DEFAULT_CACHE_RETENTION_DAYS, isExpired, pruneCaches } 
 import { FsBlobStore } from '../../agent/store/fs-store.js';
 import { S3BlobStore } from '../../agent/store/s3-store.js';
 import { deckhand } from '../artifacts/artifacts-fixture.js';
-import { startMoto, type MotoServer } from '../support/moto.js';
+import { createMotoBucket, motoStoreEnv, startMoto, type MotoServer } from '../support/moto.js';
 import { backdateFsBlob, backdateS3Object, daysAgo } from './backdate.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'deckhand-cache-retention-'));
 let moto: MotoServer;
 const BUCKET = 'retention';
-const s3Env = (): NodeJS.ProcessEnv => ({ AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', DECKHAND_S3_ENDPOINT: moto.endpoint });
+const s3Env = (): NodeJS.ProcessEnv => motoStoreEnv(moto.endpoint);
 
 before(async () => {
   moto = await startMoto();
-  const client = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
-  await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  client.destroy();
+  await createMotoBucket(moto.endpoint, BUCKET);
 });
 after(async () => {
   rmSync(dir, { recursive: true, force: true });

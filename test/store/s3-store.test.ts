@@ -4,46 +4,39 @@
  * errors that say what to fix.
  */
 import assert from 'node:assert/strict';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { openBlobStore } from '../../agent/store/open-store.js';
 import { S3BlobStore } from '../../agent/store/s3-store.js';
-import { startMoto, type MotoServer } from '../support/moto.js';
+import { createMotoBucket, motoStoreEnv, startMoto, type MotoServer } from '../support/moto.js';
 import { blobStoreContract, readAll } from './blob-store-contract.js';
 
 let moto: MotoServer;
 const BUCKET = 'deckhand-test';
 
-export function s3Env(endpoint: string): NodeJS.ProcessEnv {
-  return { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', DECKHAND_S3_ENDPOINT: endpoint };
-}
-
 before(async () => {
   moto = await startMoto();
-  const client = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
-  await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  client.destroy();
+  await createMotoBucket(moto.endpoint, BUCKET);
 });
 after(async () => moto?.stop());
 
 describe('S3BlobStore: the BlobStore contract', () => {
   let n = 0;
-  blobStoreContract(() => S3BlobStore.fromEnvironment({ bucket: BUCKET, prefix: `contract-${n++}/` }, s3Env(moto.endpoint)));
+  blobStoreContract(() => S3BlobStore.fromEnvironment({ bucket: BUCKET, prefix: `contract-${n++}/` }, motoStoreEnv(moto.endpoint)));
 });
 
 describe('S3BlobStore', () => {
   test('openBlobStore reads s3://bucket/prefix and the AWS variables; AWS_ENDPOINT_URL_S3 works too', async () => {
-    const env = { ...s3Env(moto.endpoint), DECKHAND_S3_ENDPOINT: '', AWS_ENDPOINT_URL_S3: moto.endpoint };
+    const env = { ...motoStoreEnv(moto.endpoint), DECKHAND_S3_ENDPOINT: '', AWS_ENDPOINT_URL_S3: moto.endpoint };
     const s = await openBlobStore(`s3://${BUCKET}/some/prefix/`, env);
     assert.equal(s.location, `s3://${BUCKET}/some/prefix/`);
     await s.put('k', Readable.from([Buffer.from('v')]));
-    const raw = S3BlobStore.fromEnvironment({ bucket: BUCKET, prefix: '' }, s3Env(moto.endpoint));
+    const raw = S3BlobStore.fromEnvironment({ bucket: BUCKET, prefix: '' }, motoStoreEnv(moto.endpoint));
     assert.equal((await readAll(await raw.get('some/prefix/k'))).toString(), 'v');
   });
 
   test('a bucket that does not exist is an error naming the store', async () => {
-    const s = await openBlobStore('s3://no-such-bucket-here/x', s3Env(moto.endpoint));
+    const s = await openBlobStore('s3://no-such-bucket-here/x', motoStoreEnv(moto.endpoint));
     await assert.rejects(s.put('k', Readable.from([Buffer.from('v')])), /S3 store s3:\/\/no-such-bucket-here\/x\/: cannot store k: NoSuchBucket/);
     await assert.rejects(s.list(''), /S3 store s3:\/\/no-such-bucket-here\/x\/: cannot list : NoSuchBucket/);
   });

@@ -2,6 +2,7 @@
 // scripts/ensure-test-tools.sh) on a free loopback port. It speaks S3 and ECR among others; it
 // accepts any access keys. A missing moto_server fails the tests that use it.
 
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
 import { freePort } from './registry.js';
 
@@ -46,4 +47,27 @@ export async function startMoto(): Promise<MotoServer> {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** An S3 client of the moto server at `endpoint` (moto takes any keys); destroy() it when done. */
+export function motoS3Client(endpoint: string): S3Client {
+  return new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+}
+
+/** Makes bucket `bucket` on the moto server at `endpoint`. */
+export async function createMotoBucket(endpoint: string, bucket: string): Promise<void> {
+  const client = motoS3Client(endpoint);
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * The variables deckhand's S3 store reads to reach the moto server at `endpoint`: the usual AWS
+ * ones, with the endpoint in `endpointVariable` (deckhand's own, or the AWS SDK's standard one).
+ */
+export function motoStoreEnv(endpoint: string, endpointVariable: 'DECKHAND_S3_ENDPOINT' | 'AWS_ENDPOINT_URL_S3' = 'DECKHAND_S3_ENDPOINT'): NodeJS.ProcessEnv {
+  return { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', [endpointVariable]: endpoint };
 }

@@ -8,12 +8,9 @@ import { readFileSync } from 'node:fs';
 export function watchPeakMemory(pid: number, everyMs = 50): { stop: () => number } {
   let peak = 0;
   const read = (): void => {
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
-    } catch {
-      // the process ended
-    }
+    const kb = peakMemoryKb(pid);
+    // undefined: the process ended
+    if (kb !== undefined) peak = Math.max(peak, kb);
   };
   read();
   const timer = setInterval(read, everyMs);
@@ -24,4 +21,13 @@ export function watchPeakMemory(pid: number, everyMs = 50): { stop: () => number
       return peak;
     },
   };
+}
+
+/** Process `pid`'s resident-memory high-water mark so far (VmHWM, KiB); undefined once it is gone. */
+export function peakMemoryKb(pid: number): number | undefined {
+  try {
+    return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return undefined;
+  }
 }

@@ -5,14 +5,14 @@
  * the run and served from S3 by `deckhand artifacts serve`.
  */
 import assert from 'node:assert/strict';
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { get, serve } from '../artifacts/artifacts-fixture.js';
 import { BUSYBOX, deckhandBin, project } from '../support/execute.js';
-import { startMoto, type MotoServer } from '../support/moto.js';
+import { createMotoBucket, motoS3Client, motoStoreEnv, startMoto, type MotoServer } from '../support/moto.js';
 
 const BUCKET = 'deckhand-workflows';
 const STORE = `s3://${BUCKET}/team/ci`;
@@ -21,18 +21,15 @@ const dirs: string[] = [];
 
 before(async () => {
   moto = await startMoto();
-  const client = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
-  await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  client.destroy();
+  await createMotoBucket(moto.endpoint, BUCKET);
 });
 after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   await moto?.stop();
 });
 
-function s3Env(): NodeJS.ProcessEnv {
-  return { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: moto.endpoint };
-}
+// the AWS SDK's own endpoint variable, as a user of another S3-compatible store would set it
+const s3Env = (): NodeJS.ProcessEnv => motoStoreEnv(moto.endpoint, 'AWS_ENDPOINT_URL_S3');
 
 const job = (steps: string[]): string => `    docker: [{image: ${BUSYBOX}}]\n    resource_class: small\n    steps:\n${steps.map((s) => `      - ${s}`).join('\n')}\n`;
 
@@ -98,7 +95,7 @@ test('a workflow on S3: workspaces fan out and in, a cache crosses runs, artifac
   assert.match(second.out, /^\[d\]\s+fan-in from-a from-b from-c shared=b$/m);
 
   // everything went to S3, nothing to the local default store
-  const client = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  const client = motoS3Client(moto.endpoint);
   const keys = ((await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'team/ci/' }))).Contents ?? []).map((o) => o.Key ?? '');
   client.destroy();
   assert.equal(keys.filter((k) => k.startsWith('team/ci/caches/')).length, 2, keys.join('\n'));

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GrpcOutputSink } from '../../../agent/output/stream/grpc-sink.js';
 import { BUSYBOX, deckhandBin, job, project } from '../../support/execute.js';
-import { ProcessorProcess, sampleRss, seqBytes, sha256 } from './processor-process.js';
+import { watchPeakMemory } from '../../support/peak-memory.js';
+import { ProcessorProcess, seqBytes, sha256 } from './processor-process.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -38,7 +39,7 @@ describe('output streaming under processor faults', { timeout: 300_000 }, () => 
       [deckhandBin, 'execute', '--no-color', '--log-file', join(dir, 'job.log'), '--output-processor', processor.target, '--job-id', jobId, '--output-token', processor.token(jobId), '--output-deadline', '120'],
       { cwd: dir, env: { ...process.env, DECKHAND_HOME: join(dir, '.home') } },
     );
-    const rss = sampleRss(child.pid as number);
+    const rss = watchPeakMemory(child.pid as number);
     let tail = '';
     let err = '';
     let started: () => void = () => undefined;

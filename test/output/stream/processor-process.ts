@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,26 +120,6 @@ export class ProcessorProcess {
 
 export function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
-}
-
-/** The peak of VmRSS (KiB) of process `pid`, sampled every `everyMs` until stop() is called. */
-export function sampleRss(pid: number, everyMs = 100): { stop: () => number } {
-  let peak = 0;
-  const timer = setInterval(() => {
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      peak = Math.max(peak, kb);
-    } catch {
-      // the process ended
-    }
-  }, everyMs);
-  return {
-    stop() {
-      clearInterval(timer);
-      return peak;
-    },
-  };
 }
 
 /** What `seq 1 N` prints. */

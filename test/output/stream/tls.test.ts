@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { defaultSecretFile, startOutputProcessor, type RunningOutputProcessor } from '../../../agent/processor/index.js';
-import { silentLogger } from '../../../agent/processor/log.js';
+import { silentLogger } from '../../../agent/daemon-log.js';
 import { jobToken, loadSecret } from '../../../agent/processor/tokens.js';
 import { GrpcOutputSink } from '../../../agent/output/stream/grpc-sink.js';
 import { sha256 } from './processor-process.js';

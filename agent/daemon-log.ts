@@ -1,6 +1,7 @@
 /**
- * The processor's log: one JSON object per line (time, level, msg, and the event's fields), so
- * an operator's log pipeline can read it without parsing prose.
+ * The daemons' log (the output processor, the artifact server): one JSON object per line on
+ * stderr (time, level, msg, and the event's fields), so an operator's log pipeline can read it
+ * without parsing prose.
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
