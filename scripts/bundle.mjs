@@ -1,7 +1,9 @@
 // Build step (`make build`): bundles the compiled CLI (dist/agent/cli/main.js) and the packages it
-// uses into dist/bundle/, keeping each subcommand a separate chunk that loads only when it runs.
+// uses into one CommonJS file, dist/bundle/deckhand.cjs, that bin/deckhand.js runs.
 // Why: resolving and reading ~400 module files cost Node ~500 ms at every `deckhand execute`;
-// one bundle starts in a fraction of that (docs/benchmarks.md). bin/deckhand.js runs the bundle.
+// one bundle starts in a fraction of that, and as CommonJS it can be compiled through a V8 code
+// cache (agent/cli/code-cache.ts; Node 20 has none for ES modules). Subcommands stay lazy: what
+// they import with import() is evaluated only when they run (docs/benchmarks.md).
 import { build } from 'esbuild';
 import { rmSync, writeFileSync } from 'node:fs';
 
@@ -38,13 +40,13 @@ const deferOnFirstCall = {
 
 rmSync('dist/bundle', { recursive: true, force: true });
 const result = await build({
-  // which sources went into which chunk, for the test that keeps heavy code out of start-up
+  // which sources went into the bundle and what it imports, for the check below
   metafile: true,
-  entryPoints: { main: 'dist/agent/cli/main.js' },
+  entryPoints: { deckhand: 'dist/agent/cli/main.js' },
   outdir: 'dist/bundle',
+  outExtension: { '.js': '.cjs' },
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   sourcemap: true,
@@ -55,15 +57,14 @@ const result = await build({
   // The AWS SDK and gRPC load only for the commands that use them, and keep their own module
   // layout (their CommonJS/ESM interop does not survive bundling), so they stay in node_modules.
   external: ['ssh2', 'cpu-features', '*.node', '@aws-sdk/*', '@smithy/*', '@grpc/*'],
-  // CommonJS packages inside an ESM bundle still call require() and read __dirname
-  banner: {
-    js: [
-      "import { createRequire as __deckhandRequire } from 'node:module';",
-      "import { fileURLToPath as __deckhandPath } from 'node:url';",
-      'const require = __deckhandRequire(import.meta.url);',
-      'const __filename = __deckhandPath(import.meta.url);',
-      "const __dirname = __deckhandPath(new URL('.', import.meta.url));",
-    ].join(' '),
-  },
+  // our ES modules locate files (package.json, the generated validator) from import.meta.url
+  define: { 'import.meta.url': '__deckhandUrl' },
+  banner: { js: "const __deckhandUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
 writeFileSync('dist/bundle/meta.json', JSON.stringify(result.metafile));
+// vm.Script, which runs the bundle with its code cache, has no loader for import(): a package
+// left external must be loaded with require (createRequire in an ES module)
+for (const [file, output] of Object.entries(result.metafile.outputs)) {
+  const dynamic = output.imports.filter((i) => i.external && i.kind === 'dynamic-import').map((i) => i.path);
+  if (dynamic.length > 0) throw new Error(`${file} keeps import() of ${dynamic.join(', ')}: load external packages with createRequire`);
+}

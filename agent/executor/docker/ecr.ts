@@ -4,6 +4,7 @@
 // The region comes from the image's registry host; AWS_ENDPOINT_URL_ECR (read by the SDK)
 // points the call elsewhere, e.g. at a test server.
 
+import { createRequire } from 'node:module';
 import { ExecutorError, type RegistryAuth } from '../executor.js';
 
 export interface AwsKeys {
@@ -20,7 +21,8 @@ export function ecrRegion(image: string, fallback: string): string {
 
 /** Fetches pull credentials for `image` from ECR with `keys`. */
 export async function ecrCredentials(image: string, keys: AwsKeys, region: string): Promise<RegistryAuth> {
-  const { ECRClient, GetAuthorizationTokenCommand } = await import('@aws-sdk/client-ecr');
+  // required, not import()ed: the bundle runs where import() has no loader (scripts/bundle.mjs)
+  const { ECRClient, GetAuthorizationTokenCommand } = createRequire(import.meta.url)('@aws-sdk/client-ecr') as typeof import('@aws-sdk/client-ecr');
   const client = new ECRClient({ region, credentials: keys, maxAttempts: 2 });
   const fail = (reason: string): ExecutorError =>
     new ExecutorError(`cannot get an ECR token to pull image "${image}" (region ${region}): ${reason}; check the image's aws_auth keys`);

@@ -67,7 +67,10 @@ class ImagePull {
       if (typeof current === 'number') layer.current = current;
       if (typeof total === 'number' && total > 0) layer.total = total;
     }
-    if (phase === 'downloaded' && before !== 'downloaded') {
+    // The engine keeps only the latest progress of a transfer for a slow reader, so "Download
+    // complete" may never come: a layer seen extracting or complete was downloaded all the same.
+    const downloaded = rank('downloaded');
+    if (phase !== 'present' && rank(phase) >= downloaded && (before === undefined || rank(before) < downloaded)) {
       return [`Downloaded layer ${id}${layer.total !== undefined ? ` (${formatBytes(layer.total)})` : ''}`];
     }
     if (phase === 'present' && before !== 'present') return [`Layer ${id} already present`];

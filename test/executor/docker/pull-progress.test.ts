@@ -58,6 +58,19 @@ describe('pull progress', () => {
     assert.deepEqual(lines, ['Downloaded layer cccccccccccc']);
   });
 
+  it('a layer whose "Download complete" the engine coalesced away is still listed, once', () => {
+    let out = '';
+    const report = pullProgressReporter({ tty: false, write: (text) => (out += text) });
+    EVENTS.filter((e) => !(e.kind === 'progress' && e.message.status === 'Download complete')).forEach(report);
+    assert.match(out, /^Downloaded layer bbbbbbbbbbbb \(40\.1 MB\)$/m);
+    assert.equal(out.match(/Downloaded layer/g)?.length, 1);
+    // nothing but the end of it: downloaded, without a size
+    const tracker = new PullTracker();
+    tracker.record({ kind: 'started', image: IMAGE });
+    assert.deepEqual(tracker.record({ kind: 'progress', image: IMAGE, message: { status: 'Pull complete', id: 'dddddddddddd' } }), ['Downloaded layer dddddddddddd']);
+    assert.deepEqual(tracker.record({ kind: 'progress', image: IMAGE, message: { status: 'Download complete', id: 'dddddddddddd' } }), []);
+  });
+
   it('the status line counts layers and bytes as they come', () => {
     const tracker = new PullTracker();
     const lines: string[] = [];
