@@ -5,10 +5,8 @@
  */
 import type { Readable } from 'node:stream';
 import type { BlobStore, ByteRange } from '../store/blob-store.js';
-import { artifactPrefix } from '../store/keys.js';
+import { ARTIFACTS_PREFIX, artifactPrefix } from '../store/keys.js';
 import { UsageError } from '../usage-error.js';
-
-const ROOT = 'artifacts/';
 
 export interface Artifact {
   /** the artifact's path within its job run, as `store_artifacts` named it */
@@ -49,8 +47,8 @@ export function isArtifactPath(path: string): boolean {
 /** Every job run with artifacts, newest first. */
 export async function listJobRuns(store: BlobStore): Promise<JobRunArtifacts[]> {
   const runs = new Map<string, JobRunArtifacts>();
-  for (const blob of await store.list(ROOT)) {
-    const rest = blob.key.slice(ROOT.length);
+  for (const blob of await store.list(ARTIFACTS_PREFIX)) {
+    const rest = blob.key.slice(ARTIFACTS_PREFIX.length);
     const slash = rest.indexOf('/');
     if (slash <= 0) continue;
     const jobRunId = rest.slice(0, slash);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_ARTIFACTS_LISTEN } from '../artifacts/listen.js';
 import { packagePath } from '../package-root.js';
 import type { ExecuteOptions } from '../runner/execute.js';
+import type { RetainedKind } from '../store/retention.js';
 import type { OutputStreamFlags } from '../output/stream/stream-options.js';
 import { reportAndExit } from './errors.js';
 
@@ -190,16 +191,25 @@ export function buildProgram(): Command {
       const { artifactsServeCommand } = await import('./artifacts.js');
       process.exitCode = await artifactsServeCommand({ ...opts, debug: program.opts<{ debug?: boolean }>().debug });
     });
-  program
-    .command('cache')
-    .description('the caches save_cache kept (docs/storage.md)')
-    .command('prune')
-    .description('delete the caches saved more than DECKHAND_CACHE_RETENTION_DAYS (default 15) days ago')
-    .option('--store <dir|s3://bucket/prefix>', 'where the caches are (default $DECKHAND_HOME/store; docs/storage.md)')
-    .action(async (opts: { store?: string }) => {
-      const { cachePruneCommand } = await import('./cache.js');
-      process.exitCode = await cachePruneCommand(opts);
-    });
+  const prune = (group: string, groupDescription: string, description: string, kinds: RetainedKind[]): void => {
+    program
+      .command(group)
+      .description(groupDescription)
+      .command('prune')
+      .description(description)
+      .option('--store <dir|s3://bucket/prefix>', 'the store (default $DECKHAND_HOME/store; docs/storage.md)')
+      .action(async (opts: { store?: string }) => {
+        const { pruneCommand } = await import('./store.js');
+        process.exitCode = await pruneCommand(opts, kinds);
+      });
+  };
+  prune(
+    'store',
+    'caches, workspaces and artifacts kept in the store (docs/storage.md)',
+    'delete what is past its retention: caches and workspaces after 15 days, artifacts after 30 (DECKHAND_CACHE|WORKSPACE|ARTIFACT_RETENTION_DAYS)',
+    ['caches', 'workspaces', 'artifacts'],
+  );
+  prune('cache', 'the caches save_cache kept (docs/storage.md)', 'delete the caches saved more than DECKHAND_CACHE_RETENTION_DAYS (default 15) days ago', ['caches']);
   program.addOption(new Option('--no-color', 'disable colour output'));
   return program;
 }

@@ -12,7 +12,7 @@ import { posix } from 'node:path';
 import type { AttachWorkspaceStep } from '../jobspec/jobspec.js';
 import { formatBytes } from '../store/format-bytes.js';
 import type { BlobInfo } from '../store/blob-store.js';
-import { workspaceLayerPrefix } from '../store/keys.js';
+import { WORKSPACES_PREFIX, workspaceLayerPrefix } from '../store/keys.js';
 import { restoreArchive } from '../store/stored-archive.js';
 import { failureResult, StepFailure } from './container-script.js';
 import { resolvePath } from './shell.js';
@@ -35,7 +35,7 @@ export const attachWorkspaceStep: StepHandler<AttachWorkspaceStep> = async (step
     say(`Downloading workspace layers (${layers.length}, ${formatBytes(layers.reduce((n, l) => n + l.size, 0))})`);
     const t0 = Date.now();
     for (const layer of layers) {
-      const name = `${layer.metadata.job ? `${layer.metadata.job}: ` : ''}${layer.key.slice('workspaces/'.length)}`;
+      const name = `${layer.metadata.job ? `${layer.metadata.job}: ` : ''}${layer.key.slice(WORKSPACES_PREFIX.length)}`;
       say(`  ${name} - ${formatBytes(layer.size)}`);
       const problem = await restoreArchive(store, layer, ctx.executor, at, ctx.signal);
       if (problem) throw new StepFailure(`workspace layer ${name} cannot be used: ${problem}; re-run the job that persisted it`);

@@ -11,7 +11,7 @@
 import type { RestoreCacheStep } from '../jobspec/jobspec.js';
 import { formatBytes } from '../store/format-bytes.js';
 import type { BlobInfo, BlobStore } from '../store/blob-store.js';
-import { cacheRetention, isExpired } from '../store/cache-retention.js';
+import { isExpired, retention } from '../store/retention.js';
 import { cacheBlobKey } from '../store/keys.js';
 import { restoreArchive } from '../store/stored-archive.js';
 import { SHA256_KEY } from '../store/archive.js';
@@ -31,8 +31,8 @@ export const restoreCacheStep: StepHandler<RestoreCacheStep> = async (step, ctx)
     return failureResult(ctx, err);
   }
   const { store } = ctx.storage;
-  const retention = cacheRetention();
-  if (retention.problem) say(`Warning: ${retention.problem}; using ${retention.days} days`);
+  const period = retention('caches');
+  if (period.problem) say(`Warning: ${period.problem}; using ${period.days} days`);
   for (const key of keys) {
     if (ctx.signal.aborted) return { status: 'canceled' };
     const prefix = cacheBlobKey(ctx.storage, '');
@@ -48,8 +48,8 @@ export const restoreCacheStep: StepHandler<RestoreCacheStep> = async (step, ctx)
       continue;
     }
     // the newest match is past the retention, so every match is: as if CircleCI had dropped them
-    if (isExpired(found, retention.days)) {
-      say(`No cache is found for key: ${key} (the newest match, saved ${found.modified.toISOString()}, is past the ${retention.days}-day cache retention)`);
+    if (isExpired(found, period.days)) {
+      say(`No cache is found for key: ${key} (the newest match, saved ${found.modified.toISOString()}, is past the ${period.days}-day cache retention)`);
       continue;
     }
     const foundKey = found.key.slice(prefix.length);

@@ -2,13 +2,13 @@
  * `save_cache`: archive `paths` of the primary container under the rendered `key`, scoped to
  * the project. Caches are immutable as on CircleCI: when the key exists the save is skipped with
  * CircleCI's message, and of two jobs saving one key at once the first to finish wins. A cache
- * past the retention (cache-retention.ts) no longer counts: it is replaced, as CircleCI would have
+ * past the retention (store/retention.ts) no longer counts: it is replaced, as CircleCI would have
  * dropped it.
  */
 import { posix } from 'node:path';
 import type { SaveCacheStep } from '../jobspec/jobspec.js';
 import { formatBytes } from '../store/format-bytes.js';
-import { cacheRetention, isExpired } from '../store/cache-retention.js';
+import { isExpired, retention } from '../store/retention.js';
 import { cacheBlobKey } from '../store/keys.js';
 import { storeArchive } from '../store/stored-archive.js';
 import { containerKeySources, renderCacheKey } from './cache-key.js';
@@ -29,7 +29,7 @@ export const saveCacheStep: StepHandler<SaveCacheStep> = async (step, ctx) => {
     const { store } = ctx.storage;
     const blobKey = cacheBlobKey(ctx.storage, key);
     let existing = await store.stat(blobKey);
-    const { days } = cacheRetention();
+    const { days } = retention('caches');
     if (existing && isExpired(existing, days)) {
       say(`Replacing the cache for key: ${key}, saved ${existing.modified.toISOString()}: it is past the ${days}-day cache retention`);
       await store.delete(blobKey);

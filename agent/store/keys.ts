@@ -24,14 +24,20 @@ export function cacheBlobKey(storage: Pick<JobStorage, 'project'>, key: string):
   return `${CACHES_PREFIX}${projectId(storage.project)}/${key}`;
 }
 
+/** Where every workflow run's workspace layers are. */
+export const WORKSPACES_PREFIX = 'workspaces/';
+
 export function workspaceLayerPrefix(workflowRunId: string, jobRunId: string): string {
-  return `workspaces/${workflowRunId}/${jobRunId}/`;
+  return `${WORKSPACES_PREFIX}${workflowRunId}/${jobRunId}/`;
 }
 
 export function workspaceLayerKey(workflowRunId: string, jobRunId: string, sequence: number): string {
   return `${workspaceLayerPrefix(workflowRunId, jobRunId)}${String(sequence).padStart(6, '0')}`;
 }
 
+/** Where every job run's artifacts are. */
+export const ARTIFACTS_PREFIX = 'artifacts/';
+
 export function artifactPrefix(jobRunId: string): string {
-  return `artifacts/${jobRunId}/`;
+  return `${ARTIFACTS_PREFIX}${jobRunId}/`;
 }
