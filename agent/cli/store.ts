@@ -14,12 +14,14 @@ export async function pruneCommand(flags: { store?: string }, kinds: RetainedKin
   });
   const store = await openBlobStore(flags.store);
   for (const { kind, days } of periods) {
-    const { count, bytes } = await prune(store, kind, days);
+    const { count, bytes, ownRetention } = await prune(store, kind, days);
     const [one, many] = RETENTION[kind].noun;
+    // caches whose job set `retention: {caches: Nd}` go by that period instead
+    const own = ownRetention > 0 ? ` (${ownRetention} of them past their job's own retention.caches)` : '';
     process.stdout.write(
       count === 0
-        ? `No ${one} in ${store.location} is older than ${days} days\n`
-        : `Deleted ${count} ${count === 1 ? one : many} (${formatBytes(bytes)}) saved more than ${days} days ago from ${store.location}\n`,
+        ? `No ${many} in ${store.location} past the retention of ${days} days\n`
+        : `Deleted ${count} ${count === 1 ? one : many} (${formatBytes(bytes)}) saved more than ${days} days ago${own} from ${store.location}\n`,
     );
   }
   return 0;

@@ -41,6 +41,8 @@ export function toJobSpec(compiled: CompiledConfig, job: CompiledJob, wfJob?: Wo
   if (workflow) spec.workflow = workflow;
   const shell = optString(body.shell, 'shell', pos);
   if (shell !== undefined) spec.shell = shell;
+  const cacheDays = cacheRetentionDays(body.retention, valuePos(body, 'retention') ?? pos);
+  if (cacheDays !== undefined) spec.cacheRetentionDays = cacheDays;
   return spec;
 }
 
@@ -127,6 +129,14 @@ function parallelism(v: Value | undefined, pos?: SourcePos): number {
   const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw configError(pos, `"parallelism" must be a whole number of at least 1, got ${JSON.stringify(v)}`);
   return n;
+}
+
+/** `retention: {caches: 7d}` → 7; the schema has checked the form unless a parameter filled it in. */
+function cacheRetentionDays(v: Value | undefined, pos?: SourcePos): number | undefined {
+  if (!isMapValue(v) || v.caches === undefined || v.caches === null) return undefined;
+  const m = typeof v.caches === 'string' ? /^([1-9]|[12][0-9]|30)d$/.exec(v.caches.trim()) : null;
+  if (!m) throw configError(valuePos(v, 'caches') ?? pos, `"retention.caches" must be a number of days from "1d" to "30d", got ${JSON.stringify(v.caches)}`);
+  return Number(m[1]);
 }
 
 function optString(v: Value | undefined, key: string, pos?: SourcePos): string | undefined {

@@ -21,6 +21,8 @@ export interface JobSpec {
   /** job `environment` merged over the executor's */
   environment: Record<string, string>;
   parallelism: number;
+  /** `retention.caches` in days: how long the caches this job saves count; absent means the store's default (15) */
+  cacheRetentionDays?: number;
   steps: Step[];
   /** contexts named by the workflow entry; their values are the runner's business */
   contexts: string[];

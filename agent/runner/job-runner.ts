@@ -174,7 +174,7 @@ async function spinUp(opts: RunJobOptions, environment: Record<string, string>):
       shell,
       signal,
       local: opts.local,
-      storage: opts.storage,
+      storage: spec.cacheRetentionDays === undefined ? opts.storage : { ...opts.storage, cacheRetentionDays: spec.cacheRetentionDays },
     };
   } catch (err) {
     output.write('agent', `${message(err)}\n`);

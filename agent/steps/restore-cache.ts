@@ -11,7 +11,7 @@
 import type { RestoreCacheStep } from '../jobspec/jobspec.js';
 import { formatBytes } from '../store/format-bytes.js';
 import type { BlobInfo, BlobStore } from '../store/blob-store.js';
-import { isExpired, retention } from '../store/retention.js';
+import { cacheDays, isExpired, retention } from '../store/retention.js';
 import { cacheBlobKey } from '../store/keys.js';
 import { restoreArchive } from '../store/stored-archive.js';
 import { SHA256_KEY } from '../store/archive.js';
@@ -48,8 +48,9 @@ export const restoreCacheStep: StepHandler<RestoreCacheStep> = async (step, ctx)
       continue;
     }
     // the newest match is past the retention, so every match is: as if CircleCI had dropped them
-    if (isExpired(found, period.days)) {
-      say(`No cache is found for key: ${key} (the newest match, saved ${found.modified.toISOString()}, is past the ${period.days}-day cache retention)`);
+    const days = cacheDays(found, period.days);
+    if (isExpired(found, days)) {
+      say(`No cache is found for key: ${key} (the newest match, saved ${found.modified.toISOString()}, is past the ${days}-day cache retention)`);
       continue;
     }
     const foundKey = found.key.slice(prefix.length);

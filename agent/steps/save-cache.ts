@@ -8,7 +8,7 @@
 import { posix } from 'node:path';
 import type { SaveCacheStep } from '../jobspec/jobspec.js';
 import { formatBytes } from '../store/format-bytes.js';
-import { isExpired, retention } from '../store/retention.js';
+import { CACHE_RETENTION_METADATA, cacheDays, isExpired, retention } from '../store/retention.js';
 import { cacheBlobKey } from '../store/keys.js';
 import { storeArchive } from '../store/stored-archive.js';
 import { containerKeySources, renderCacheKey } from './cache-key.js';
@@ -29,7 +29,7 @@ export const saveCacheStep: StepHandler<SaveCacheStep> = async (step, ctx) => {
     const { store } = ctx.storage;
     const blobKey = cacheBlobKey(ctx.storage, key);
     let existing = await store.stat(blobKey);
-    const { days } = retention('caches');
+    const days = existing ? cacheDays(existing, retention('caches').days) : 0;
     if (existing && isExpired(existing, days)) {
       say(`Replacing the cache for key: ${key}, saved ${existing.modified.toISOString()}: it is past the ${days}-day cache retention`);
       await store.delete(blobKey);
@@ -54,6 +54,7 @@ export const saveCacheStep: StepHandler<SaveCacheStep> = async (step, ctx) => {
       metadata: {
         [CACHE_BUILD_KEY]: ctx.environment.CIRCLE_BUILD_NUM ?? '',
         ...(encodedPaths.length <= MAX_PATHS_METADATA ? { [CACHE_PATHS_KEY]: encodedPaths } : {}),
+        ...(ctx.storage.cacheRetentionDays !== undefined ? { [CACHE_RETENTION_METADATA]: String(ctx.storage.cacheRetentionDays) } : {}),
       },
       signal: ctx.signal,
     });

@@ -20,4 +20,6 @@ export interface JobStorage {
    * jobs in workflow order (set by `deckhand run`; empty for `deckhand execute`)
    */
   upstreamJobRunIds: string[];
+  /** the job's `retention: {caches: Nd}`: how long the caches it saves count (else the store's default) */
+  cacheRetentionDays?: number;
 }

@@ -65,6 +65,15 @@ export function retention(kind: RetainedKind, env: NodeJS.ProcessEnv = process.e
   return { days };
 }
 
+/** Metadata of a cache blob: the retention in days its job gave (`retention: {caches: Nd}`). */
+export const CACHE_RETENTION_METADATA = 'retention-days';
+
+/** The days a stored cache counts: its own retention when its job set one, else `fallback`. */
+export function cacheDays(info: Pick<BlobInfo, 'metadata'>, fallback: number): number {
+  const own = Number(info.metadata[CACHE_RETENTION_METADATA]);
+  return Number.isSafeInteger(own) && own >= 1 ? own : fallback;
+}
+
 /** Whether something saved at `info.modified` has outlived `days` at `now`. */
 export function isExpired(info: Pick<BlobInfo, 'modified'>, days: number, now: number = Date.now()): boolean {
   return now - info.modified.getTime() > days * DAY_MS;
@@ -74,9 +83,14 @@ export interface PruneResult {
   /** units deleted: caches, workflow runs' workspaces, job runs' artifacts */
   count: number;
   bytes: number;
+  /** of the caches deleted, those past a retention of their own (their job's `retention.caches`) */
+  ownRetention: number;
 }
 
-/** Deletes every unit of `kind` in `store` (of every project) whose newest blob is more than `days` old. */
+/**
+ * Deletes every unit of `kind` in `store` (of every project) whose newest blob is more than `days`
+ * old — for a cache that its job gave a retention of its own, more than that.
+ */
 export async function prune(store: BlobStore, kind: RetainedKind, days: number, now: number = Date.now()): Promise<PruneResult> {
   const { prefix, unit } = RETENTION[kind];
   const units = new Map<string, BlobInfo[]>();
@@ -84,14 +98,15 @@ export async function prune(store: BlobStore, kind: RetainedKind, days: number, 
     const name = unit(blob.key.slice(prefix.length));
     units.set(name, [...(units.get(name) ?? []), blob]);
   }
-  let count = 0;
-  let bytes = 0;
+  const result: PruneResult = { count: 0, bytes: 0, ownRetention: 0 };
   for (const blobs of units.values()) {
-    const newest = Math.max(...blobs.map((b) => b.modified.getTime()));
-    if (!isExpired({ modified: new Date(newest) }, days, now)) continue;
+    const newest = blobs.reduce((a, b) => (b.modified > a.modified ? b : a));
+    const limit = kind === 'caches' ? cacheDays(newest, days) : days;
+    if (!isExpired(newest, limit, now)) continue;
     for (const b of blobs) await store.delete(b.key);
-    count += 1;
-    bytes += blobs.reduce((n, b) => n + b.size, 0);
+    result.count += 1;
+    result.bytes += blobs.reduce((n, b) => n + b.size, 0);
+    if (kind === 'caches' && cacheDays(newest, 0) > 0) result.ownRetention += 1;
   }
-  return { count, bytes };
+  return result;
 }

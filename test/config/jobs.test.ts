@@ -101,3 +101,11 @@ test('<< >> expressions: value-returning and/or, and positioned parse errors', (
   assert.equal(jobSpec(c, 'b', { branch: 'dev' }).parallelism, 1);
   assertConfigError(() => jobSpec(c.replace('== "main"', '== == "main"'), 'b'), 5, 18, /in << pipeline\.git\.branch == == "main" and 10 or 1 >>:/);
 });
+
+test('retention: {caches: Nd} becomes cacheRetentionDays; absent means the default; a parameter that makes it wrong is positioned', () => {
+  const c = 'version: 2.1\njobs:\n  b:\n    parameters: {keep: {type: string, default: 7d}}\n    docker: [{image: x}]\n    retention: {caches: << parameters.keep >>}\n    steps: [checkout]\n';
+  assert.equal(jobSpec(c, 'b').cacheRetentionDays, 7);
+  assert.equal(jobSpec(c.replace('default: 7d', 'default: 30d'), 'b').cacheRetentionDays, 30);
+  assert.equal(jobSpec('version: 2.1\njobs:\n  b:\n    docker: [{image: x}]\n    steps: [checkout]\n', 'b').cacheRetentionDays, undefined);
+  assertConfigError(() => jobSpec(c.replace('default: 7d', 'default: 31d'), 'b'), 6, 25, /"retention\.caches" must be a number of days from "1d" to "30d", got "31d"/);
+});

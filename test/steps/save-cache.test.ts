@@ -4,13 +4,14 @@
  * saves in one job (one container) and restores in another.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { backdateFsBlob, daysAgo } from '../store/backdate.js';
 import { createMotoBucket, motoStoreEnv, startMoto, type MotoServer } from '../support/moto.js';
-import { DEBIAN, execute, project } from '../support/execute.js';
+import { DEBIAN, deckhandBin, execute, project } from '../support/execute.js';
 
 const made: string[] = [];
 after(() => {
@@ -175,6 +176,25 @@ describe('save_cache / restore_cache', { concurrency: false }, () => {
     assert.match(fresh.out, /Found a cache from build \d+ at v1-r\n/);
     assert.match(fresh.out, /\nnew\n/);
     assert.equal(cacheBlobs(dir).length, 1);
+  });
+
+  test("a job's retention: {caches: 3d} goes with the caches it saves: a miss after 3 days, pruned after 3 days", () => {
+    const text = config({ saveKey: 'v1-own', restoreKeys: ['v1-'], paths: ['deps'], make: MAKE_TREE, check: 'cat ~/project/deps/variant.txt 2>/dev/null || echo no-deps' });
+    const dir = repo(text.replace('  save:\n', '  save:\n    retention: {caches: 3d}\n'));
+    assert.equal(execute(dir, ['--job', 'save', '-e', 'VARIANT=kept']).code, 0);
+    const [blob] = cacheBlobs(dir);
+    const meta = JSON.parse(readFileSync(join(dirname(blob), 'meta.json'), 'utf8')) as { metadata: Record<string, string> };
+    assert.equal(meta.metadata['retention-days'], '3');
+    backdateFsBlob(dirname(blob), daysAgo(2));
+    assert.match(execute(dir, ['--job', 'restore']).out, /\nkept\n/);
+    const saved = daysAgo(4);
+    backdateFsBlob(dirname(blob), saved);
+    const missed = execute(dir, ['--job', 'restore']);
+    assert.ok(missed.out.includes(`No cache is found for key: v1- (the newest match, saved ${saved.toISOString()}, is past the 3-day cache retention)\n`), missed.out);
+    const pruned = spawnSync(process.execPath, [deckhandBin, 'cache', 'prune'], { encoding: 'utf8', env: { ...process.env, DECKHAND_HOME: join(dir, '.home') } });
+    assert.equal(pruned.status, 0, pruned.stderr);
+    assert.match(pruned.stdout, /^Deleted 1 cache \(.+\) saved more than 15 days ago \(1 of them past their job's own retention\.caches\) from /);
+    assert.deepEqual(cacheBlobs(dir), []);
   });
 
   test('templates: checksum (base64 SHA-256 of the file in the container), arch, epoch, environment', () => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { BlobStore } from '../../agent/store/blob-store.js';
-import { isExpired, prune, retention, RETENTION } from '../../agent/store/retention.js';
+import { CACHE_RETENTION_METADATA, cacheDays, isExpired, prune, retention, RETENTION } from '../../agent/store/retention.js';
 import { FsBlobStore } from '../../agent/store/fs-store.js';
 import { artifactPrefix, workspaceLayerKey } from '../../agent/store/keys.js';
 import { S3BlobStore } from '../../agent/store/s3-store.js';
@@ -64,9 +64,9 @@ describe('prune of caches deletes only caches past the retention', () => {
     const root = join(dir, 'fs');
     const store = new FsBlobStore(root);
     await fill(store, async (key, saved) => backdateFsBlob(join(root, `${key.replace(/\./g, '%2E')}.blob`), saved));
-    assert.deepEqual(await prune(store, 'caches', 15), { count: 1, bytes: 'caches/p1/v1-old'.length });
+    assert.deepEqual(await prune(store, 'caches', 15), { count: 1, bytes: 'caches/p1/v1-old'.length, ownRetention: 0 });
     assert.deepEqual(await keys(store), ['artifacts/run/old.txt', 'caches/p1/v1-mid', 'caches/p2/v1-new']);
-    assert.deepEqual(await prune(store, 'caches', 5), { count: 1, bytes: 'caches/p1/v1-mid'.length });
+    assert.deepEqual(await prune(store, 'caches', 5), { count: 1, bytes: 'caches/p1/v1-mid'.length, ownRetention: 0 });
     assert.deepEqual(await keys(store), ['artifacts/run/old.txt', 'caches/p2/v1-new']);
   });
 
@@ -74,7 +74,7 @@ describe('prune of caches deletes only caches past the retention', () => {
     const store = S3BlobStore.fromEnvironment({ bucket: BUCKET, prefix: 'unit/' }, s3Env());
     await fill(store, (key, saved) => backdateS3Object(moto.endpoint, BUCKET, `unit/${key}`, saved));
     assert.ok(isExpired((await store.stat('caches/p1/v1-old'))!, 15));
-    assert.deepEqual(await prune(store, 'caches', 15), { count: 1, bytes: 'caches/p1/v1-old'.length });
+    assert.deepEqual(await prune(store, 'caches', 15), { count: 1, bytes: 'caches/p1/v1-old'.length, ownRetention: 0 });
     assert.deepEqual(await keys(store), ['artifacts/run/old.txt', 'caches/p1/v1-mid', 'caches/p2/v1-new']);
   });
 });
@@ -88,7 +88,7 @@ describe('deckhand cache prune', () => {
     assert.equal(r.code, 0, r.err);
     assert.equal(r.out.toString(), `Deleted 1 cache (16 B) saved more than 15 days ago from ${root}\n`);
     r = deckhand(['cache', 'prune'], { DECKHAND_HOME: home });
-    assert.equal(r.out.toString(), `No cache in ${root} is older than 15 days\n`);
+    assert.equal(r.out.toString(), `No caches in ${root} past the retention of 15 days\n`);
     r = deckhand(['cache', 'prune'], { DECKHAND_HOME: home, DECKHAND_CACHE_RETENTION_DAYS: '7' });
     assert.equal(r.out.toString(), `Deleted 1 cache (16 B) saved more than 7 days ago from ${root}\n`);
     assert.deepEqual(await keys(new FsBlobStore(root)), ['artifacts/run/old.txt', 'caches/p2/v1-new']);
@@ -136,18 +136,18 @@ describe('a workspace expires as one workflow run, artifacts as one job run, fro
     const store = new FsBlobStore(root);
     await fillRuns(store, async (key, saved) => backdateFsBlob(join(root, `${key.replace(/\./g, '%2E')}.blob`), saved));
     // wf-mixed has a layer of 20 days, but its newest is 3 days old: it stays whole
-    assert.deepEqual(await prune(store, 'workspaces', 15), { count: 1, bytes: bytesOf(RUNS[0][0], RUNS[1][0]) });
+    assert.deepEqual(await prune(store, 'workspaces', 15), { count: 1, bytes: bytesOf(RUNS[0][0], RUNS[1][0]), ownRetention: 0 });
     assert.deepEqual((await keys(store)).filter((k) => k.startsWith('workspaces/')), [RUNS[2][0], RUNS[3][0], RUNS[4][0]].sort());
-    assert.deepEqual(await prune(store, 'artifacts', 30), { count: 1, bytes: bytesOf(RUNS[5][0], RUNS[6][0]) });
-    assert.deepEqual(await prune(store, 'artifacts', 15), { count: 1, bytes: bytesOf(RUNS[7][0]) });
+    assert.deepEqual(await prune(store, 'artifacts', 30), { count: 1, bytes: bytesOf(RUNS[5][0], RUNS[6][0]), ownRetention: 0 });
+    assert.deepEqual(await prune(store, 'artifacts', 15), { count: 1, bytes: bytesOf(RUNS[7][0]), ownRetention: 0 });
     assert.deepEqual(await keys(store), ['caches/p1/v1-old', RUNS[2][0], RUNS[3][0], RUNS[4][0]].sort());
   });
 
   test('S3 store', async () => {
     const store = S3BlobStore.fromEnvironment({ bucket: BUCKET, prefix: 'runs/' }, s3Env());
     await fillRuns(store, (key, saved) => backdateS3Object(moto.endpoint, BUCKET, `runs/${key}`, saved));
-    assert.deepEqual(await prune(store, 'workspaces', 15), { count: 1, bytes: bytesOf(RUNS[0][0], RUNS[1][0]) });
-    assert.deepEqual(await prune(store, 'artifacts', 30), { count: 1, bytes: bytesOf(RUNS[5][0], RUNS[6][0]) });
+    assert.deepEqual(await prune(store, 'workspaces', 15), { count: 1, bytes: bytesOf(RUNS[0][0], RUNS[1][0]), ownRetention: 0 });
+    assert.deepEqual(await prune(store, 'artifacts', 30), { count: 1, bytes: bytesOf(RUNS[5][0], RUNS[6][0]), ownRetention: 0 });
     assert.deepEqual(await keys(store), ['caches/p1/v1-old', RUNS[2][0], RUNS[3][0], RUNS[4][0], RUNS[7][0]].sort());
   });
 });
@@ -167,9 +167,9 @@ describe('deckhand store prune', () => {
     ].join('\n'));
     r = deckhand(['store', 'prune'], { DECKHAND_HOME: home, DECKHAND_ARTIFACT_RETENTION_DAYS: '40' });
     assert.equal(r.out.toString(), [
-      `No cache in ${root} is older than 15 days`,
-      `No workflow run's workspace in ${root} is older than 15 days`,
-      `No job run's artifacts in ${root} is older than 40 days`,
+      `No caches in ${root} past the retention of 15 days`,
+      `No workflow runs' workspaces in ${root} past the retention of 15 days`,
+      `No job runs' artifacts in ${root} past the retention of 40 days`,
       '',
     ].join('\n'));
     r = deckhand(['store', 'prune'], { DECKHAND_HOME: home, DECKHAND_WORKSPACE_RETENTION_DAYS: '2', DECKHAND_ARTIFACT_RETENTION_DAYS: '10' });
@@ -197,4 +197,21 @@ describe('deckhand store prune', () => {
     assert.equal(r.out.length, 0);
     assert.equal((await keys(new FsBlobStore(root))).length, RUNS.length);
   });
+});
+
+test("a cache whose job set retention: {caches: Nd} goes by N days, not the store's period", async () => {
+  const root = join(dir, 'fs-own');
+  const store = new FsBlobStore(root);
+  const put = (key: string, days?: string): Promise<boolean> =>
+    store.put(key, Readable.from([Buffer.from(key)]), days ? { metadata: { [CACHE_RETENTION_METADATA]: days } } : {});
+  await put('caches/p/short', '3');
+  await put('caches/p/long', '30');
+  await put('caches/p/plain');
+  await put('caches/p/odd', 'soon');
+  for (const key of ['caches/p/short', 'caches/p/long', 'caches/p/plain', 'caches/p/odd']) backdateFsBlob(join(root, `${key}.blob`), daysAgo(20));
+  assert.equal(cacheDays((await store.stat('caches/p/short'))!, 15), 3);
+  assert.equal(cacheDays((await store.stat('caches/p/odd'))!, 15), 15);
+  // short: 20 > 3; plain and odd: 20 > 15; long: 20 < 30
+  assert.deepEqual(await prune(store, 'caches', 15), { count: 3, bytes: bytesOf('caches/p/short', 'caches/p/plain', 'caches/p/odd'), ownRetention: 1 });
+  assert.deepEqual(await keys(store), ['caches/p/long']);
 });
