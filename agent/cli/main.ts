@@ -124,6 +124,7 @@ export function buildProgram(): Command {
     .option('--listen <host:port>', 'gRPC address agents stream to (port 0: any free port)', '0.0.0.0:8585')
     .option('--data <dir>', 'where jobs are stored (required)')
     .option('--http <host:port>', 'serve the HTTP API and job pages here, e.g. 127.0.0.1:8080')
+    .addOption(new Option('--http-auth <mode>', 'tokens: every HTTP route but /health-check wants a read token (output-processor token --read)').choices(['none', 'tokens']).default('none'))
     .option('--secret-file <file>', 'the secret job tokens are derived from (default DATA/secret, made on first start)')
     .option('--tls-cert <file>', 'PEM server certificate (without --tls-cert/--tls-key: plaintext)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
@@ -134,14 +135,16 @@ export function buildProgram(): Command {
       process.exitCode = await outputProcessorCommand({ ...opts, debug: program.opts<{ debug?: boolean }>().debug });
     });
   outputProcessor
-    .command('token <job-id>')
-    .description('print the token an agent needs to stream job JOB-ID to this processor')
+    .command('token [job-id]')
+    .description('print the token an agent needs to stream job JOB-ID to this processor; with --read, the token to read it over HTTP')
     .option('--data <dir>', 'the processor\'s data directory (its secret is DATA/secret)')
     .option('--secret-file <file>', 'the processor\'s --secret-file, if it has one')
-    .action(async (jobId: string, _opts: unknown, cmd: Command) => {
+    .option('--read', 'an HTTP read token (for --http-auth tokens): reads this job, and cannot stream to it')
+    .option('--all-jobs', 'with --read and no job id: a token that reads every job and the job list')
+    .action(async (jobId: string | undefined, _opts: unknown, cmd: Command) => {
       const { outputProcessorTokenCommand } = await import('./output-processor.js');
       // commander hands `--data`/`--secret-file` after `token` to the parent, which has them too
-      process.exitCode = outputProcessorTokenCommand(jobId, cmd.optsWithGlobals<{ data?: string; secretFile?: string }>());
+      process.exitCode = outputProcessorTokenCommand(jobId, cmd.optsWithGlobals<import('./output-processor.js').TokenFlags>());
     });
 
   const orb = program.command('orb').description('the local orb registry (under DECKHAND_HOME, default ~/.deckhand)');

@@ -1,8 +1,8 @@
 /** `deckhand output-processor` (the server) and `deckhand output-processor token JOB_ID`. */
 import { readFileSync } from 'node:fs';
 import { splitHostPort } from '../net/host-port.js';
-import { defaultSecretFile, startOutputProcessor } from '../processor/index.js';
-import { jobToken, loadSecret } from '../processor/tokens.js';
+import { defaultSecretFile, startOutputProcessor, type HttpAuth } from '../processor/index.js';
+import { ALL_JOBS, jobToken, loadSecret, readToken } from '../processor/tokens.js';
 import { JOB_ID_PATTERN } from '../processor/job-files.js';
 import { jsonLogger } from '../daemon-log.js';
 import { UsageError } from '../usage-error.js';
@@ -11,6 +11,7 @@ export interface OutputProcessorFlags {
   listen: string;
   data?: string;
   http?: string;
+  httpAuth?: HttpAuth;
   secretFile?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -34,6 +35,7 @@ export async function outputProcessorCommand(flags: OutputProcessorFlags): Promi
     listen: flags.listen,
     dataDir: flags.data,
     http: flags.http,
+    httpAuth: flags.httpAuth,
     secretFile: flags.secretFile,
     tls,
     logger,
@@ -53,12 +55,27 @@ export async function outputProcessorCommand(flags: OutputProcessorFlags): Promi
   return 0;
 }
 
-/** Prints job `jobId`'s token, from the secret the processor with this data directory uses. */
-export function outputProcessorTokenCommand(jobId: string, flags: { data?: string; secretFile?: string }): number {
-  if (!JOB_ID_PATTERN.test(jobId)) throw new UsageError(`job id ${JSON.stringify(jobId)} is not valid: use 1-128 letters, digits, '.', '_' or '-'`);
+export interface TokenFlags {
+  data?: string;
+  secretFile?: string;
+  /** an HTTP read token instead of the streaming one */
+  read?: boolean;
+  /** with --read and no job id: the token that reads every job and the job list */
+  allJobs?: boolean;
+}
+
+/**
+ * Prints job `jobId`'s streaming token, or with --read its HTTP read token (--all-jobs: every
+ * job's), from the secret the processor with this data directory uses.
+ */
+export function outputProcessorTokenCommand(jobId: string | undefined, flags: TokenFlags): number {
+  if (flags.allJobs && (!flags.read || jobId !== undefined)) throw new UsageError('--all-jobs goes with --read and no job id: output-processor token --read --all-jobs');
+  if (!flags.allJobs && jobId === undefined) throw new UsageError('output-processor token needs a job id (or --read --all-jobs for a token that reads every job)');
+  if (jobId !== undefined && !JOB_ID_PATTERN.test(jobId)) throw new UsageError(`job id ${JSON.stringify(jobId)} is not valid: use 1-128 letters, digits, '.', '_' or '-'`);
   const file = flags.secretFile ?? (flags.data ? defaultSecretFile(flags.data) : undefined);
   if (!file) throw new UsageError('output-processor token needs --data DIR (the processor\'s data directory) or --secret-file FILE');
-  process.stdout.write(`${jobToken(loadSecret(file, false), jobId)}\n`);
+  const secret = loadSecret(file, false);
+  process.stdout.write(`${flags.read ? readToken(secret, jobId ?? ALL_JOBS) : jobToken(secret, jobId!)}\n`);
   return 0;
 }
 

@@ -16,3 +16,8 @@ export function splitHostPort(address: string, flag: string): { host: string; po
 export function hostOf(address: string): string {
   return address.slice(0, address.lastIndexOf(':'));
 }
+
+/** Whether `host` (as splitHostPort gives it) can only be reached from this machine. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

@@ -55,7 +55,8 @@ function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse): 
     const announced = res.getHeader('content-length');
     logger.log(status >= 500 ? 'error' : 'info', 'request', {
       method: req.method,
-      path: (req.url ?? '').slice(0, 2048),
+      // a read token in the query (job pages carry one) stays out of logs
+      path: (req.url ?? '').slice(0, 2048).replace(/([?&]token=)[^&#]*/gi, '$1(hidden)'),
       status,
       // the body's length as announced (none for streams); `complete: false` says it was cut short
       bytes: announced === undefined ? undefined : Number(announced),

@@ -17,6 +17,7 @@ import { MAX_STEP } from './job-log.js';
 import type { JobStore } from './job-store.js';
 import { jobPage, jobsPage } from './job-page.js';
 import { parsePosition, serveLiveTail } from './live-tail.js';
+import { bearerToken, readTokenMatches } from './tokens.js';
 import type { Logger } from '../daemon-log.js';
 
 export interface StepSummary {
@@ -34,11 +35,12 @@ export interface StepSummary {
   bytes: Partial<Record<StreamName, number>>;
 }
 
-export function httpHandler(store: JobStore, logger: Logger): (req: IncomingMessage, res: ServerResponse) => void {
-  return requestHandler(logger, (req, res) => route(store, req, res));
+/** With `readSecret`, every route but the health checks wants a read token (tokens.ts readToken). */
+export function httpHandler(store: JobStore, logger: Logger, readSecret?: Buffer): (req: IncomingMessage, res: ServerResponse) => void {
+  return requestHandler(logger, (req, res) => route(store, req, res, readSecret));
 }
 
-async function route(store: JobStore, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(store: JobStore, req: IncomingMessage, res: ServerResponse, readSecret: Buffer | undefined): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
     throw new HttpError(405, `${req.method} is not supported; every route is GET`);
@@ -51,13 +53,24 @@ async function route(store: JobStore, req: IncomingMessage, res: ServerResponse)
   const query = new URL(req.url ?? '/', 'http://processor').searchParams;
   const noRoute = new HttpError(404, `no route ${JSON.stringify(path.slice(0, 200))}; see docs/output-processor.md`);
   if (path === '/status' || path === '/health-check') return health(store, res);
-  if (path === '/') return html(res, jobsPage());
-  if (path === '/api/jobs') return sendJson(res, 200, (await store.listJobs()).map(summary));
+  const allowed = (jobId?: string): void => {
+    if (readSecret) checkReadToken(readSecret, jobId, req, query, res);
+  };
+  if (path === '/') {
+    allowed();
+    return html(res, jobsPage());
+  }
+  if (path === '/api/jobs') {
+    allowed();
+    return sendJson(res, 200, (await store.listJobs()).map(summary));
+  }
   if (seg.length === 2 && seg[0] === 'jobs') {
+    allowed(checkJobId(seg[1]));
     const meta = await job(store, seg[1]);
     return html(res, jobPage(meta.id, meta.name));
   }
   if (seg.length < 3 || seg[0] !== 'api' || seg[1] !== 'jobs') throw noRoute;
+  allowed(checkJobId(seg[2]));
   const meta = await job(store, seg[2]);
   const rest = seg.slice(3);
   if (rest.length === 0) return sendJson(res, 200, { ...meta, steps: await steps(store, meta.id) });
@@ -83,8 +96,27 @@ async function health(store: JobStore, res: ServerResponse): Promise<void> {
   sendJson(res, 200, { status: 'ok' });
 }
 
-async function job(store: JobStore, id: string): Promise<JobMeta> {
+/**
+ * A read token from `authorization: Bearer …` or, for pages and EventSource (which cannot set
+ * headers), `?token=`; 401 without one, 403 when it is not for this job (or, without a job, for all).
+ */
+function checkReadToken(secret: Buffer, jobId: string | undefined, req: IncomingMessage, query: URLSearchParams, res: ServerResponse): void {
+  const token = bearerToken(req.headers.authorization) ?? query.get('token') ?? undefined;
+  const mint = `mint one with: deckhand output-processor token --read --data DIR ${jobId ?? '--all-jobs'}`;
+  if (!token) {
+    res.setHeader('www-authenticate', 'Bearer realm="deckhand output processor"');
+    throw new HttpError(401, `this processor wants a read token (authorization: Bearer TOKEN, or ?token=TOKEN); ${mint}`);
+  }
+  if (!readTokenMatches(secret, jobId, token)) throw new HttpError(403, `the token does not read ${jobId ? `job ${jobId}` : 'the job list (that takes an --all-jobs token)'}; ${mint}`);
+}
+
+function checkJobId(id: string): string {
   if (!JOB_ID_PATTERN.test(id)) throw new HttpError(400, `${JSON.stringify(id.slice(0, 200))} is not a job id`);
+  return id;
+}
+
+async function job(store: JobStore, id: string): Promise<JobMeta> {
+  checkJobId(id);
   const meta = await store.meta(id);
   if (!meta) throw new HttpError(404, `no job ${id}`);
   return meta;

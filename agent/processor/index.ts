@@ -8,7 +8,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { MAX_MESSAGE_BYTES, outputProcessorService, SERVER_KEEPALIVE, type AgentFrame, type ProcessorFrame } from '../output/wire/protocol.js';
-import { hostOf, splitHostPort } from '../net/host-port.js';
+import { hostOf, isLoopback, splitHostPort } from '../net/host-port.js';
 import { answerUnparsable } from '../net/request-handler.js';
 import { UsageError } from '../usage-error.js';
 import { httpHandler } from './http-api.js';
@@ -24,6 +24,8 @@ export interface OutputProcessorOptions {
   dataDir: string;
   /** HTTP address, HOST:PORT; no HTTP server without it */
   http?: string;
+  /** `tokens`: every HTTP route but the health checks wants a read token (default `none`) */
+  httpAuth?: HttpAuth;
   /** the token secret (default DATA/secret, created on first start) */
   secretFile?: string;
   /** PEM server certificate and key; with clientCa, clients must present a certificate it signed */
@@ -34,6 +36,8 @@ export interface OutputProcessorOptions {
   /** how long a call may stay silent before the processor ends it (default 10 min) */
   idleTimeoutMs?: number;
 }
+
+export type HttpAuth = 'none' | 'tokens';
 
 export interface RunningOutputProcessor {
   grpcPort: number;
@@ -92,7 +96,10 @@ export async function startOutputProcessor(options: OutputProcessorOptions): Pro
   const sockets = new Set<Socket>();
   if (options.http) {
     const { host, port } = splitHostPort(options.http, '--http');
-    http = createServer(httpHandler(store, logger));
+    http = createServer(httpHandler(store, logger, options.httpAuth === 'tokens' ? secret : undefined));
+    if (options.httpAuth !== 'tokens' && !isLoopback(host)) {
+      logger.log('warn', 'the HTTP side serves every job to anyone who can reach it: use --http-auth tokens, or bind it to loopback', { http: options.http });
+    }
     http.on('connection', (s) => {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));

@@ -26,8 +26,15 @@ const STYLE = `
 `;
 
 /** The browser side of the job page; runs as an inline script. */
-const JOB_SCRIPT = String.raw`
+// a processor that wants read tokens (--http-auth tokens) gets the page's own ?token= on every request it makes
+const TOKEN_PRELUDE = String.raw`
 'use strict';
+const TOKEN = new URLSearchParams(location.search).get('token');
+const TOKEN_QUERY = TOKEN ? '?token=' + encodeURIComponent(TOKEN) : '';
+for (const a of document.querySelectorAll('a[data-keep-token]')) a.setAttribute('href', a.getAttribute('href') + TOKEN_QUERY);
+`;
+
+const JOB_SCRIPT = String.raw`
 const jobId = document.body.dataset.job;
 const main = document.querySelector('main');
 const jobStatus = document.getElementById('job-status');
@@ -104,7 +111,7 @@ function step(index) {
   return s;
 }
 function b64bytes(b64) { const bin = atob(b64); const out = new Uint8Array(bin.length); for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i); return out; }
-const source = new EventSource('/api/jobs/' + encodeURIComponent(jobId) + '/live');
+const source = new EventSource('/api/jobs/' + encodeURIComponent(jobId) + '/live' + TOKEN_QUERY);
 source.addEventListener('step-started', (e) => { const ev = JSON.parse(e.data); step(ev.step).name.textContent = ev.name; });
 source.addEventListener('step-finished', (e) => {
   const ev = JSON.parse(e.data); const s = step(ev.step);
@@ -133,20 +140,19 @@ export function jobPage(jobId: string, jobName: string): string {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(jobName || jobId)} · deckhand</title><style>${STYLE}</style></head>
 <body data-job="${escapeHtml(jobId)}">
-<header><h1>${escapeHtml(jobName || jobId)}<span id="job-status" class="job-status">running</span></h1><small>${escapeHtml(jobId)} · <a href="/">all jobs</a></small></header>
+<header><h1>${escapeHtml(jobName || jobId)}<span id="job-status" class="job-status">running</span></h1><small>${escapeHtml(jobId)} · <a href="/" data-keep-token>all jobs</a></small></header>
 <main></main>
-<script>${JOB_SCRIPT}</script>
+<script>${TOKEN_PRELUDE}${JOB_SCRIPT}</script>
 </body></html>
 `;
 }
 
 const LIST_SCRIPT = String.raw`
-'use strict';
-fetch('/api/jobs').then((r) => r.json()).then((jobs) => {
+fetch('/api/jobs' + TOKEN_QUERY).then((r) => r.json()).then((jobs) => {
   const body = document.querySelector('tbody');
   for (const j of jobs) {
     const tr = document.createElement('tr');
-    const a = document.createElement('a'); a.href = '/jobs/' + encodeURIComponent(j.id); a.textContent = j.name || j.id;
+    const a = document.createElement('a'); a.href = '/jobs/' + encodeURIComponent(j.id) + TOKEN_QUERY; a.textContent = j.name || j.id;
     const cells = [a, j.status, new Date(j.startedUnixMs).toLocaleString(), j.id];
     for (const c of cells) { const td = document.createElement('td'); if (typeof c === 'string') td.textContent = c; else td.appendChild(c); tr.appendChild(td); }
     body.appendChild(tr);
@@ -159,7 +165,7 @@ export function jobsPage(): string {
 <html lang="en"><head><meta charset="utf-8"><title>jobs · deckhand</title><style>${STYLE}</style></head>
 <body><header><h1>Jobs</h1></header>
 <main><table><thead><tr><th>job</th><th>status</th><th>started</th><th>id</th></tr></thead><tbody></tbody></table></main>
-<script>${LIST_SCRIPT}</script>
+<script>${TOKEN_PRELUDE}${LIST_SCRIPT}</script>
 </body></html>
 `;
 }

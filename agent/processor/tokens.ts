@@ -43,9 +43,29 @@ export function jobToken(secret: Buffer, jobId: string): string {
 
 /** Whether `token` is job `jobId`'s, compared in constant time. */
 export function tokenMatches(secret: Buffer, jobId: string, token: string): boolean {
-  const want = Buffer.from(jobToken(secret, jobId), 'utf8');
-  const got = Buffer.from(token, 'utf8');
-  return got.length === want.length && timingSafeEqual(got, want);
+  return sameToken(jobToken(secret, jobId), token);
+}
+
+/** What a read token stands for: one job, or (ALL_JOBS) every job and the job list. */
+export const ALL_JOBS = '*';
+
+/**
+ * The HTTP read token of job `jobId`, or of every job (ALL_JOBS): hex HMAC-SHA256(secret,
+ * "read:" + jobId). Not a streaming token, so a link that carries it cannot write to the job.
+ */
+export function readToken(secret: Buffer, jobId: string): string {
+  return createHmac('sha256', secret).update(`read:${jobId}`, 'utf8').digest('hex');
+}
+
+/** Whether `token` may read job `jobId` (or, without one, the job list): its own read token or the all-jobs one. */
+export function readTokenMatches(secret: Buffer, jobId: string | undefined, token: string): boolean {
+  return sameToken(readToken(secret, ALL_JOBS), token) || (jobId !== undefined && sameToken(readToken(secret, jobId), token));
+}
+
+function sameToken(want: string, token: string): boolean {
+  const a = Buffer.from(want, 'utf8');
+  const b = Buffer.from(token, 'utf8');
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** The token in an `authorization: Bearer <token>` value, or undefined. */

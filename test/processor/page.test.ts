@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { openFrame, startTestProcessor, TestStream, type TestProcessor } from './support.js';
+import { ALL_JOBS, loadSecret, readToken } from '../../agent/processor/tokens.js';
+import { openFrame, startTestProcessor, streamJob, TestStream, type TestProcessor } from './support.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -65,5 +66,33 @@ describe('output processor: the job page in Chromium', () => {
     assert.equal(await page.locator('#job-status').textContent(), 'running');
     await page.close();
     s.cancel();
+  });
+
+  it('with --http-auth tokens, a page opened with ?token= reads its job, live, and keeps the token in its links', async () => {
+    const guarded = await startTestProcessor({ httpAuth: 'tokens' });
+    try {
+      const jobId = 'job-guarded';
+      await streamJob(guarded, jobId, [{ name: 'guarded step', stdout: Buffer.from('only with a token\n') }]);
+      const secret = loadSecret(join(guarded.dataDir, 'secret'), false);
+      const page = await browser.newPage();
+      // a job's own read token: the page, its live tail
+      await page.goto(`${guarded.http}/jobs/${jobId}?token=${readToken(secret, jobId)}`);
+      await page.locator('section.step[data-step="0"] pre').getByText('only with a token').waitFor({ timeout: 10_000 });
+      // the all-jobs token: the list, and from it the job
+      const all = readToken(secret, ALL_JOBS);
+      await page.goto(`${guarded.http}/?token=${all}`);
+      const link = page.getByRole('link', { name: 'build' });
+      await link.waitFor({ timeout: 10_000 });
+      assert.equal(await link.getAttribute('href'), `/jobs/${jobId}?token=${all}`);
+      await link.click();
+      await page.locator('section.step[data-step="0"] pre').getByText('only with a token').waitFor({ timeout: 10_000 });
+      assert.equal(await page.locator('a[data-keep-token]').getAttribute('href'), `/?token=${all}`);
+      // without a token the page is refused
+      const refused = await page.goto(`${guarded.http}/jobs/${jobId}`);
+      assert.equal(refused?.status(), 401);
+      await page.close();
+    } finally {
+      await guarded.dispose();
+    }
   });
 });
