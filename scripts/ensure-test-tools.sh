@@ -4,6 +4,7 @@
 #   python3-grpcio, python3-grpc-tools  a second gRPC implementation (C core) for interoperability
 #   moto[server] (PyPI)             an S3- and ECR-protocol server on loopback (docs/storage.md says why)
 #   pytest (PyPI)                   writes real JUnit XML for the test-results parser tests
+#   gotestsum (Go module proxy)     go test's JUnit XML, as CircleCI's docs have Go projects write it
 set -euo pipefail
 
 need_apt=()
@@ -34,3 +35,13 @@ if ! command -v pytest >/dev/null 2>&1; then
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
 command -v pytest >/dev/null 2>&1 || { echo "ensure-test-tools: pytest is not on PATH after installing it" >&2; exit 1; }
+
+# built from the Go module proxy with the machine's Go (about 10 s), into /usr/local/bin when root
+if ! command -v gotestsum >/dev/null 2>&1; then
+  command -v go >/dev/null 2>&1 || { echo "ensure-test-tools: gotestsum needs Go to build it (the go command is missing)" >&2; exit 1; }
+  gobin=/usr/local/bin
+  [ "$(id -u)" -eq 0 ] || gobin="$(go env GOPATH)/bin"
+  GOBIN="$gobin" GOFLAGS=-mod=mod go install gotest.tools/gotestsum@v1.13.0 >/dev/null 2>&1 \
+    || { echo "ensure-test-tools: cannot build gotestsum (go install gotest.tools/gotestsum@v1.13.0)" >&2; exit 1; }
+fi
+command -v gotestsum >/dev/null 2>&1 || { echo "ensure-test-tools: gotestsum is not on PATH after building it" >&2; exit 1; }

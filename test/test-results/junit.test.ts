@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { JunitError, parseJunit, parseSeconds, type CaseOutcome, type JunitReport } from '../../agent/test-results/junit.js';
+import { JunitError, parseJunit, parseSeconds, type JunitReport } from '../../agent/test-results/junit.js';
 import { repoRoot } from '../support/shared.js';
+import { caseNamed, outcomes } from './report-cases.js';
 
 const FIXTURES = path.join(repoRoot(), 'test', 'fixtures', 'junit');
 
@@ -15,20 +16,8 @@ function fixture(name: string): JunitReport {
   return parseJunit(readFileSync(path.join(FIXTURES, name), 'utf8'));
 }
 
-function outcomes(report: JunitReport): Record<CaseOutcome, number> {
-  const n: Record<CaseOutcome, number> = { passed: 0, failed: 0, error: 0, skipped: 0 };
-  for (const c of report.cases) n[c.outcome]++;
-  return n;
-}
-
 function totalTime(report: JunitReport): number {
   return Math.round(report.cases.reduce((sum, c) => sum + (c.time ?? 0), 0) * 1e6) / 1e6;
-}
-
-function byName(report: JunitReport, name: string) {
-  const found = report.cases.find((c) => c.name === name);
-  assert.ok(found, `no case named ${name}`);
-  return found;
 }
 
 describe('parseJunit over each tool', () => {
@@ -38,14 +27,14 @@ describe('parseJunit over each tool', () => {
     assert.equal(r.cases.length, 6);
     assert.deepEqual(outcomes(r), { passed: 4, failed: 1, error: 0, skipped: 1 });
     assert.equal(totalTime(r), 2.365);
-    const failed = byName(r, 'Cart totals the prices');
+    const failed = caseNamed(r, 'Cart totals the prices');
     assert.equal(failed.file, 'src/cart.test.js');
     assert.equal(failed.suite, 'src/cart.test.js');
     assert.equal(failed.time, 1.25);
     assert.equal(failed.message, undefined);
     assert.match(failed.detail ?? '', /^Error: expect\(received\)\.toBe\(expected\)/);
     assert.match(failed.detail ?? '', /Received: 25/);
-    assert.equal(byName(r, 'Cart ships abroad').outcome, 'skipped');
+    assert.equal(caseNamed(r, 'Cart ships abroad').outcome, 'skipped');
   });
 
   it('pytest xunit1 (legacy): file and line attributes, failure, error and skip with messages, entities decoded', () => {
@@ -53,17 +42,17 @@ describe('parseJunit over each tool', () => {
     assert.equal(r.suites, 1);
     assert.deepEqual(outcomes(r), { passed: 2, failed: 1, error: 1, skipped: 1 });
     assert.equal(totalTime(r), 3.474);
-    const failed = byName(r, 'test_create_item');
+    const failed = caseNamed(r, 'test_create_item');
     assert.equal(failed.classname, 'tests.test_api');
     assert.equal(failed.file, 'tests/test_api.py');
     assert.equal(failed.message, 'AssertionError: assert 500 == 201\n +  where 500 = <Response [500]>.status_code');
     assert.match(failed.detail ?? '', /^client = <FlaskClient <Flask 'shop'>>/);
-    const error = byName(r, 'test_migrate');
+    const error = caseNamed(r, 'test_migrate');
     assert.equal(error.outcome, 'error');
     assert.equal(error.message, 'failed on setup with "sqlite3.OperationalError: unable to open database file"');
-    const skipped = byName(r, 'test_backup');
+    const skipped = caseNamed(r, 'test_backup');
     assert.equal(skipped.message, 'needs S3 credentials');
-    assert.equal(byName(r, 'test_price[1-1.00]').time, 1.1);
+    assert.equal(caseNamed(r, 'test_price[1-1.00]').time, 1.1);
   });
 
   it('pytest xunit2: no file attributes, properties ignored', () => {
@@ -71,7 +60,7 @@ describe('parseJunit over each tool', () => {
     assert.deepEqual(outcomes(r), { passed: 2, failed: 1, error: 0, skipped: 0 });
     assert.equal(totalTime(r), 0.812);
     assert.ok(r.cases.every((c) => c.file === undefined && c.classname === 'tests.unit.test_money'));
-    assert.equal(byName(r, 'test_divide_by_zero').message, 'ZeroDivisionError: division by zero');
+    assert.equal(caseNamed(r, 'test_divide_by_zero').message, 'ZeroDivisionError: division by zero');
   });
 
   it('mocha-junit-reporter: file on the suite applies to its cases, CDATA failure body', () => {
@@ -79,12 +68,12 @@ describe('parseJunit over each tool', () => {
     assert.equal(r.suites, 3);
     assert.deepEqual(outcomes(r), { passed: 2, failed: 1, error: 0, skipped: 1 });
     assert.equal(totalTime(r), 1.226);
-    const failed = byName(r, 'API POST /items rejects bad input');
+    const failed = caseNamed(r, 'API POST /items rejects bad input');
     assert.equal(failed.file, '/home/circleci/project/test/api.spec.js');
     assert.equal(failed.suite, 'API');
     assert.equal(failed.message, 'expected 500 to equal 400');
     assert.match(failed.detail ?? '', /^AssertionError: expected 500 to equal 400\n    at Context.<anonymous> \(test\/api\.spec\.js:27:31\)/);
-    assert.equal(byName(r, 'util slugifies titles').file, '/home/circleci/project/test/util.spec.js');
+    assert.equal(caseNamed(r, 'util slugifies titles').file, '/home/circleci/project/test/util.spec.js');
   });
 
   it('go-junit-report: package suites, failure, skip and a panic as error', () => {
@@ -92,9 +81,9 @@ describe('parseJunit over each tool', () => {
     assert.equal(r.suites, 2);
     assert.deepEqual(outcomes(r), { passed: 2, failed: 1, error: 1, skipped: 1 });
     assert.equal(totalTime(r), 0.74);
-    assert.equal(byName(r, 'TestRemove').detail, '    cart_test.go:25: got 2 items, want 1');
-    assert.equal(byName(r, 'TestTotal/with_discount').classname, 'github.com/acme/shop/cart');
-    const panic = byName(r, 'Failure');
+    assert.equal(caseNamed(r, 'TestRemove').detail, '    cart_test.go:25: got 2 items, want 1');
+    assert.equal(caseNamed(r, 'TestTotal/with_discount').classname, 'github.com/acme/shop/cart');
+    const panic = caseNamed(r, 'Failure');
     assert.equal(panic.outcome, 'error');
     assert.equal(panic.message, 'Runtime error');
     assert.match(panic.detail ?? '', /^panic: runtime error: invalid memory address/);
@@ -104,11 +93,11 @@ describe('parseJunit over each tool', () => {
     const cart = fixture('surefire/TEST-com.acme.shop.CartTest.xml');
     assert.equal(cart.suites, 1);
     assert.deepEqual(outcomes(cart), { passed: 1, failed: 1, error: 1, skipped: 1 });
-    assert.equal(byName(cart, 'addsItem').time, 1234.5);
-    assert.equal(byName(cart, 'connectsToInventory').time, 0.005);
+    assert.equal(caseNamed(cart, 'addsItem').time, 1234.5);
+    assert.equal(caseNamed(cart, 'connectsToInventory').time, 0.005);
     assert.equal(totalTime(cart), 1234.517);
-    assert.equal(byName(cart, 'removesItem').message, 'expected: <1> but was: <2>');
-    assert.equal(byName(cart, 'shipsAbroad').message, 'disabled until #42');
+    assert.equal(caseNamed(cart, 'removesItem').message, 'expected: <1> but was: <2>');
+    assert.equal(caseNamed(cart, 'shipsAbroad').message, 'disabled until #42');
     const price = fixture('surefire/TEST-com.acme.shop.PriceTest.xml');
     assert.deepEqual(outcomes(price), { passed: 2, failed: 0, error: 0, skipped: 0 });
   });
@@ -117,7 +106,7 @@ describe('parseJunit over each tool', () => {
     const r = fixture('rspec.xml');
     assert.deepEqual(outcomes(r), { passed: 2, failed: 1, error: 0, skipped: 1 });
     assert.equal(totalTime(r), 2.104525);
-    const failed = byName(r, 'Cart#total sums the prices');
+    const failed = caseNamed(r, 'Cart#total sums the prices');
     assert.equal(failed.file, './spec/models/cart_spec.rb');
     assert.equal(failed.message, '\nexpected: 30\n     got: 25\n\n(compared using ==)\n');
     assert.match(failed.detail ?? '', /in `block \(3 levels\) in <top \(required\)>'$/);
@@ -127,7 +116,7 @@ describe('parseJunit over each tool', () => {
     const r = fixture('nested.xml');
     assert.equal(r.suites, 4);
     assert.equal(r.cases.length, 3);
-    const data = byName(r, 'testTotal with data set #0');
+    const data = caseNamed(r, 'testTotal with data set #0');
     assert.equal(data.suite, 'Tests\\Unit\\CartTest::testTotal');
     assert.equal(data.classname, 'Tests.Unit.CartTest');
     assert.equal(data.file, '/app/tests/Unit/CartTest.php');

@@ -11,8 +11,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { parseJunit, type CaseOutcome, type JunitReport } from '../../agent/test-results/junit.js';
+import { parseJunit, type JunitReport } from '../../agent/test-results/junit.js';
 import { timingsOf } from '../../agent/test-results/timings.js';
+import { caseNamed, outcomes } from './report-cases.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'deckhand-real-pytest-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -57,32 +58,20 @@ function runPytest(family: 'xunit1' | 'xunit2'): JunitReport {
   return parseJunit(readFileSync(out, 'utf8'));
 }
 
-function outcomes(report: JunitReport): Record<CaseOutcome, number> {
-  const n: Record<CaseOutcome, number> = { passed: 0, failed: 0, error: 0, skipped: 0 };
-  for (const c of report.cases) n[c.outcome]++;
-  return n;
-}
-
-function byName(report: JunitReport, name: string) {
-  const found = report.cases.find((c) => c.name === name);
-  assert.ok(found, `no case named ${name} in ${report.cases.map((c) => c.name).join(', ')}`);
-  return found;
-}
-
 describe('JUnit XML written by the real pytest', () => {
   for (const family of ['xunit1', 'xunit2'] as const) {
     test(`${family}: outcomes, messages, classnames and times read as pytest wrote them`, () => {
       const r = runPytest(family);
       assert.deepEqual(outcomes(r), { passed: 4, failed: 1, error: 1, skipped: 1 });
       for (const c of r.cases) assert.equal(c.classname, 'tests.test_shop');
-      const failed = byName(r, 'test_totals');
+      const failed = caseNamed(r, 'test_totals');
       assert.match(failed.message ?? '', /^assert 25 == 20/);
       assert.match(failed.detail ?? '', /def test_totals\(\):/);
-      const error = byName(r, 'test_migrates');
+      const error = caseNamed(r, 'test_migrates');
       assert.match(error.message ?? '', /failed on setup with "RuntimeError: unable to open database file"/);
-      assert.equal(byName(r, 'test_backup').message, 'needs S3 credentials');
-      assert.ok(byName(r, 'test_square[2]'));
-      const slow = byName(r, 'test_slow').time ?? 0;
+      assert.equal(caseNamed(r, 'test_backup').message, 'needs S3 credentials');
+      assert.ok(caseNamed(r, 'test_square[2]'));
+      const slow = caseNamed(r, 'test_slow').time ?? 0;
       assert.ok(slow >= 0.3 && slow < 30, `test_slow took ${slow}s`);
       const timings = timingsOf(r.cases, dir);
       const files = timings.filter((t) => t.type === 'file');
