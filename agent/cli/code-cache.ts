@@ -7,12 +7,14 @@
  *
  * The cache is one file per subcommand (and one for --help and --version), written once: at the
  * exit of the first successful run of that subcommand (or when V8 rejected the file it found), so
- * it holds the functions that command really ran. Its name carries the bundle's identity and Node's version; V8 itself refuses data
- * from another V8 version or other flags. Where: $DECKHAND_CODE_CACHE, else
+ * it holds the functions that command really ran. Its name carries the bundle's path, its build
+ * and Node's version; V8 itself refuses data from another V8 version or other flags. Writing one
+ * removes the caches of earlier builds of the same bundle and keeps the folder to
+ * MAX_CACHE_FILES. Where: $DECKHAND_CODE_CACHE, else
  * $XDG_CACHE_HOME/deckhand, else ~/.cache/deckhand; DECKHAND_CODE_CACHE=off turns it off. A cache
  * that cannot be read or written is never an error: the command runs as it would without one.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -32,7 +34,13 @@ export function runBundle(bundle: string, argv: string[], env: NodeJS.ProcessEnv
   if (cacheFile && (!cachedData || script.cachedDataRejected)) {
     // at exit, so that the data holds every function the command compiled on its way
     process.once('exit', (code) => {
-      if (code === 0) writeQuietly(cacheFile, script.createCachedData());
+      if (code === 0 && writeQuietly(cacheFile, script.createCachedData())) {
+        try {
+          pruneCacheFolder(cacheFile, bundle);
+        } catch {
+          // another run pruning at the same time, or a folder gone: the next write prunes again
+        }
+      }
     });
   }
   const module = { exports: {} as BundleExports };
@@ -59,7 +67,36 @@ export function codeCacheFile(bundle: string, argv: string[], env: NodeJS.Proces
   // a rebuilt bundle gets a new name (V8 checks only the source's length, not its text)
   const identity = [stat.size, Math.round(stat.mtimeMs * 1000), stat.ino, process.version, process.arch].join('-');
   const command = argv.slice(2).some((a) => INFO_FLAGS.has(a)) ? 'info' : /^[a-z][a-z-]*$/.test(argv[2] ?? '') ? argv[2] : 'other';
-  return join(dir, `${basename(bundle)}-${identity}-${command}.v8`);
+  return join(dir, `${placeOf(bundle)}${identity}-${command}.v8`);
+}
+
+/** The start of the names of every cache of the bundle at this path, whatever build it was. */
+function placeOf(bundle: string): string {
+  // FNV-1a of the path: node:crypto would cost every start more than the hash is worth
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < bundle.length; i++) hash = Math.imul(hash ^ bundle.charCodeAt(i), 0x01000193) >>> 0;
+  return `${basename(bundle)}-${hash.toString(16).padStart(8, '0')}-`;
+}
+
+/** Caches kept in the folder at most; beyond it the least recently written go. */
+export const MAX_CACHE_FILES = 64;
+
+/**
+ * After a cache is written: the caches of earlier builds of the same bundle go (a rebuild makes
+ * them useless), and the folder keeps at most MAX_CACHE_FILES (other checkouts, other versions).
+ */
+function pruneCacheFolder(file: string, bundle: string): void {
+  const dir = dirname(file);
+  const place = placeOf(bundle);
+  const identity = basename(file).slice(place.length).replace(/-[a-z-]+\.v8$/, '');
+  const caches = readdirSync(dir).filter((name) => name.endsWith('.v8'));
+  const kept: { name: string; written: number }[] = [];
+  for (const name of caches) {
+    if (name.startsWith(place) && !name.startsWith(`${place}${identity}-`)) rmSync(join(dir, name), { force: true });
+    else kept.push({ name, written: statSync(join(dir, name), { throwIfNoEntry: false })?.mtimeMs ?? 0 });
+  }
+  kept.sort((a, b) => b.written - a.written);
+  for (const old of kept.slice(MAX_CACHE_FILES)) rmSync(join(dir, old.name), { force: true });
 }
 
 function safeHomedir(): string | undefined {
@@ -78,13 +115,14 @@ function readOptional(file: string): Buffer | undefined {
   }
 }
 
-/** Written under a temporary name and renamed, so that concurrent runs never read half a file. */
-function writeQuietly(file: string, data: Buffer): void {
+/** Written under a temporary name and renamed, so that concurrent runs never read half a file; false when it could not be. */
+function writeQuietly(file: string, data: Buffer): boolean {
   const temporary = `${file}.${process.pid}.tmp`;
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     writeFileSync(temporary, data, { mode: 0o600 });
     renameSync(temporary, file);
+    return true;
   } catch {
     // a read-only home or a full disk: the next run compiles again, as it would without a cache
     try {
@@ -92,5 +130,6 @@ function writeQuietly(file: string, data: Buffer): void {
     } catch {
       // there was no place to write it in the first place
     }
+    return false;
   }
 }

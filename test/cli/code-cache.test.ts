@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
-import { codeCacheFile } from '../../agent/cli/code-cache.js';
+import { codeCacheFile, MAX_CACHE_FILES } from '../../agent/cli/code-cache.js';
 import { repoRoot } from '../support/shared.js';
 
 const bin = join(repoRoot(), 'bin', 'deckhand.js');
@@ -78,6 +78,31 @@ test('failed runs write no cache, help and version one of their own; off writes 
   const r = deckhand(['config', 'validate', '-c', config], { DECKHAND_CODE_CACHE: join(blocker, 'cache') });
   assert.equal(r.code, 0, r.err);
   assert.equal(r.err, '');
+});
+
+test("writing a cache removes earlier builds' caches of the same bundle, and keeps the folder bounded", () => {
+  const dir = scratch();
+  const mine = codeCacheFile(bundle, ['node', bin, 'config'], { DECKHAND_CODE_CACHE: dir })!;
+  const place = basename(mine).replace(/^(deckhand\.cjs-[0-9a-f]{8}-).*$/, '$1');
+  // an earlier build of this bundle, another checkout's bundle, and many old files of others
+  const stale = join(dir, `${place}1-2-3-v20.0.0-x64-config.v8`);
+  const elsewhere = join(dir, 'deckhand.cjs-0badc0de-1-2-3-v20.0.0-x64-config.v8');
+  writeFileSync(stale, 'old');
+  writeFileSync(elsewhere, 'other');
+  const old = Array.from({ length: MAX_CACHE_FILES + 5 }, (_, i) => join(dir, `deckhand.cjs-${String(i).padStart(8, '0')}-1-2-3-v20.0.0-x64-run.v8`));
+  for (const [i, file] of old.entries()) {
+    writeFileSync(file, 'x');
+    utimesSync(file, new Date(), new Date(Date.now() - (i + 10) * 60_000));
+  }
+  assert.equal(deckhand(['config', 'validate', '-c', config], { DECKHAND_CODE_CACHE: dir }).code, 0);
+  const left = new Set(readdirSync(dir));
+  assert.ok(left.has(basename(mine)));
+  assert.ok(!left.has(basename(stale)), 'the earlier build of this bundle');
+  assert.ok(left.has(basename(elsewhere)), "another checkout's cache, written last but for this run");
+  assert.equal(left.size, MAX_CACHE_FILES);
+  // the oldest went first
+  assert.ok(!left.has(basename(old.at(-1)!)));
+  assert.ok(left.has(basename(old[0])));
 });
 
 test('a rebuilt bundle gets a cache of its own, even at the same length', () => {
