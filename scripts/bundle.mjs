@@ -5,7 +5,7 @@
 // cache (agent/cli/code-cache.ts; Node 20 has none for ES modules). Subcommands stay lazy: what
 // they import with import() is evaluated only when they run (docs/benchmarks.md).
 import { build } from 'esbuild';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 // Modules that packages load at start-up but deckhand calls rarely or never: each becomes a stub
 // that loads the real module (from node_modules) on its first call. docker-modem's SSH transport
@@ -38,6 +38,22 @@ const deferOnFirstCall = {
   },
 };
 
+// The config validator `make build` generates (dist/agent/config/schema/, beside validate.js)
+// goes into the bundle, where the code cache covers it too (its 240 KB cost ~4 ms to compile at
+// every start). validate.js loads it by a path known only at run time, which esbuild cannot
+// follow, so here that one call becomes a require of the file; the build fails if it moved.
+const GENERATED_VALIDATOR_CALL = 'createRequire(import.meta.url)(GENERATED_VALIDATOR)';
+const bundleGeneratedValidator = {
+  name: 'bundle-generated-validator',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]dist[\\/]agent[\\/]config[\\/]schema[\\/]validate\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes(GENERATED_VALIDATOR_CALL)) throw new Error(`${args.path} no longer loads the generated validator with ${GENERATED_VALIDATOR_CALL}: update scripts/bundle.mjs`);
+      return { loader: 'js', contents: text.replace(GENERATED_VALIDATOR_CALL, 'require("./config-validator.generated.cjs")') };
+    });
+  },
+};
+
 rmSync('dist/bundle', { recursive: true, force: true });
 const result = await build({
   // which sources went into the bundle and what it imports, for the check below
@@ -52,7 +68,7 @@ const result = await build({
   sourcemap: true,
   minify: true,
   logLevel: 'warning',
-  plugins: [deferOnFirstCall],
+  plugins: [deferOnFirstCall, bundleGeneratedValidator],
   // native add-ons cannot be bundled; ssh2 loads its optional native crypto relative to itself.
   // The AWS SDK and gRPC load only for the commands that use them, and keep their own module
   // layout (their CommonJS/ESM interop does not survive bundling), so they stay in node_modules.
