@@ -27,16 +27,16 @@ export interface BundleExports {
 /** Loads `bundle` (a CommonJS file) with the code cache kept for `argv`'s subcommand, and runs its main(argv). */
 export function runBundle(bundle: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const source = readFileSync(bundle, 'utf8');
-  const cacheFile = codeCacheFile(bundle, argv, env);
-  const cachedData = cacheFile ? readOptional(cacheFile) : undefined;
+  const location = cacheLocation(bundle, argv, env);
+  const cachedData = location ? readOptional(location.file) : undefined;
   // the same wrapper Node's CommonJS loader puts around a file, so the bundle sees require & co.
   const script = new Script(Module.wrap(source), { filename: bundle, ...(cachedData ? { cachedData } : {}) });
-  if (cacheFile && (!cachedData || script.cachedDataRejected)) {
+  if (location && (!cachedData || script.cachedDataRejected)) {
     // at exit, so that the data holds every function the command compiled on its way
     process.once('exit', (code) => {
-      if (code === 0 && writeQuietly(cacheFile, script.createCachedData())) {
+      if (code === 0 && writeQuietly(location.file, script.createCachedData())) {
         try {
-          pruneCacheFolder(cacheFile, bundle);
+          pruneCacheFolder(location);
         } catch {
           // another run pruning at the same time, or a folder gone: the next write prunes again
         }
@@ -54,6 +54,18 @@ const INFO_FLAGS = new Set(['-h', '--help', '-V', '--version', 'help']);
 
 /** Where the cache for this bundle and subcommand lives, or undefined when caching is off. */
 export function codeCacheFile(bundle: string, argv: string[], env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return cacheLocation(bundle, argv, env)?.file;
+}
+
+interface CacheLocation {
+  file: string;
+  /** the start of the name of every cache of the bundle at this path, whatever its build */
+  place: string;
+  /** the start of the name of every cache of this build of it */
+  build: string;
+}
+
+function cacheLocation(bundle: string, argv: string[], env: NodeJS.ProcessEnv): CacheLocation | undefined {
   const setting = env.DECKHAND_CODE_CACHE;
   if (setting === 'off' || setting === '0') return undefined;
   let dir = setting;
@@ -64,18 +76,14 @@ export function codeCacheFile(bundle: string, argv: string[], env: NodeJS.Proces
   }
   const stat = statSync(bundle, { throwIfNoEntry: false });
   if (!stat) return undefined;
-  // a rebuilt bundle gets a new name (V8 checks only the source's length, not its text)
-  const identity = [stat.size, Math.round(stat.mtimeMs * 1000), stat.ino, process.version, process.arch].join('-');
-  const command = argv.slice(2).some((a) => INFO_FLAGS.has(a)) ? 'info' : /^[a-z][a-z-]*$/.test(argv[2] ?? '') ? argv[2] : 'other';
-  return join(dir, `${placeOf(bundle)}${identity}-${command}.v8`);
-}
-
-/** The start of the names of every cache of the bundle at this path, whatever build it was. */
-function placeOf(bundle: string): string {
   // FNV-1a of the path: node:crypto would cost every start more than the hash is worth
   let hash = 0x811c9dc5;
   for (let i = 0; i < bundle.length; i++) hash = Math.imul(hash ^ bundle.charCodeAt(i), 0x01000193) >>> 0;
-  return `${basename(bundle)}-${hash.toString(16).padStart(8, '0')}-`;
+  const place = `${basename(bundle)}-${hash.toString(16).padStart(8, '0')}-`;
+  // a rebuilt bundle gets a new name (V8 checks only the source's length, not its text)
+  const build = `${place}${[stat.size, Math.round(stat.mtimeMs * 1000), stat.ino, process.version, process.arch].join('-')}-`;
+  const command = argv.slice(2).some((a) => INFO_FLAGS.has(a)) ? 'info' : /^[a-z][a-z-]*$/.test(argv[2] ?? '') ? argv[2] : 'other';
+  return { file: join(dir, `${build}${command}.v8`), place, build };
 }
 
 /** Caches kept in the folder at most; beyond it the least recently written go. */
@@ -85,14 +93,11 @@ export const MAX_CACHE_FILES = 64;
  * After a cache is written: the caches of earlier builds of the same bundle go (a rebuild makes
  * them useless), and the folder keeps at most MAX_CACHE_FILES (other checkouts, other versions).
  */
-function pruneCacheFolder(file: string, bundle: string): void {
+function pruneCacheFolder({ file, place, build }: CacheLocation): void {
   const dir = dirname(file);
-  const place = placeOf(bundle);
-  const identity = basename(file).slice(place.length).replace(/-[a-z-]+\.v8$/, '');
-  const caches = readdirSync(dir).filter((name) => name.endsWith('.v8'));
   const kept: { name: string; written: number }[] = [];
-  for (const name of caches) {
-    if (name.startsWith(place) && !name.startsWith(`${place}${identity}-`)) rmSync(join(dir, name), { force: true });
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.v8'))) {
+    if (name.startsWith(place) && !name.startsWith(build)) rmSync(join(dir, name), { force: true });
     else kept.push({ name, written: statSync(join(dir, name), { throwIfNoEntry: false })?.mtimeMs ?? 0 });
   }
   kept.sort((a, b) => b.written - a.written);

@@ -115,8 +115,8 @@ function checkJobId(id: string): string {
   return id;
 }
 
+/** The job's meta; `id` has passed checkJobId. */
 async function job(store: JobStore, id: string): Promise<JobMeta> {
-  checkJobId(id);
   const meta = await store.meta(id);
   if (!meta) throw new HttpError(404, `no job ${id}`);
   return meta;

@@ -109,7 +109,8 @@ export class FsBlobStore implements BlobStore {
     await rm(this.blobDir(key), { recursive: true, force: true });
   }
 
-  private blobDir(key: string): string {
+  /** The folder that holds `key`'s data and meta.json (keys' segments percent-encoded). */
+  blobDir(key: string): string {
     if (key === '') throw new Error('blob key must not be empty');
     const segments = key.split('/').map(encodeSegment);
     segments[segments.length - 1] += SUFFIX;

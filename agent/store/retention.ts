@@ -96,17 +96,20 @@ export async function prune(store: BlobStore, kind: RetainedKind, days: number, 
   const units = new Map<string, BlobInfo[]>();
   for (const blob of await store.list(prefix)) {
     const name = unit(blob.key.slice(prefix.length));
-    units.set(name, [...(units.get(name) ?? []), blob]);
+    const blobs = units.get(name);
+    if (blobs) blobs.push(blob);
+    else units.set(name, [blob]);
   }
   const result: PruneResult = { count: 0, bytes: 0, ownRetention: 0 };
   for (const blobs of units.values()) {
     const newest = blobs.reduce((a, b) => (b.modified > a.modified ? b : a));
-    const limit = kind === 'caches' ? cacheDays(newest, days) : days;
-    if (!isExpired(newest, limit, now)) continue;
+    // 0: the cache's job gave it no retention of its own
+    const own = kind === 'caches' ? cacheDays(newest, 0) : 0;
+    if (!isExpired(newest, own || days, now)) continue;
     for (const b of blobs) await store.delete(b.key);
     result.count += 1;
     result.bytes += blobs.reduce((n, b) => n + b.size, 0);
-    if (kind === 'caches' && cacheDays(newest, 0) > 0) result.ownRetention += 1;
+    if (own > 0) result.ownRetention += 1;
   }
   return result;
 }

@@ -6,7 +6,13 @@
 import { CopyObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { FsBlobStore } from '../../agent/store/fs-store.js';
 import { motoS3Client } from '../support/moto.js';
+
+/** Backdates blob `key` of a filesystem store. */
+export function backdateFsKey(store: FsBlobStore, key: string, saved: Date): void {
+  backdateFsBlob(store.blobDir(key), saved);
+}
 
 /** `blobDir` is a filesystem blob's folder (`…/<key>.blob`). */
 export function backdateFsBlob(blobDir: string, saved: Date): void {

@@ -17,7 +17,7 @@ import { artifactPrefix, workspaceLayerKey } from '../../agent/store/keys.js';
 import { S3BlobStore } from '../../agent/store/s3-store.js';
 import { deckhand } from '../artifacts/artifacts-fixture.js';
 import { createMotoBucket, motoStoreEnv, startMoto, type MotoServer } from '../support/moto.js';
-import { backdateFsBlob, backdateS3Object, daysAgo } from './backdate.js';
+import { backdateFsKey, backdateS3Object, daysAgo } from './backdate.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'deckhand-cache-retention-'));
 let moto: MotoServer;
@@ -63,7 +63,7 @@ describe('prune of caches deletes only caches past the retention', () => {
   test('filesystem store', async () => {
     const root = join(dir, 'fs');
     const store = new FsBlobStore(root);
-    await fill(store, async (key, saved) => backdateFsBlob(join(root, `${key.replace(/\./g, '%2E')}.blob`), saved));
+    await fill(store, async (key, saved) => backdateFsKey(store, key, saved));
     assert.deepEqual(await prune(store, 'caches', 15), { count: 1, bytes: 'caches/p1/v1-old'.length, ownRetention: 0 });
     assert.deepEqual(await keys(store), ['artifacts/run/old.txt', 'caches/p1/v1-mid', 'caches/p2/v1-new']);
     assert.deepEqual(await prune(store, 'caches', 5), { count: 1, bytes: 'caches/p1/v1-mid'.length, ownRetention: 0 });
@@ -83,7 +83,8 @@ describe('deckhand cache prune', () => {
   test('default store under DECKHAND_HOME; says what it deleted, then that nothing is left to delete', async () => {
     const home = join(dir, 'home');
     const root = join(home, 'store');
-    await fill(new FsBlobStore(root), async (key, saved) => backdateFsBlob(join(root, `${key.replace(/\./g, '%2E')}.blob`), saved));
+    const store = new FsBlobStore(root);
+    await fill(store, async (key, saved) => backdateFsKey(store, key, saved));
     let r = deckhand(['cache', 'prune'], { DECKHAND_HOME: home });
     assert.equal(r.code, 0, r.err);
     assert.equal(r.out.toString(), `Deleted 1 cache (16 B) saved more than 15 days ago from ${root}\n`);
@@ -91,7 +92,7 @@ describe('deckhand cache prune', () => {
     assert.equal(r.out.toString(), `No caches in ${root} past the retention of 15 days\n`);
     r = deckhand(['cache', 'prune'], { DECKHAND_HOME: home, DECKHAND_CACHE_RETENTION_DAYS: '7' });
     assert.equal(r.out.toString(), `Deleted 1 cache (16 B) saved more than 7 days ago from ${root}\n`);
-    assert.deepEqual(await keys(new FsBlobStore(root)), ['artifacts/run/old.txt', 'caches/p2/v1-new']);
+    assert.deepEqual(await keys(store), ['artifacts/run/old.txt', 'caches/p2/v1-new']);
   });
 
   test('--store s3://bucket/prefix', async () => {
@@ -134,7 +135,7 @@ describe('a workspace expires as one workflow run, artifacts as one job run, fro
   test('filesystem store', async () => {
     const root = join(dir, 'fs-runs');
     const store = new FsBlobStore(root);
-    await fillRuns(store, async (key, saved) => backdateFsBlob(join(root, `${key.replace(/\./g, '%2E')}.blob`), saved));
+    await fillRuns(store, async (key, saved) => backdateFsKey(store, key, saved));
     // wf-mixed has a layer of 20 days, but its newest is 3 days old: it stays whole
     assert.deepEqual(await prune(store, 'workspaces', 15), { count: 1, bytes: bytesOf(RUNS[0][0], RUNS[1][0]), ownRetention: 0 });
     assert.deepEqual((await keys(store)).filter((k) => k.startsWith('workspaces/')), [RUNS[2][0], RUNS[3][0], RUNS[4][0]].sort());
@@ -156,7 +157,8 @@ describe('deckhand store prune', () => {
   test('one line per kind: what it deleted, then that nothing is left to delete', async () => {
     const home = join(dir, 'store-home');
     const root = join(home, 'store');
-    await fillRuns(new FsBlobStore(root), async (key, saved) => backdateFsBlob(join(root, `${key.replace(/\./g, '%2E')}.blob`), saved));
+    const store = new FsBlobStore(root);
+    await fillRuns(store, async (key, saved) => backdateFsKey(store, key, saved));
     let r = deckhand(['store', 'prune'], { DECKHAND_HOME: home });
     assert.equal(r.code, 0, r.err);
     assert.equal(r.out.toString(), [
@@ -176,7 +178,7 @@ describe('deckhand store prune', () => {
     // wf-mixed's newest layer is 3 days old; wf-new's is new
     assert.match(r.out.toString(), /^Deleted 1 workflow run's workspace \(\d+ B\) saved more than 2 days ago from /m);
     assert.match(r.out.toString(), /^Deleted 1 job run's artifacts \(\d+ B\) saved more than 10 days ago from /m);
-    assert.deepEqual(await keys(new FsBlobStore(root)), [RUNS[4][0]]);
+    assert.deepEqual(await keys(store), [RUNS[4][0]]);
   });
 
   test('--store s3://bucket/prefix', async () => {
@@ -190,12 +192,13 @@ describe('deckhand store prune', () => {
 
   test('a bad period is one line and exit 2, deleting nothing of any kind', async () => {
     const root = join(dir, 'untouched-runs');
-    await fillRuns(new FsBlobStore(root), async (key, saved) => backdateFsBlob(join(root, `${key.replace(/\./g, '%2E')}.blob`), saved));
+    const store = new FsBlobStore(root);
+    await fillRuns(store, async (key, saved) => backdateFsKey(store, key, saved));
     const r = deckhand(['store', 'prune', '--store', root], { DECKHAND_ARTIFACT_RETENTION_DAYS: 'a month' });
     assert.equal(r.code, 2);
     assert.equal(r.err, 'deckhand: DECKHAND_ARTIFACT_RETENTION_DAYS="a month" is not a whole number of days of at least 1 (unset it for the default, 30)\n');
     assert.equal(r.out.length, 0);
-    assert.equal((await keys(new FsBlobStore(root))).length, RUNS.length);
+    assert.equal((await keys(store)).length, RUNS.length);
   });
 });
 
@@ -208,7 +211,7 @@ test("a cache whose job set retention: {caches: Nd} goes by N days, not the stor
   await put('caches/p/long', '30');
   await put('caches/p/plain');
   await put('caches/p/odd', 'soon');
-  for (const key of ['caches/p/short', 'caches/p/long', 'caches/p/plain', 'caches/p/odd']) backdateFsBlob(join(root, `${key}.blob`), daysAgo(20));
+  for (const key of ['caches/p/short', 'caches/p/long', 'caches/p/plain', 'caches/p/odd']) backdateFsKey(store, key, daysAgo(20));
   assert.equal(cacheDays((await store.stat('caches/p/short'))!, 15), 3);
   assert.equal(cacheDays((await store.stat('caches/p/odd'))!, 15), 15);
   // short: 20 > 3; plain and odd: 20 > 15; long: 20 < 30
