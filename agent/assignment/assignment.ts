@@ -1,0 +1,136 @@
+/**
+ * The JobAssignment: one run of one job (one parallel node), self-contained and versioned. Every
+ * front end makes one (`deckhand execute`, `deckhand run`, a Nomad dispatch payload, the control
+ * API) and one core runs it (agent/runner/run-assignment.ts). It holds the JobSpec unchanged and
+ * everything around it that a run needs; nothing of the machine that made it, and never a secret
+ * value: secrets are references to files, folders or the agent's environment variables, read when
+ * the job starts (as a Nomad `template` or a mounted secret provides them), so that no secret is
+ * ever stored in a scheduler's state.
+ *
+ * `assignment.schema.json` beside this file is its JSON Schema; `docs/assignment.md` documents it.
+ */
+import type { JobSpec } from '../jobspec/jobspec.js';
+
+export const ASSIGNMENT_VERSION = 1 as const;
+
+export interface JobAssignment {
+  assignmentVersion: typeof ASSIGNMENT_VERSION;
+  spec: JobSpec;
+  run: RunIdentity;
+  source: Source;
+  secrets: SecretReferences;
+  storage: StorageScope;
+  /** where the job's output is streamed besides the front end's own display; null: nowhere */
+  output: OutputTarget | null;
+  limits: Limits;
+  /** how the executor runs the job: settings of the runtime, not of the job */
+  runtime: RuntimeSettings;
+}
+
+/** What CircleCI's built-in variables are made of (docs/assignment.md maps each one). */
+export interface RunIdentity {
+  /** this job run (one parallel node): names its containers, scopes nothing else by itself */
+  id: string;
+  /** CIRCLE_BUILD_NUM */
+  buildNumber: number;
+  /** CIRCLE_WORKFLOW_ID */
+  workflowId: string;
+  /** CIRCLE_WORKFLOW_JOB_ID */
+  workflowJobId: string;
+  /** CIRCLE_NODE_INDEX, 0-based, below nodeTotal */
+  nodeIndex: number;
+  /** CIRCLE_NODE_TOTAL */
+  nodeTotal: number;
+  /** CIRCLE_PIPELINE_ID */
+  pipelineId: string;
+  pipelineNumber: number;
+  /** `gh/org/repo`: CIRCLE_PROJECT_USERNAME and CIRCLE_PROJECT_REPONAME; empty when unknown */
+  projectSlug: string;
+  /** CIRCLE_USERNAME: who triggered the pipeline */
+  username: string;
+}
+
+/** Where `checkout` gets the code. */
+export type Source = GitSource | LocalSource;
+
+/** Cloned inside the job, as CircleCI does. */
+export interface GitSource {
+  kind: 'git';
+  /** CIRCLE_REPOSITORY_URL */
+  url: string;
+  /** the commit to check out (CIRCLE_SHA1) */
+  revision: string;
+  branch?: string;
+  tag?: string;
+  /** the private key for an SSH URL; none for a public https URL */
+  checkoutKey?: SecretRef;
+}
+
+/** A folder on the agent's machine, copied in as it is (a developer's local run). */
+export interface LocalSource {
+  kind: 'local';
+  /** absolute path of the working tree */
+  path: string;
+  /** its origin remote, if any: CIRCLE_REPOSITORY_URL */
+  repositoryUrl?: string;
+  /** `checkout` leaves the working directory as the job found it */
+  skipCheckout?: boolean;
+}
+
+/** A secret's value lives in a file (read at job start) or in an environment variable of the agent. */
+export type SecretRef = { file: string } | { env: string };
+
+export interface SecretReferences {
+  /** project variables: `KEY=VALUE` files, read in order (later wins), then variables of the agent's environment taken by name */
+  project?: { files?: string[]; env?: string[] };
+  /** contexts by name, from a YAML map of context name to variables (`file`) or a folder of `NAME.env` files (`dir`) */
+  contexts?: { names: string[]; file?: string; dir?: string };
+  /** the folder of private keys `add_ssh_keys` installs (one key per file) */
+  sshKeysDir?: string;
+}
+
+/** The blob store and the ids that scope what the job keeps in it (docs/storage.md). */
+export interface StorageScope {
+  /** an absolute folder, or `s3://bucket/prefix` */
+  url: string;
+  /** scopes caches and test timings: one project */
+  project: string;
+  /** scopes workspaces: one workflow run */
+  workflowRunId: string;
+  /** scopes artifacts and test results: this job run */
+  jobRunId: string;
+  /** the job runs whose workspace layers `attach_workspace` applies, oldest first */
+  upstreamJobRunIds: string[];
+}
+
+export interface OutputTarget {
+  /** the output processor's gRPC address, HOST:PORT */
+  processor: string;
+  /** the job's id at the processor */
+  jobId: string;
+  /** the job's token; or `tokenSecret`, the processor's token secret to mint it from */
+  token?: SecretRef;
+  tokenSecret?: SecretRef;
+  /** TLS: the CA that signed the processor's certificate, and a client certificate if it wants one (paths) */
+  tls?: { ca: string; cert?: string; key?: string };
+  /** how long to keep delivering after the job ended */
+  deadlineSeconds: number;
+  /** the processor's HTTP address, to name the job's page */
+  url?: string;
+}
+
+export interface Limits {
+  /** the job is canceled after this long (CircleCI's maximum run time); absent: no limit */
+  maxRunSeconds?: number;
+  /** the resource class the job was scheduled with */
+  resourceClass: string;
+}
+
+export interface RuntimeSettings {
+  docker: {
+    /** when to pull images */
+    pull: 'always' | 'missing' | 'never';
+    /** `bridge`: Docker's default bridge; `isolated`: a network of the job's own */
+    network: 'bridge' | 'isolated';
+  };
+}
