@@ -16,7 +16,7 @@ deps: node_modules/.package-lock.json
 build: deps
 	rm -rf dist
 	npx tsc -p tsconfig.json
-	node dist/agent/config/schema/generate-validator.js >/dev/null
+	node dist/agent/generate-validators.js >/dev/null
 	node scripts/bundle.mjs
 
 # A Docker engine and the locally built test images (nothing can be pulled

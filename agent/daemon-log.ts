@@ -1,7 +1,7 @@
 /**
- * The daemons' log (the output processor, the artifact server): one JSON object per line on
- * stderr (time, level, msg, and the event's fields), so an operator's log pipeline can read it
- * without parsing prose.
+ * The log of daemons and agents (the output processor, the artifact server, `deckhand agent`):
+ * one JSON object per line on stderr (time, level, msg, and the event's fields), so an
+ * operator's log pipeline can read it without parsing prose; or plain lines for a person.
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -25,3 +25,16 @@ export function jsonLogger(out: { write(line: string): unknown } = process.stder
 
 /** A logger that keeps nothing, for embedding where logs are unwanted. */
 export const silentLogger: Logger = { log() {} };
+
+/**
+ * A logger for a person at a terminal: `deckhand: msg` lines on `out` (stderr), without the
+ * fields, dropping levels below `min` (by default only warnings and errors: news worth a line).
+ */
+export function textLogger(out: { write(line: string): unknown }, min: LogLevel = 'warn'): Logger {
+  return {
+    log(level, msg) {
+      if (RANK[level] < RANK[min]) return;
+      out.write(`deckhand: ${msg}\n`);
+    },
+  };
+}

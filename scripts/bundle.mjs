@@ -38,19 +38,25 @@ const deferOnFirstCall = {
   },
 };
 
-// The config validator `make build` generates (dist/agent/config/schema/, beside validate.js)
-// goes into the bundle, where the code cache covers it too (its 240 KB cost ~4 ms to compile at
-// every start). validate.js loads it by a path known only at run time, which esbuild cannot
-// follow, so here that one call becomes a require of the file; the build fails if it moved.
-const GENERATED_VALIDATOR_CALL = 'createRequire(import.meta.url)(GENERATED_VALIDATOR)';
-const bundleGeneratedValidator = {
-  name: 'bundle-generated-validator',
+// The validators `make build` generates (the config schema's, 240 KB, and the assignment
+// schema's) go into the bundle, where the code cache covers them too (the config one cost ~4 ms
+// to compile at every start). Each module loads its generated file by a path known only at run
+// time, which esbuild cannot follow, so here that one call becomes a require of the file; the
+// build fails if it moved.
+const GENERATED_VALIDATORS = [
+  { module: /[\\/]dist[\\/]agent[\\/]config[\\/]schema[\\/]validate\.js$/, call: 'createRequire(import.meta.url)(GENERATED_VALIDATOR)', file: './config-validator.generated.cjs' },
+  { module: /[\\/]dist[\\/]agent[\\/]assignment[\\/]validate\.js$/, call: 'createRequire(import.meta.url)(GENERATED_ASSIGNMENT_VALIDATOR)', file: './assignment-validator.generated.cjs' },
+];
+const bundleGeneratedValidators = {
+  name: 'bundle-generated-validators',
   setup(b) {
-    b.onLoad({ filter: /[\\/]dist[\\/]agent[\\/]config[\\/]schema[\\/]validate\.js$/ }, (args) => {
-      const text = readFileSync(args.path, 'utf8');
-      if (!text.includes(GENERATED_VALIDATOR_CALL)) throw new Error(`${args.path} no longer loads the generated validator with ${GENERATED_VALIDATOR_CALL}: update scripts/bundle.mjs`);
-      return { loader: 'js', contents: text.replace(GENERATED_VALIDATOR_CALL, 'require("./config-validator.generated.cjs")') };
-    });
+    for (const { module, call, file } of GENERATED_VALIDATORS) {
+      b.onLoad({ filter: module }, (args) => {
+        const text = readFileSync(args.path, 'utf8');
+        if (!text.includes(call)) throw new Error(`${args.path} no longer loads its generated validator with ${call}: update scripts/bundle.mjs`);
+        return { loader: 'js', contents: text.replace(call, `require(${JSON.stringify(file)})`) };
+      });
+    }
   },
 };
 
@@ -68,7 +74,7 @@ const result = await build({
   sourcemap: true,
   minify: true,
   logLevel: 'warning',
-  plugins: [deferOnFirstCall, bundleGeneratedValidator],
+  plugins: [deferOnFirstCall, bundleGeneratedValidators],
   // native add-ons cannot be bundled; ssh2 loads its optional native crypto relative to itself.
   // The AWS SDK and gRPC load only for the commands that use them, and keep their own module
   // layout (their CommonJS/ESM interop does not survive bundling), so they stay in node_modules.

@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { BlobStore, ByteRange } from '../store/blob-store.js';
 import { ARTIFACTS_PREFIX, artifactPrefix } from '../store/keys.js';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../errors.js';
 
 export interface Artifact {
   /** the artifact's path within its job run, as `store_artifacts` named it */

@@ -1,9 +1,9 @@
 /**
- * What `store_artifacts` stored in this process, per job run, for the listing at the end of
- * `deckhand execute` and `deckhand run` ("stored per job and listed at the end"): the count, the
- * bytes, the first few paths, and the commands that list and serve them. Kept as the step stores
- * them, so the listing costs no store round trip (an S3 listing is one HEAD per artifact) and
- * cannot fail at the end of a job. Bounded: beyond the first paths only the totals grow.
+ * What `store_artifacts` stored in one job run, for the listing at the end of `deckhand execute`
+ * and `deckhand run`: the count, the bytes, the first few paths, and the commands that list and
+ * serve them. Recorded as the step stores them, so the listing costs no store round trip (an S3
+ * listing is one HEAD per artifact) and cannot fail at the end of a job; it comes back in the
+ * job's result. Bounded: beyond the first paths only the totals grow.
  */
 import { formatBytes } from '../store/format-bytes.js';
 import { DEFAULT_ARTIFACTS_LISTEN } from './listen.js';
@@ -22,20 +22,25 @@ export interface JobRunArtifactsStored {
   first: { path: string; size: number }[];
 }
 
-const byJobRun = new Map<string, JobRunArtifactsStored>();
+/** The record of one job run's artifacts, kept by the job's storage while it runs. */
+export class StoredArtifacts {
+  private readonly run: JobRunArtifactsStored;
 
-/** Called by store_artifacts for each artifact it stored. */
-export function recordStoredArtifact(storage: { jobRunId: string; store: { location: string } }, path: string, size: number): void {
-  const run = byJobRun.get(storage.jobRunId) ?? { jobRunId: storage.jobRunId, location: storage.store.location, count: 0, bytes: 0, first: [] };
-  run.count++;
-  run.bytes += size;
-  if (run.first.length < LISTED_PATHS) run.first.push({ path, size });
-  byJobRun.set(storage.jobRunId, run);
-}
+  constructor(jobRunId: string, location: string) {
+    this.run = { jobRunId, location, count: 0, bytes: 0, first: [] };
+  }
 
-/** What job run `jobRunId` stored in this process, or undefined when it stored no artifact. */
-export function storedArtifacts(jobRunId: string): JobRunArtifactsStored | undefined {
-  return byJobRun.get(jobRunId);
+  /** Called by store_artifacts for each artifact it stored. */
+  record(path: string, size: number): void {
+    this.run.count++;
+    this.run.bytes += size;
+    if (this.run.first.length < LISTED_PATHS) this.run.first.push({ path, size });
+  }
+
+  /** What the job run stored, or undefined when it stored no artifact. */
+  stored(): JobRunArtifactsStored | undefined {
+    return this.run.count === 0 ? undefined : { ...this.run, first: [...this.run.first] };
+  }
 }
 
 /** The `--store` a later command needs to find this store: nothing for the default one. */
@@ -44,9 +49,9 @@ export function storeFlag(location: string): string {
 }
 
 /** The lines printed at the end of a job that stored artifacts; empty when it stored none. */
-export function formatStoredArtifacts(jobRunId: string): string {
-  const run = byJobRun.get(jobRunId);
+export function formatStoredArtifacts(run: JobRunArtifactsStored | undefined): string {
   if (!run) return '';
+  const { jobRunId } = run;
   const store = storeFlag(run.location);
   const width = Math.max(...run.first.map((a) => a.path.length));
   const lines = [
@@ -59,21 +64,12 @@ export function formatStoredArtifacts(jobRunId: string): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Writes formatStoredArtifacts to `out` (nothing when the job stored no artifact). */
-export function printStoredArtifacts(jobRunId: string, out: { write(text: string): unknown }): void {
-  const text = formatStoredArtifacts(jobRunId);
-  if (text) out.write(text);
-}
-
 /**
  * The lines under `deckhand run`'s summary: each job (parallel node) that stored artifacts, with
  * its job run id and the commands; empty when none did.
  */
-export function formatWorkflowArtifacts(jobRuns: { label: string; jobRunId: string }[]): string {
-  const stored = jobRuns.flatMap((j) => {
-    const run = byJobRun.get(j.jobRunId);
-    return run ? [{ ...j, run }] : [];
-  });
+export function formatWorkflowArtifacts(jobRuns: { label: string; stored: JobRunArtifactsStored | undefined }[]): string {
+  const stored = jobRuns.flatMap((j) => (j.stored ? [{ label: j.label, jobRunId: j.stored.jobRunId, run: j.stored }] : []));
   if (stored.length === 0) return '';
   const width = Math.max(...stored.map((s) => s.label.length));
   const stores = [...new Set(stored.map((s) => s.run.location))];

@@ -58,8 +58,8 @@ export interface GitSource {
   kind: 'git';
   /** CIRCLE_REPOSITORY_URL */
   url: string;
-  /** the commit to check out (CIRCLE_SHA1) */
-  revision: string;
+  /** the commit to check out (CIRCLE_SHA1); absent: the tip of the branch or tag */
+  revision?: string;
   branch?: string;
   tag?: string;
   /** the private key for an SSH URL; none for a public https URL */
@@ -108,9 +108,9 @@ export interface OutputTarget {
   processor: string;
   /** the job's id at the processor */
   jobId: string;
-  /** the job's token; or `tokenSecret`, the processor's token secret to mint it from */
+  /** the job's token; or `tokenSecretFile`, the processor's token secret (its DATA/secret) to mint it from */
   token?: SecretRef;
-  tokenSecret?: SecretRef;
+  tokenSecretFile?: string;
   /** TLS: the CA that signed the processor's certificate, and a client certificate if it wants one (paths) */
   tls?: { ca: string; cert?: string; key?: string };
   /** how long to keep delivering after the job ended */

@@ -6,7 +6,7 @@ import { checkJobRunId, isArtifactPath, listArtifacts, listJobRuns, openArtifact
 import { formatBytes } from '../store/format-bytes.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { openBlobStore } from '../store/open-store.js';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../errors.js';
 
 export interface ArtifactsListFlags {
   store?: string;

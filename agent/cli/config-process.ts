@@ -5,7 +5,7 @@ import { readGitInfo } from '../config/git-info.js';
 import { processedYaml } from '../config/process-output.js';
 import { loadYaml, isMapValue } from '../config/source.js';
 import { toJobSpec } from '../config/to-jobspec.js';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../errors.js';
 import type { ProcessFlags } from './main.js';
 
 export function processCommand(flags: ProcessFlags): number {

@@ -1,50 +1,108 @@
-/** `deckhand execute`: flags → ExecuteOptions → the runner. */
+/**
+ * `deckhand execute`: one job of the config in the current directory, compiled to its JobSpec,
+ * made into an assignment with the local machine's inputs, and run by the core as `deckhand agent
+ * run` would run it. `--print-assignment` prints that assignment instead of running it.
+ */
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
+import type { PullPolicy } from '../executor/executor.js';
+import { findJob } from '../config/compile.js';
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.js';
-import { execute } from '../runner/execute.js';
+import { toJobSpec } from '../config/to-jobspec.js';
+import { UsageError } from '../errors.js';
+import { defaultLogPath } from '../output/log-file.js';
+import { outputTargetFromFlags, type OutputStreamFlags } from '../output/stream/stream-options.js';
+import { localAssignment } from '../assignment/local.js';
+import { compileLocalPipeline } from '../assignment/local-pipeline.js';
 import { readPipelineParameters } from './config-process.js';
-import { parseOutputStreamFlags } from '../output/stream/stream-options.js';
-import { UsageError } from '../usage-error.js';
-import type { ExecuteFlags } from './main.js';
+import { localInputs, type LocalInputFlags } from './local-inputs.js';
+import { runJobCommand } from './run-job.js';
 
-/** For execute, a bad config is an input error (exit 2); exit 1 means the job itself failed. */
+/** The execute flags as commander parses them. */
+export interface ExecuteFlags extends LocalInputFlags, OutputStreamFlags {
+  job: string;
+  config: string;
+  workflow?: string;
+  nodeTotal: number;
+  index: number;
+  pull: PullPolicy;
+  output: 'text' | 'json';
+  logFile?: string;
+  logFormat: 'text' | 'json';
+  branch?: string;
+  tag?: string;
+  revision?: string;
+  pipelineParameters?: string;
+  printAssignment?: boolean;
+  /** hidden flags standing for a workflow around this job: its run id, this job's run id, the upstream job runs whose workspace layers attach_workspace applies */
+  workflowRunId?: string;
+  jobRunId?: string;
+  upstreamJobRunId?: string[];
+}
+
+/** Exit codes: 0 success, 1 job failed, 2 config/input/environment error or output lost, 130/143 canceled. */
 export async function executeCommand(flags: ExecuteFlags, color: boolean): Promise<number> {
   try {
-    return await run(flags, color);
+    return await execute(flags, color);
   } catch (err) {
+    // for execute, a bad config is an input error (exit 2); exit 1 means the job itself failed
     if (!(err instanceof ConfigError)) throw err;
     for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
     return 2;
   }
 }
 
-async function run(flags: ExecuteFlags, color: boolean): Promise<number> {
+async function execute(flags: ExecuteFlags, color: boolean): Promise<number> {
   if (!existsSync(flags.config)) throw new UsageError(`config file ${flags.config} does not exist (use -c FILE)`);
-  if (flags.checkoutKey && !existsSync(flags.checkoutKey)) throw new UsageError(`--checkout-key ${flags.checkoutKey} does not exist`);
-  return execute({
-    job: flags.job,
-    config: flags.config,
-    workflow: flags.workflow,
-    env: flags.env,
-    envFile: flags.envFile,
-    context: flags.context,
+  if (!Number.isInteger(flags.nodeTotal) || flags.nodeTotal < 1) throw new UsageError(`--node-total must be a whole number of at least 1, got ${flags.nodeTotal}`);
+  if (!Number.isInteger(flags.index) || flags.index < 0 || flags.index >= flags.nodeTotal) {
+    throw new UsageError(`--index must be between 0 and ${flags.nodeTotal - 1} (--node-total ${flags.nodeTotal}), got ${flags.index}`);
+  }
+  const inputs = localInputs(flags, process.env);
+  const repository = process.cwd();
+  const { compiled, git } = compileLocalPipeline(
+    { config: flags.config, branch: flags.branch, tag: flags.tag, revision: flags.revision, pipelineParameters: flags.pipelineParameters ? readPipelineParameters(flags.pipelineParameters) : undefined },
+    repository,
+  );
+  const found = findJob(compiled, flags.job, flags.workflow);
+  const spec = toJobSpec(compiled, found.job, found.wfJob, found.workflow?.name);
+  const runId = flags.jobRunId ?? randomUUID();
+  const output = outputTargetFromFlags(flags, runId, process.env);
+  const { assignment, environment, warnings } = localAssignment({
+    spec,
+    repository,
+    git,
+    runId,
+    workflowRunId: flags.workflowRunId ?? runId,
+    nodeIndex: flags.index,
     nodeTotal: flags.nodeTotal,
-    index: flags.index,
-    pull: flags.pull,
+    username: userInfo().username,
+    storeUrl: inputs.storeUrl,
+    upstreamJobRunIds: flags.upstreamJobRunId ?? [],
     skipCheckout: flags.skipCheckout === true,
+    ...(flags.checkoutKey !== undefined ? { checkoutKey: resolve(flags.checkoutKey) } : {}),
+    project: inputs.project,
+    contexts: { names: flags.context, file: inputs.contextsFile },
+    sshKeysDir: inputs.sshKeysDir,
+    output: output?.target ?? null,
+    runtime: { docker: { pull: flags.pull, network: flags.isolateNetwork === true ? 'isolated' : 'bridge' } },
+  });
+  for (const w of warnings) process.stderr.write(`deckhand: warning: ${w}\n`);
+  // what the command line gave travels in the agent's environment, never in the assignment
+  const given = { ...inputs.environment, ...environment, ...output?.environment };
+  if (flags.printAssignment) {
+    process.stdout.write(`${JSON.stringify(assignment, null, 2)}\n`);
+    const names = Object.keys(given);
+    if (names.length > 0) process.stderr.write(`deckhand: the assignment reads ${names.map((n) => `$${n}`).join(', ')} from the agent's environment: set ${names.length === 1 ? 'it' : 'them'} when you run it\n`);
+    return 0;
+  }
+  return runJobCommand(assignment, {
     output: flags.output,
     color: color && !process.env.NO_COLOR && process.stdout.isTTY === true,
-    branch: flags.branch,
-    tag: flags.tag,
-    revision: flags.revision,
-    pipelineParameters: flags.pipelineParameters ? readPipelineParameters(flags.pipelineParameters) : undefined,
-    checkoutKey: flags.checkoutKey,
-    logFile: flags.logFile,
-    isolateNetwork: flags.isolateNetwork === true,
-    outputStream: parseOutputStreamFlags(flags),
-    store: flags.store,
-    workflowRunId: flags.workflowRunId,
-    jobRunId: flags.jobRunId,
-    upstreamJobRunIds: flags.upstreamJobRunId,
+    logFormat: flags.logFormat,
+    logFile: flags.logFile ?? defaultLogPath(spec.job.name),
+    env: { ...process.env, ...given },
   });
 }

@@ -6,14 +6,12 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_ARTIFACTS_LISTEN } from '../artifacts/listen.js';
 import { packagePath } from '../package-root.js';
-import type { ExecuteOptions } from '../runner/execute.js';
+import { EXIT_ERROR, EXIT_OK } from '../errors.js';
 import type { RetainedKind } from '../store/retention.js';
-import type { OutputStreamFlags } from '../output/stream/stream-options.js';
-import { reportAndExit } from './errors.js';
-
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+import type { AgentRunFlags } from './agent.js';
+import type { ExecuteFlags } from './execute.js';
+import { reportAndExit } from './report-error.js';
+import type { RunFlags } from './run.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
@@ -88,6 +86,8 @@ export function buildProgram(): Command {
     .option('--tls-key <file>', 'the client certificate\'s private key (PEM)')
     .option('--output-deadline <seconds>', 'how long to keep delivering output after the job ended (default 60)')
     .option('--output-url <base>', 'the output processor\'s HTTP address, to print the job\'s page (e.g. http://host:8080)')
+    .addOption(logFormatOption())
+    .option('--print-assignment', 'print the job\'s assignment (JSON; secrets as references) and exit without running it: deckhand agent run takes it (docs/assignment.md)')
     .action(async (opts: ExecuteFlags) => {
       const { executeCommand } = await import('./execute.js');
       process.exitCode = await executeCommand(opts, program.opts<{ color: boolean }>().color);
@@ -116,6 +116,19 @@ export function buildProgram(): Command {
     .action(async (opts: RunFlags) => {
       const { runCommand } = await import('./run.js');
       process.exitCode = await runCommand(opts, program.opts<{ color: boolean }>().color);
+    });
+
+  const agent = program.command('agent').description('the build agent: run one job assignment, as a Nomad task or by hand (docs/assignment.md)');
+  agent
+    .command('run')
+    .description('run one job assignment (JSON, as deckhand execute --print-assignment writes it); exit 0 success, 1 job failed, 2 error or output lost, 130/143 canceled')
+    .requiredOption('--assignment <file|->', 'the assignment file, or - for standard input')
+    .addOption(new Option('--output <format>', 'text for people, json for NDJSON events').choices(['text', 'json']).default('text'))
+    .addOption(logFormatOption())
+    .option('--log-file <file>', 'where to write the full log (default under $DECKHAND_HOME/logs)')
+    .action(async (opts: AgentRunFlags) => {
+      const { agentRunCommand } = await import('./agent.js');
+      process.exitCode = await agentRunCommand(opts, program.opts<{ color: boolean }>().color);
     });
 
   const outputProcessor = program
@@ -217,6 +230,11 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Agent news on stderr: plain lines for people, or JSON lines for a log pipeline (`nomad logs -stderr`). */
+function logFormatOption(defaultFormat: 'text' | 'json' = 'text'): Option {
+  return new Option('--log-format <format>', 'agent messages on stderr: text, or json lines').choices(['text', 'json']).default(defaultFormat);
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -224,28 +242,6 @@ function collect(value: string, previous: string[]): string[] {
 function toInt(value: string): number {
   return /^\d+$/.test(value) ? Number(value) : Number.NaN;
 }
-
-/** The execute flags as commander parses them: ExecuteOptions' own fields, plus the raw forms
- *  the command turns into options (`--pipeline-parameters` is still a file or JSON here). */
-export type ExecuteFlags = Pick<
-  ExecuteOptions,
-  'job' | 'config' | 'workflow' | 'env' | 'envFile' | 'context' | 'nodeTotal' | 'index' | 'pull' | 'output' | 'checkoutKey' | 'logFile' | 'branch' | 'tag' | 'revision'
-> & {
-  skipCheckout?: boolean;
-  isolateNetwork?: boolean;
-  pipelineParameters?: string;
-  store?: string;
-  workflowRunId?: string;
-  jobRunId?: string;
-  upstreamJobRunId?: string[];
-} & OutputStreamFlags;
-
-/** The run flags as commander parses them. */
-export type RunFlags = Pick<ExecuteFlags, 'config' | 'workflow' | 'env' | 'envFile' | 'context' | 'pull' | 'checkoutKey' | 'branch' | 'tag' | 'revision' | 'skipCheckout' | 'isolateNetwork' | 'pipelineParameters' | 'store'> & {
-  approve?: 'all' | 'none';
-  maxParallel?: number;
-  logDir?: string;
-};
 
 export interface ProcessFlags {
   config: string;
@@ -266,7 +262,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof CommanderError) {
       // help and version exit 0; every other commander error is a usage error
-      process.exitCode = err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+      process.exitCode = err.exitCode === 0 ? EXIT_OK : EXIT_ERROR;
       return;
     }
     reportAndExit(err, debug);

@@ -1,7 +1,7 @@
 /** `deckhand orb import|list`: the local orb registry. */
 import { existsSync } from 'node:fs';
 import { OrbRegistry, parseOrbRef } from '../config/orb-registry.js';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../errors.js';
 
 export function orbImportCommand(file: string, name: string): number {
   const ref = parseOrbRef(name);

@@ -5,7 +5,7 @@ import { defaultSecretFile, startOutputProcessor, type HttpAuth } from '../proce
 import { ALL_JOBS, jobToken, loadSecret, readToken } from '../processor/tokens.js';
 import { JOB_ID_PATTERN } from '../processor/job-files.js';
 import { jsonLogger } from '../daemon-log.js';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../errors.js';
 
 export interface OutputProcessorFlags {
   listen: string;

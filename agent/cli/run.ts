@@ -1,39 +1,88 @@
-/** `deckhand run`: flags → RunWorkflowOptions → the workflow runner. */
+/** `deckhand run`: flags → the workflow runner, with the terminal for approvals and Ctrl-C. */
 import { existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.js';
-import { UsageError } from '../usage-error.js';
-import { runWorkflow } from '../workflow/run-workflow.js';
+import { UsageError } from '../errors.js';
+import type { PullPolicy } from '../executor/executor.js';
+import { askingApprover, fixedApprover, type ApprovalPolicy, type Approver } from '../workflow/approval.js';
+import type { WorkflowGraph } from '../workflow/graph.js';
+import { startWorkflow } from '../workflow/run-workflow.js';
 import { readPipelineParameters } from './config-process.js';
-import type { RunFlags } from './main.js';
+import { watchInterrupts } from './interrupts.js';
+import { localInputs, type LocalInputFlags } from './local-inputs.js';
+import { agentLogger } from './run-job.js';
+
+/** The run flags as commander parses them. */
+export interface RunFlags extends LocalInputFlags {
+  config: string;
+  workflow?: string;
+  pull: PullPolicy;
+  branch?: string;
+  tag?: string;
+  revision?: string;
+  pipelineParameters?: string;
+  approve?: ApprovalPolicy;
+  maxParallel?: number;
+  logDir?: string;
+}
 
 /** As for execute, a bad config is an input error (exit 2); exit 1 means a job failed. */
 export async function runCommand(flags: RunFlags, color: boolean): Promise<number> {
   try {
     if (!existsSync(flags.config)) throw new UsageError(`config file ${flags.config} does not exist (use -c FILE)`);
-    if (flags.checkoutKey && !existsSync(flags.checkoutKey)) throw new UsageError(`--checkout-key ${flags.checkoutKey} does not exist`);
-    return await runWorkflow({
+    const inputs = localInputs(flags, process.env);
+    const log = agentLogger('text');
+    const workflow = startWorkflow({
       config: flags.config,
       workflow: flags.workflow,
-      env: flags.env,
-      envFile: flags.envFile,
-      context: flags.context,
-      pull: flags.pull,
-      skipCheckout: flags.skipCheckout === true,
-      checkoutKey: flags.checkoutKey,
-      color: color && !process.env.NO_COLOR && process.stdout.isTTY === true,
       branch: flags.branch,
       tag: flags.tag,
       revision: flags.revision,
       pipelineParameters: flags.pipelineParameters ? readPipelineParameters(flags.pipelineParameters) : undefined,
-      approve: flags.approve,
-      maxParallel: flags.maxParallel,
-      logDir: flags.logDir,
-      isolateNetwork: flags.isolateNetwork === true,
-      store: flags.store,
+      repository: process.cwd(),
+      jobs: {
+        username: userInfo().username,
+        storeUrl: inputs.storeUrl,
+        skipCheckout: flags.skipCheckout === true,
+        ...(flags.checkoutKey !== undefined ? { checkoutKey: resolve(flags.checkoutKey) } : {}),
+        project: inputs.project,
+        contexts: { names: flags.context, file: inputs.contextsFile },
+        sshKeysDir: inputs.sshKeysDir,
+        runtime: { docker: { pull: flags.pull, network: flags.isolateNetwork === true ? 'isolated' : 'bridge' } },
+      },
+      env: { ...process.env, ...inputs.environment },
+      out: process.stdout,
+      color: color && !process.env.NO_COLOR && process.stdout.isTTY === true,
+      log,
+      approver: (graph) => chooseApprover(graph, flags.approve),
+      ...(flags.maxParallel !== undefined ? { maxParallel: flags.maxParallel } : {}),
+      ...(flags.logDir !== undefined ? { logDir: resolve(flags.logDir) } : {}),
     });
+    const unwatch = watchInterrupts({
+      what: 'every job',
+      cancel: (signal) => workflow.cancel(signal),
+      forceCleanup: () => workflow.forceCleanup(),
+      say: (line) => log.log('warn', line),
+    });
+    try {
+      return await workflow.result;
+    } finally {
+      unwatch();
+    }
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
     return 2;
   }
+}
+
+function chooseApprover(graph: WorkflowGraph, policy: ApprovalPolicy | undefined): Approver {
+  if (policy) return fixedApprover(policy);
+  const approvals = graph.nodes.filter((n) => n.type === 'approval').map((n) => n.name);
+  if (approvals.length === 0) return fixedApprover('none');
+  if (process.stdin.isTTY !== true || process.stdout.isTTY !== true) {
+    throw new UsageError(`workflow "${graph.workflow}" has approval job${approvals.length === 1 ? '' : 's'} ${approvals.join(', ')} and this is not a terminal to ask on; pass --approve all or --approve none`);
+  }
+  return askingApprover(process.stdin, process.stdout);
 }

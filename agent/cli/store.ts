@@ -2,7 +2,7 @@
 import { formatBytes } from '../store/format-bytes.js';
 import { openBlobStore } from '../store/open-store.js';
 import { prune, retention, RETENTION, type RetainedKind } from '../store/retention.js';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../errors.js';
 
 /** One line per kind: what was deleted, or that nothing is old enough. */
 export async function pruneCommand(flags: { store?: string }, kinds: RetainedKind[]): Promise<number> {

@@ -2,6 +2,7 @@
  * Positioned config problems. Every error a user can cause in a config ends up as a Diagnostic,
  * printed as `FILE:LINE:COL: message` — the shape editors and terminals link to.
  */
+import { DeckhandError } from '../errors.js';
 
 export interface SourcePos {
   file: string;
@@ -25,11 +26,11 @@ export function formatDiagnostic(d: Diagnostic): string {
 }
 
 /** Thrown when a config cannot be loaded or compiled; carries one or more positioned problems. */
-export class ConfigError extends Error {
+export class ConfigError extends DeckhandError {
   readonly diagnostics: Diagnostic[];
   constructor(diagnostics: Diagnostic[] | Diagnostic) {
     const list = Array.isArray(diagnostics) ? diagnostics : [diagnostics];
-    super(list.map(formatDiagnostic).join('\n'));
+    super(list.map(formatDiagnostic).join('\n'), 'input');
     this.name = 'ConfigError';
     this.diagnostics = list;
   }

@@ -8,6 +8,7 @@
 // everything the executor created.
 
 import type { Readable } from 'node:stream';
+import { DeckhandError } from '../errors.js';
 
 /** Credentials for pulling a private image (CircleCI's `auth:` key). */
 export interface RegistryAuth {
@@ -123,9 +124,14 @@ export interface Executor {
 }
 
 /** A failure to tell the user about: the message is one line that says what
- *  failed, where, and how to fix it. */
-export class ExecutorError extends Error {
+ *  failed, where, and how to fix it. The job's environment could not be made
+ *  or used (an image, a container, a copy): not the job's own failure. */
+export class ExecutorError extends DeckhandError {
   override readonly name: string = 'ExecutorError';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'infrastructure', options);
+  }
 }
 
 /** The engine or machine behind an executor cannot be reached (stopped, crashed, unplugged):

@@ -2,7 +2,7 @@
  * `HOST:PORT` addresses as the commands take them (--listen, --http): shared by the output
  * processor and the artifact server, and free of their dependencies (no gRPC, no store).
  */
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../errors.js';
 
 /** `HOST:PORT` (or `[v6]:PORT`) → parts; throws UsageError naming `flag`. */
 export function splitHostPort(address: string, flag: string): { host: string; port: number } {

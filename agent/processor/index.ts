@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { MAX_MESSAGE_BYTES, outputProcessorService, SERVER_KEEPALIVE, type AgentFrame, type ProcessorFrame } from '../output/wire/protocol.js';
 import { hostOf, isLoopback, splitHostPort } from '../net/host-port.js';
 import { answerUnparsable } from '../net/request-handler.js';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../errors.js';
 import { httpHandler } from './http-api.js';
 import { JobStore } from './job-store.js';
 import { jsonLogger, type Logger } from '../daemon-log.js';

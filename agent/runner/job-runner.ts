@@ -7,13 +7,15 @@
  */
 import { ExecutorUnavailableError, type Executor } from '../executor/executor.js';
 import { JOB_TOOLS_DIR } from '../job-tools/install.js';
-import type { JobSpec, Step } from '../jobspec/jobspec.js';
+import type { JobAssignment } from '../assignment/assignment.js';
+import type { ResolvedSecrets } from '../assignment/secrets.js';
+import type { Step } from '../jobspec/jobspec.js';
 import type { JobStatus, OutputSink, StepStatus } from '../output/events.js';
 import { runOnce, type BackgroundCommand } from '../steps/run.js';
-import type { LocalInputs, StepContext, StepResult } from '../steps/step.js';
+import type { StepContext, StepResult } from '../steps/step.js';
 import { stepOutput } from '../steps/step-output.js';
 import type { JobStorage } from '../store/job-storage.js';
-import { jobEnvironment, type JobIdentity } from './environment.js';
+import { jobEnvironment, TASK_DATA_DIR } from './environment.js';
 import { probePrimary, startupScript } from './probe.js';
 
 /**
@@ -33,20 +35,23 @@ function loadStepModules(): NonNullable<typeof stepModules> {
 export const SPIN_UP_STEP = -1;
 
 export interface RunJobOptions {
-  spec: JobSpec;
+  /** the job and its run: spec, identity, source, limits */
+  assignment: JobAssignment;
   executor: Executor;
   sink: OutputSink;
-  identity: JobIdentity;
-  /** `-e` and `--env-file` values (CircleCI's project variables) */
-  project: Record<string, string>;
-  contexts: Record<string, string>;
-  local: LocalInputs;
+  /** the values of the assignment's secret references, read at job start */
+  secrets: ResolvedSecrets;
   /** the store and the ids that scope caches, workspaces and artifacts */
   storage: JobStorage;
-  /** aborted on Ctrl-C or SIGTERM */
+  /** aborted to cancel the job (Ctrl-C, SIGTERM, a kill from the scheduler) */
   signal: AbortSignal;
   /** where the full log goes, announced with the job's end */
   logFile?: string;
+  /**
+   * Awaited at the end of spin-up, before the first step; a rejection fails spin-up as an
+   * infrastructure failure with its message (the output processor refused the job's stream).
+   */
+  beforeSteps?: () => Promise<void>;
 }
 
 export interface JobResult {
@@ -56,10 +61,21 @@ export interface JobResult {
   infrastructureFailure: boolean;
 }
 
+/** The reason the job's signal carries when it ran past `limits.maxRunSeconds`. */
+class RunTimeExceeded extends Error {
+  override name = 'RunTimeExceeded';
+}
+
 export async function runJob(opts: RunJobOptions): Promise<JobResult> {
-  const { spec, executor, sink, signal } = opts;
+  const { assignment, executor, sink } = opts;
+  const { spec } = assignment;
   const started = Date.now();
-  const environment = jobEnvironment(spec, opts.identity, opts.project, opts.contexts);
+  const environment = jobEnvironment(assignment, opts.secrets.project, opts.secrets.contexts);
+  const limit = runTimeLimit(assignment.limits.maxRunSeconds);
+  const signal = limit ? AbortSignal.any([opts.signal, limit.signal]) : opts.signal;
+  const timedOut = (): boolean => signal.reason instanceof RunTimeExceeded;
+  // a step stopped by the run-time limit says so, instead of a bare "canceled"
+  const limited = (r: StepResult): StepResult => (timedOut() && r.status === 'canceled' ? { ...r, status: 'timedout', message: (signal.reason as Error).message } : r);
   sink.event({ type: 'job-start', job: spec.job.name, time: started, environment });
 
   const background: Promise<StepResult>[] = [];
@@ -67,10 +83,10 @@ export async function runJob(opts: RunJobOptions): Promise<JobResult> {
   let status: JobStatus = 'success';
   let infrastructureFailure = false;
   try {
-    const ctx = await spinUp(opts, environment);
+    const ctx = await spinUp({ ...opts, signal }, environment);
     if (!ctx) {
       infrastructureFailure = !signal.aborted;
-      status = signal.aborted ? 'canceled' : 'failed';
+      status = signal.aborted && !timedOut() ? 'canceled' : 'failed';
       return { status, durationMs: Date.now() - started, infrastructureFailure };
     }
     let failed = false;
@@ -84,10 +100,10 @@ export async function runJob(opts: RunJobOptions): Promise<JobResult> {
       if (step.type === 'run' && step.background) {
         const cmd: BackgroundCommand = runOnce(step, stepCtx);
         stops.push(cmd.stop);
-        background.push(cmd.done.then((r) => endStep(sink, index, t0, r)));
+        background.push(cmd.done.then((r) => endStep(sink, index, t0, limited(r))));
         continue;
       }
-      const result = await runStepSafely(step, stepCtx);
+      const result = limited(await runStepSafely(step, stepCtx));
       endStep(sink, index, t0, result);
       if (result.status === 'failed' || result.status === 'timedout') failed = true;
       // the engine or machine is gone: later steps (even `when: always`) have nowhere to run
@@ -96,10 +112,12 @@ export async function runJob(opts: RunJobOptions): Promise<JobResult> {
         break;
       }
       // after the last step a halt changes nothing: no need to ask
-      if (index < spec.steps.length - 1 && (await halted(executor, opts.identity.taskDataDir))) break;
+      if (index < spec.steps.length - 1 && (await halted(executor))) break;
     }
-    status = signal.aborted ? 'canceled' : failed ? 'failed' : 'success';
+    // a job that ran out of time failed, as on CircleCI; one stopped from outside was canceled
+    status = timedOut() ? 'failed' : signal.aborted ? 'canceled' : failed ? 'failed' : 'success';
   } finally {
+    limit?.clear();
     // background commands end with the job, as on CircleCI; their output is flushed first
     for (const s of stops) s.abort();
     await Promise.allSettled(background);
@@ -141,13 +159,29 @@ function endStep(sink: OutputSink, index: number, t0: number, r: StepResult): St
 }
 
 /** `circleci-agent step halt` leaves a marker; a halted job stops with the status it has. */
-async function halted(executor: Executor, taskDataDir: string): Promise<boolean> {
-  return executor.exists(`${taskDataDir}/halt`).catch(() => false);
+async function halted(executor: Executor): Promise<boolean> {
+  return executor.exists(`${TASK_DATA_DIR}/halt`).catch(() => false);
+}
+
+/** A timer that aborts with RunTimeExceeded after `seconds`; none without a limit. */
+function runTimeLimit(seconds: number | undefined): { signal: AbortSignal; clear(): void } | undefined {
+  if (seconds === undefined) return undefined;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new RunTimeExceeded(`the job ran past its maximum run time of ${formatSeconds(seconds)} (limits.maxRunSeconds)`)), seconds * 1000);
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
+}
+
+function formatSeconds(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = Math.round(seconds % 60);
+  return `${h > 0 ? `${h}h` : ''}${h > 0 || m > 0 ? `${m}m` : ''}${s}s`;
 }
 
 /** Spin up environment: containers, the probe, the in-container tools. Undefined on failure. */
 async function spinUp(opts: RunJobOptions, environment: Record<string, string>): Promise<Omit<StepContext, 'output' | 'jobFailed'> | undefined> {
-  const { spec, executor, sink, signal } = opts;
+  const { executor, sink, signal } = opts;
+  const { spec } = opts.assignment;
   const t0 = Date.now();
   const output = stepOutput(sink, SPIN_UP_STEP);
   sink.event({ type: 'step-start', index: SPIN_UP_STEP, name: 'Spin up environment', stepType: 'spin-up', time: t0, background: false });
@@ -155,7 +189,7 @@ async function spinUp(opts: RunJobOptions, environment: Record<string, string>):
     if (spec.executor.kind === 'docker') {
       for (const [i, c] of spec.executor.containers.entries()) output.write('agent', `${i === 0 ? 'Starting container' : 'Starting service container'} ${c.image}${c.name ? ` (as ${c.name})` : ''}\n`);
     }
-    const startup = startupScript(spec.workingDirectory, opts.identity.taskDataDir);
+    const startup = startupScript(spec.workingDirectory, TASK_DATA_DIR);
     const preparing = executor.prepare(signal, startup);
     // a moment later, once the create calls are written: loaded at once, they held those back
     const early = setTimeout(loadStepModules, 10);
@@ -163,8 +197,9 @@ async function spinUp(opts: RunJobOptions, environment: Record<string, string>):
     output.write('agent', `Time to start containers: ${((Date.now() - t0) / 1000).toFixed(2)}s\n`);
     const probe = await probePrimary(executor, startup, outcome, spec.workingDirectory, signal);
     const [, { deliverTimings }] = await loadStepModules();
-    await deliverTimings(executor, opts.storage, opts.identity.taskDataDir, output, signal);
+    await deliverTimings(executor, opts.storage, TASK_DATA_DIR, output, signal);
     const shell = spec.shell ?? (probe.hasBash ? '/bin/bash -eo pipefail' : '/bin/sh -eo pipefail');
+    await opts.beforeSteps?.();
     endStep(sink, SPIN_UP_STEP, t0, { status: 'success' });
     return {
       executor,
@@ -173,7 +208,7 @@ async function spinUp(opts: RunJobOptions, environment: Record<string, string>):
       home: probe.home,
       shell,
       signal,
-      local: opts.local,
+      inputs: { source: opts.assignment.source, ...(opts.secrets.checkoutKey ? { checkoutKey: opts.secrets.checkoutKey } : {}), ...(opts.secrets.sshKeysDir !== undefined ? { sshKeysDir: opts.secrets.sshKeysDir } : {}) },
       storage: spec.cacheRetentionDays === undefined ? opts.storage : { ...opts.storage, cacheRetentionDays: spec.cacheRetentionDays },
     };
   } catch (err) {

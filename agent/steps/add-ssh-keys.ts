@@ -59,7 +59,12 @@ export const addSshKeysStep: StepHandler<AddSshKeysStep> = async (step, ctx) => 
 
 /** The keys to install: all of the folder, or those the step names (each must exist). */
 async function chooseKeys(fingerprints: string[], ctx: StepContext): Promise<PrivateKey[]> {
-  const folder = ctx.local.sshKeysDir;
+  const folder = ctx.inputs.sshKeysDir;
+  if (folder === undefined) {
+    if (fingerprints.length > 0) throw new StepFailure(`add_ssh_keys: no private key with fingerprint ${fingerprints[0]}: the job was given no SSH keys (secrets.sshKeysDir)`);
+    ctx.output.write('agent', 'the job was given no SSH keys: none added\n');
+    return [];
+  }
   const found = await readKeysFolder(folder);
   for (const reason of found.skipped) ctx.output.write('agent', `Skipped ${reason}\n`);
 

@@ -1,46 +1,49 @@
-// The `checkout` step. Locally it copies the developer's repository — work
-// tree as git sees it, uncommitted changes included, and `.git` — into the
-// checkout directory, so the image needs no git. With a repository URL and a
-// checkout key it clones over SSH inside the container, as CircleCI does.
+// The `checkout` step. From a local source it copies the developer's
+// repository — work tree as git sees it, uncommitted changes included, and
+// `.git` — into the checkout directory, so the image needs no git. From a git
+// source it clones inside the container, as CircleCI does (over SSH with the
+// checkout key, when the assignment names one).
 
+import type { GitSource } from '../assignment/assignment.js';
 import type { CheckoutStep } from '../jobspec/jobspec.js';
 import { failureResult, StepFailure } from './container-script.js';
 import { checkoutDirectory, inspectDestination, refuseOccupied, type Destination } from './checkout/destination.js';
 import { localTree } from './checkout/local-tree.js';
 import { LocalReadError, packTree, type PackStats } from './checkout/pack-tree.js';
-import { loadCheckoutKey, remoteCheckout } from './checkout/remote.js';
+import { parseCheckoutKey, remoteCheckout } from './checkout/remote.js';
 import type { StepContext, StepHandler, StepResult } from './step.js';
+import { formatBytes } from '../store/format-bytes.js';
 
 export const checkoutStep: StepHandler<CheckoutStep> = async (step, ctx) => {
   const directory = checkoutDirectory(step.path, ctx.workingDirectory, ctx.home);
-  if (ctx.local.skipCheckout) {
+  const { source } = ctx.inputs;
+  if (source.kind === 'local' && source.skipCheckout === true) {
     ctx.output.write('agent', `Checkout skipped (--skip-checkout): using ${directory} as it is\n`);
     return { status: 'success' };
   }
   try {
     const destination = await inspectDestination(ctx, directory);
     refuseOccupied(directory, destination.state);
-    const url = ctx.environment['CIRCLE_REPOSITORY_URL'];
-    if (url && ctx.local.checkoutKey !== undefined) return await fromRemote(step, ctx, directory, destination);
-    return await fromLocal(ctx, directory, destination);
+    if (source.kind === 'git') return await fromRemote(step, ctx, source, directory, destination);
+    return await fromLocal(ctx, source.path, directory, destination);
   } catch (error) {
     return failureResult(ctx, error);
   }
 };
 
-async function fromRemote(step: CheckoutStep, ctx: StepContext, directory: string, destination: Destination): Promise<StepResult> {
-  const key = await loadCheckoutKey(ctx.local.checkoutKey ?? '');
-  const result = await remoteCheckout(ctx, { directory, method: step.method, key, user: destination.user });
+async function fromRemote(step: CheckoutStep, ctx: StepContext, source: GitSource, directory: string, destination: Destination): Promise<StepResult> {
+  const key = ctx.inputs.checkoutKey ? parseCheckoutKey(ctx.inputs.checkoutKey) : undefined;
+  const result = await remoteCheckout(ctx, { source, directory, method: step.method, user: destination.user, ...(key ? { key } : {}) });
   if (result.aborted) return { status: 'canceled', exitCode: result.exitCode, message: 'cancelled' };
   if (result.exitCode !== 0) {
-    return { status: 'failed', exitCode: result.exitCode, message: `cloning ${ctx.environment['CIRCLE_REPOSITORY_URL'] ?? ''} failed (exit ${result.exitCode})` };
+    return { status: 'failed', exitCode: result.exitCode, message: `cloning ${source.url} failed (exit ${result.exitCode})` };
   }
   return { status: 'success', exitCode: 0 };
 }
 
-async function fromLocal(ctx: StepContext, directory: string, destination: Destination): Promise<StepResult> {
+async function fromLocal(ctx: StepContext, repository: string, directory: string, destination: Destination): Promise<StepResult> {
   const started = performance.now();
-  const tree = await localTree(ctx.local.repository);
+  const tree = await localTree(repository);
   for (const note of tree.notes) ctx.output.write('agent', `${note}\n`);
 
   if (destination.state === 'git') {
@@ -86,11 +89,6 @@ function summary(stats: PackStats, elapsedMs: number): string {
   return `Copied ${parts.join(', ')} (${formatBytes(stats.bytes)}) in ${(elapsedMs / 1000).toFixed(1)}s\n`;
 }
 
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
-}
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -4,6 +4,7 @@
  * know whether they run in Docker or on a machine over SSH.
  */
 import type { Readable } from 'node:stream';
+import type { Source } from '../assignment/assignment.js';
 import type { Executor } from '../executor/executor.js';
 import type { Step } from '../jobspec/jobspec.js';
 import type { OutputStreamName, StepStatus } from '../output/events.js';
@@ -43,21 +44,19 @@ export interface StepContext {
   signal: AbortSignal;
   /** whether an earlier step failed (for `when: on_fail|always` and halt semantics) */
   jobFailed: boolean;
-  /** local inputs for steps that bring files into the job */
-  local: LocalInputs;
+  /** where the code and keys come from, for the steps that bring them into the job */
+  inputs: JobInputs;
   /** where caches, workspace layers, artifacts and test results go, and the ids that scope them */
   storage: JobStorage;
 }
 
-export interface LocalInputs {
-  /** the local repository whose working tree `checkout` copies (default: the current directory) */
-  repository: string;
-  /** `--skip-checkout`: use what is already in the working directory */
-  skipCheckout: boolean;
-  /** folder of private keys that `add_ssh_keys` installs (default `$DECKHAND_HOME/ssh-keys`) */
-  sshKeysDir: string;
-  /** private key for a remote `CIRCLE_REPOSITORY_URL` checkout over SSH */
-  checkoutKey?: string;
+export interface JobInputs {
+  /** where `checkout` gets the code: a git remote, or a local folder */
+  source: Source;
+  /** the key to clone a git source with, as read from the assignment's reference at job start */
+  checkoutKey?: { material: string; source: string };
+  /** folder of private keys that `add_ssh_keys` installs; none: the job has no keys */
+  sshKeysDir?: string;
 }
 
 export interface StepResult {

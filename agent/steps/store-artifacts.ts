@@ -10,7 +10,6 @@ import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { recordStoredArtifact } from '../artifacts/job-artifacts.js';
 import type { StoreArtifactsStep } from '../jobspec/jobspec.js';
 import { formatBytes } from '../store/format-bytes.js';
 import { artifactPrefix } from '../store/keys.js';
@@ -46,7 +45,7 @@ export const storeArtifactsStep: StepHandler<StoreArtifactsStep> = async (step, 
       const below = h.name === base ? '' : h.name.slice(base.length + 1);
       const name = [destination, below].filter((s) => s !== '').join('/') || base;
       await store.put(`${artifactPrefix(jobRunId)}${name}`, Readable.from(entry), { metadata: { mode: (h.mode ?? 0o644).toString(8) } });
-      recordStoredArtifact(ctx.storage, name, h.size ?? 0);
+      ctx.storage.artifacts?.record(name, h.size ?? 0);
       say(`  Uploading ${posix.join(path, below)} (${formatBytes(h.size ?? 0)}): OK`);
       count++;
       bytes += h.size ?? 0;

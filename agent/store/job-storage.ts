@@ -3,6 +3,7 @@
  * scope data as on CircleCI — caches per project, workspaces per workflow run, artifacts and test
  * results per job run.
  */
+import type { StoredArtifacts } from '../artifacts/job-artifacts.js';
 import type { BlobStore } from './blob-store.js';
 
 export interface JobStorage {
@@ -22,4 +23,6 @@ export interface JobStorage {
   upstreamJobRunIds: string[];
   /** the job's `retention: {caches: Nd}`: how long the caches it saves count (else the store's default) */
   cacheRetentionDays?: number;
+  /** what store_artifacts stored, for the listing at the end of the job */
+  artifacts?: StoredArtifacts;
 }

@@ -4,7 +4,7 @@
  */
 import { join, resolve } from 'node:path';
 import { deckhandHome } from '../config/orb-registry.js';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../errors.js';
 import type { BlobStore } from './blob-store.js';
 import { FsBlobStore } from './fs-store.js';
 
@@ -15,7 +15,7 @@ export interface S3Location {
 }
 
 /** The default store: `$DECKHAND_HOME/store`. */
-export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
+export function defaultStoreDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
   return join(deckhandHome(env), 'store');
 }
 
@@ -33,14 +33,21 @@ export function parseS3Spec(spec: string): S3Location | undefined {
   return { bucket, prefix: path === '' ? '' : `${path}/` };
 }
 
+/** The store `--store` names, as an assignment carries it: an absolute folder or s3://bucket/prefix (the default folder when none). */
+export function storeUrl(spec: string | undefined, env: Readonly<Record<string, string | undefined>> = process.env): string {
+  if (spec === undefined || spec === '') return defaultStoreDir(env);
+  if (parseS3Spec(spec)) return spec;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) throw new UsageError(`--store ${spec}: unsupported scheme; give a folder or s3://bucket/prefix`);
+  return resolve(spec);
+}
+
 /** The store `--store` names (a folder, or s3://bucket/prefix), or the default folder. */
-export async function openBlobStore(spec: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<BlobStore> {
-  if (spec === undefined || spec === '') return new FsBlobStore(defaultStoreDir(env));
-  const s3 = parseS3Spec(spec);
+export async function openBlobStore(spec: string | undefined, env: Readonly<Record<string, string | undefined>> = process.env): Promise<BlobStore> {
+  const url = storeUrl(spec, env);
+  const s3 = parseS3Spec(url);
   if (s3) {
     const { S3BlobStore } = await import('./s3-store.js');
     return S3BlobStore.fromEnvironment(s3, env);
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) throw new UsageError(`--store ${spec}: unsupported scheme; give a folder or s3://bucket/prefix`);
-  return new FsBlobStore(resolve(spec));
+  return new FsBlobStore(url);
 }

@@ -28,7 +28,7 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../errors.js';
 import { checkByteRange, type BlobInfo, type BlobStore, type ByteRange, type PutOptions } from './blob-store.js';
 import type { S3Location } from './open-store.js';
 

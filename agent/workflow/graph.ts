@@ -8,7 +8,7 @@ import type { CompiledConfig, CompiledWorkflow } from '../config/compile.js';
 import { toJobSpec } from '../config/to-jobspec.js';
 import type { Filters } from '../config/workflows.js';
 import type { JobSpec, RequiredStatus } from '../jobspec/jobspec.js';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../errors.js';
 
 /** How a job of a workflow run ends (CircleCI's job statuses that can happen locally). */
 export type JobRunStatus = 'success' | 'failed' | 'canceled' | 'not_run';

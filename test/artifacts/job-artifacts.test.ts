@@ -2,18 +2,20 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { formatStoredArtifacts, formatWorkflowArtifacts, LISTED_PATHS, recordStoredArtifact } from '../../agent/artifacts/job-artifacts.js';
+import { formatStoredArtifacts, formatWorkflowArtifacts, LISTED_PATHS, StoredArtifacts } from '../../agent/artifacts/job-artifacts.js';
 import { defaultStoreDir } from '../../agent/store/open-store.js';
 
 test('nothing stored: nothing printed', () => {
-  assert.equal(formatStoredArtifacts('run-none'), '');
-  assert.equal(formatWorkflowArtifacts([{ label: 'build', jobRunId: 'run-none' }]), '');
+  const none = new StoredArtifacts('run-none', defaultStoreDir()).stored();
+  assert.equal(none, undefined);
+  assert.equal(formatStoredArtifacts(none), '');
+  assert.equal(formatWorkflowArtifacts([{ label: 'build', stored: none }]), '');
 });
 
 test('many artifacts: totals of all, the first paths named, the rest counted; the default store needs no --store', () => {
-  const storage = { jobRunId: 'run-many', store: { location: defaultStoreDir() } };
-  for (let i = 0; i < LISTED_PATHS + 5; i++) recordStoredArtifact(storage, `coverage/file-${String(i).padStart(2, '0')}.html`, 1024);
-  const lines = formatStoredArtifacts('run-many').trimEnd().split('\n');
+  const record = new StoredArtifacts('run-many', defaultStoreDir());
+  for (let i = 0; i < LISTED_PATHS + 5; i++) record.record(`coverage/file-${String(i).padStart(2, '0')}.html`, 1024);
+  const lines = formatStoredArtifacts(record.stored()).trimEnd().split('\n');
   assert.equal(lines[0], `Artifacts of job run run-many: ${LISTED_PATHS + 5} files, 25.0 KiB, in ${defaultStoreDir()}`);
   assert.equal(lines[1], '  coverage/file-00.html  1.0 KiB');
   assert.equal(lines[LISTED_PATHS], `  coverage/file-${LISTED_PATHS - 1}.html  1.0 KiB`);
@@ -24,15 +26,17 @@ test('many artifacts: totals of all, the first paths named, the rest counted; th
 });
 
 test('another store is named with --store, quoted for the shell when it must be; a workflow lists each job run', () => {
-  recordStoredArtifact({ jobRunId: 'run-s3', store: { location: 's3://bucket/ci/' } }, 'a.txt', 3);
-  recordStoredArtifact({ jobRunId: 'run-dir', store: { location: join('/tmp', "it's here") } }, 'b.txt', 4);
-  assert.match(formatStoredArtifacts('run-s3'), /^List them: deckhand artifacts list run-s3 --store s3:\/\/bucket\/ci\/$/m);
-  assert.match(formatStoredArtifacts('run-dir'), /^List them: deckhand artifacts list run-dir --store '\/tmp\/it'\\''s here'$/m);
+  const s3 = new StoredArtifacts('run-s3', 's3://bucket/ci/');
+  s3.record('a.txt', 3);
+  const dir = new StoredArtifacts('run-dir', join('/tmp', "it's here"));
+  dir.record('b.txt', 4);
+  assert.match(formatStoredArtifacts(s3.stored()), /^List them: deckhand artifacts list run-s3 --store s3:\/\/bucket\/ci\/$/m);
+  assert.match(formatStoredArtifacts(dir.stored()), /^List them: deckhand artifacts list run-dir --store '\/tmp\/it'\\''s here'$/m);
   assert.equal(
     formatWorkflowArtifacts([
-      { label: 'build', jobRunId: 'run-s3' },
-      { label: 'test#0', jobRunId: 'run-none' },
-      { label: 'test#1', jobRunId: 'run-s3' },
+      { label: 'build', stored: s3.stored() },
+      { label: 'test#0', stored: undefined },
+      { label: 'test#1', stored: s3.stored() },
     ]),
     [
       'Artifacts (in s3://bucket/ci/):',

@@ -69,7 +69,7 @@ describe('add_ssh_keys', () => {
   });
 
   it('installs every key of the folder, and ssh resolves them as identities', async () => {
-    const { ctx, output } = testContext(debian, { local: { sshKeysDir: keysDir } });
+    const { ctx, output } = testContext(debian, { inputs: { sshKeysDir: keysDir } });
     const result = await addSshKeysStep(step(), ctx);
     assert.equal(result.status, 'success', output.agent);
 
@@ -94,7 +94,7 @@ describe('add_ssh_keys', () => {
   });
 
   it('adds nothing twice when it runs again', async () => {
-    const { ctx } = testContext(debian, { local: { sshKeysDir: keysDir } });
+    const { ctx } = testContext(debian, { inputs: { sshKeysDir: keysDir } });
     assert.equal((await addSshKeysStep(step(), ctx)).status, 'success');
     assert.equal(await shell(debian, `grep -c IdentityFile /root/.ssh/config`), '2\n');
   });
@@ -104,7 +104,7 @@ describe('add_ssh_keys', () => {
       [second.md5, '/tmp/by-md5'],
       [second.sha256, '/tmp/by-sha256'],
     ] as const) {
-      const { ctx, output } = testContext(debian, { home, local: { sshKeysDir: keysDir } });
+      const { ctx, output } = testContext(debian, { home, inputs: { sshKeysDir: keysDir } });
       const result = await addSshKeysStep(step([fingerprint]), ctx);
       assert.equal(result.status, 'success', output.agent);
       assert.equal(await shell(debian, `ls ${home}/.ssh`), `config\n${second.installedAs}\n`, fingerprint);
@@ -114,7 +114,7 @@ describe('add_ssh_keys', () => {
 
   it('fails naming a fingerprint that no key has, and the folder', async () => {
     const missing = 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
-    const { ctx, output } = testContext(debian, { home: '/tmp/missing', local: { sshKeysDir: keysDir } });
+    const { ctx, output } = testContext(debian, { home: '/tmp/missing', inputs: { sshKeysDir: keysDir } });
     const result = await addSshKeysStep(step([first.md5, missing]), ctx);
     assert.equal(result.status, 'failed');
     assert.equal(
@@ -127,18 +127,18 @@ describe('add_ssh_keys', () => {
 
   it('with no keys folder, adds nothing and says so; with a fingerprint, fails', async () => {
     const absent = path.join(scratch, 'absent');
-    const all = testContext(debian, { local: { sshKeysDir: absent } });
+    const all = testContext(debian, { inputs: { sshKeysDir: absent } });
     assert.equal((await addSshKeysStep(step(), all.ctx)).status, 'success');
     assert.equal(all.output.agent, `no keys folder ${absent}: no SSH keys added (put private keys there, one per file)\n`);
 
-    const named = testContext(debian, { local: { sshKeysDir: absent } });
+    const named = testContext(debian, { inputs: { sshKeysDir: absent } });
     const result = await addSshKeysStep(step([first.md5]), named.ctx);
     assert.equal(result.status, 'failed');
     assert.match(result.message ?? '', new RegExp(`fingerprint ${first.md5} because the keys folder ${escape(absent)} does not exist`));
   });
 
   it("gives the keys to the container's user, in an image without ssh", async () => {
-    const { ctx, output } = testContext(nonRoot, { home: '/tmp/user-home', local: { sshKeysDir: keysDir } });
+    const { ctx, output } = testContext(nonRoot, { home: '/tmp/user-home', inputs: { sshKeysDir: keysDir } });
     const result = await addSshKeysStep(step([first.sha256]), ctx);
     assert.equal(result.status, 'success', output.agent);
     assert.equal(await shell(nonRoot, `stat -c '%u:%g %a' /tmp/user-home/.ssh /tmp/user-home/.ssh/${first.installedAs} /tmp/user-home/.ssh/config`), '1000:1000 700\n1000:1000 600\n1000:1000 600\n');

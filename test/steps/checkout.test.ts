@@ -30,7 +30,7 @@ describe('checkout of the local repository', () => {
   let commit: string;
   let busybox: DockerExecutor;
   let nonRoot: DockerExecutor;
-  const local = (options: ContextOptions = {}): ContextOptions => ({ ...options, local: { repository: repo, ...options.local } });
+  const local = (options: ContextOptions = {}): ContextOptions => ({ ...options, inputs: { source: { kind: 'local', path: repo }, ...options.inputs } });
 
   before(async () => {
     const docker = await realEngine();
@@ -114,7 +114,7 @@ describe('checkout of the local repository', () => {
   });
 
   it('with --skip-checkout, copies nothing and says so', async () => {
-    const { ctx, output } = testContext(busybox, local({ workingDirectory: '/tmp/skipped', local: { skipCheckout: true } }));
+    const { ctx, output } = testContext(busybox, { workingDirectory: '/tmp/skipped', inputs: { source: { kind: 'local', path: repo, skipCheckout: true } } });
     const result = await checkoutStep(step(), ctx);
     assert.equal(result.status, 'success');
     assert.equal(output.agent, 'Checkout skipped (--skip-checkout): using /tmp/skipped as it is\n');
@@ -126,7 +126,7 @@ describe('checkout of the local repository', () => {
     await mkdir(path.join(folder, 'a'), { recursive: true });
     await writeFile(path.join(folder, 'a/one.txt'), '1\n');
     await writeFile(path.join(folder, 'ignored.log'), 'kept: nothing ignores it here\n');
-    const { ctx, output } = testContext(busybox, { workingDirectory: '/tmp/folder', local: { repository: folder } });
+    const { ctx, output } = testContext(busybox, { workingDirectory: '/tmp/folder', inputs: { source: { kind: 'local', path: folder } } });
     const result = await checkoutStep(step(), ctx);
     assert.equal(result.status, 'success', output.agent);
     assert.match(output.agent, /not-git is not a git repository: copying the whole folder\n/);
@@ -202,7 +202,7 @@ describe('checkout in an image with git', () => {
   });
 
   it('copies a .git that git in the container accepts: same commit, untracked file untracked', async () => {
-    const { ctx, output } = testContext(executor, { workingDirectory: '/root/local', local: { repository: repo } });
+    const { ctx, output } = testContext(executor, { workingDirectory: '/root/local', inputs: { source: { kind: 'local', path: repo } } });
     const result = await checkoutStep(step(), ctx);
     assert.equal(result.status, 'success', output.agent);
     assert.equal(await shell(executor, 'cd /root/local && git rev-parse HEAD && git status --porcelain'), `${commit}\n?? untracked.txt\n`);
@@ -211,8 +211,7 @@ describe('checkout in an image with git', () => {
   it('clones CIRCLE_REPOSITORY_URL over SSH with the checkout key and checks out the branch at CIRCLE_SHA1', async () => {
     const { ctx, output } = testContext(executor, {
       workingDirectory: '/root/project',
-      environment: { CIRCLE_REPOSITORY_URL: url, CIRCLE_BRANCH: 'main', CIRCLE_SHA1: commit },
-      local: { repository: repo, checkoutKey: key.private },
+      inputs: { source: { kind: 'git', url: url, branch: 'main', revision: commit }, checkoutKey: { material: key.private, source: 'the checkout key' } },
     });
     const result = await checkoutStep(step(), ctx);
     assert.equal(result.status, 'success', `${output.agent}${output.stdout}${output.stderr}`);
@@ -230,8 +229,7 @@ describe('checkout in an image with git', () => {
   it('fetches into an existing clone for another branch, without CIRCLE_SHA1 taking its tip', async () => {
     const { ctx, output } = testContext(executor, {
       workingDirectory: '/root/project',
-      environment: { CIRCLE_REPOSITORY_URL: url, CIRCLE_BRANCH: 'feature' },
-      local: { repository: repo, checkoutKey: key.private },
+      inputs: { source: { kind: 'git', url: url, branch: 'feature' }, checkoutKey: { material: key.private, source: 'the checkout key' } },
     });
     const result = await checkoutStep(step({ method: 'full' }), ctx);
     assert.equal(result.status, 'success', `${output.stdout}${output.stderr}`);
@@ -243,8 +241,7 @@ describe('checkout in an image with git', () => {
   it('fails when the remote does not have CIRCLE_SHA1', async () => {
     const { ctx, output } = testContext(executor, {
       workingDirectory: '/root/missing-commit',
-      environment: { CIRCLE_REPOSITORY_URL: url, CIRCLE_BRANCH: 'main', CIRCLE_SHA1: '0123456789abcdef0123456789abcdef01234567' },
-      local: { repository: repo, checkoutKey: key.private },
+      inputs: { source: { kind: 'git', url: url, branch: 'main', revision: '0123456789abcdef0123456789abcdef01234567' }, checkoutKey: { material: key.private, source: 'the checkout key' } },
     });
     const result = await checkoutStep(step({ method: 'full' }), ctx);
     assert.equal(result.status, 'failed');
@@ -256,21 +253,19 @@ describe('checkout in an image with git', () => {
     const other = ssh2.utils.generateKeyPairSync('ed25519');
     const { ctx, output } = testContext(executor, {
       workingDirectory: '/root/refused',
-      environment: { CIRCLE_REPOSITORY_URL: url, CIRCLE_BRANCH: 'main' },
-      local: { repository: repo, checkoutKey: other.private },
+      inputs: { source: { kind: 'git', url: url, branch: 'main' }, checkoutKey: { material: other.private, source: 'the checkout key' } },
     });
     const result = await checkoutStep(step(), ctx);
     assert.equal(result.status, 'failed');
     assert.match(output.stderr, /Permission denied \(publickey/);
   });
 
-  it('reads the checkout key from a file, and rejects a file that is no private key', async () => {
+  it('rejects a checkout key that is no private key, naming where it came from', async () => {
     const keyFile = path.join(scratch, 'checkout_key');
     await writeFile(keyFile, key.public);
     const { ctx } = testContext(executor, {
       workingDirectory: '/root/badkey',
-      environment: { CIRCLE_REPOSITORY_URL: url },
-      local: { repository: repo, checkoutKey: keyFile },
+      inputs: { source: { kind: 'git', url: url }, checkoutKey: { material: key.public, source: keyFile } },
     });
     const result = await checkoutStep(step(), ctx);
     assert.equal(result.status, 'failed');
@@ -289,8 +284,7 @@ describe('remote checkout in an image without git', () => {
   it('says that git is missing', async () => {
     const key = ssh2.utils.generateKeyPairSync('ed25519');
     const { ctx, output } = testContext(executor, {
-      environment: { CIRCLE_REPOSITORY_URL: 'ssh://git@example.invalid/repo.git', CIRCLE_BRANCH: 'main' },
-      local: { checkoutKey: key.private },
+      inputs: { source: { kind: 'git', url: 'ssh://git@example.invalid/repo.git', branch: 'main' }, checkoutKey: { material: key.private, source: 'the checkout key' } },
     });
     const result = await checkoutStep(step(), ctx);
     assert.equal(result.status, 'failed');

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Executor } from '../../agent/executor/executor.js';
-import type { LocalInputs, StepContext } from '../../agent/steps/step.js';
+import type { JobInputs, StepContext } from '../../agent/steps/step.js';
 import { stepOutput } from '../../agent/steps/step-output.js';
 import { FsBlobStore } from '../../agent/store/fs-store.js';
 import type { JobStorage } from '../../agent/store/job-storage.js';
@@ -25,7 +25,7 @@ export interface ContextOptions {
   workingDirectory?: string;
   home?: string;
   environment?: Record<string, string>;
-  local?: Partial<LocalInputs>;
+  inputs?: Partial<JobInputs>;
   signal?: AbortSignal;
   /** default: a store under /nonexistent, for steps that store nothing */
   storage?: JobStorage;
@@ -50,7 +50,7 @@ export function testContext(executor: Executor, options: ContextOptions = {}): T
     ),
     signal: options.signal ?? new AbortController().signal,
     jobFailed: false,
-    local: { repository: process.cwd(), skipCheckout: false, sshKeysDir: '/nonexistent', ...options.local },
+    inputs: { source: { kind: 'local', path: process.cwd() }, sshKeysDir: '/nonexistent', ...options.inputs },
     storage: options.storage ?? { store: new FsBlobStore('/nonexistent/store'), project: 'test', workflowRunId: 'w', jobRunId: 'j', jobName: 'build', upstreamJobRunIds: [] },
   };
   return { ctx, output };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { FsBlobStore } from '../../agent/store/fs-store.js';
 import { openBlobStore, parseS3Spec } from '../../agent/store/open-store.js';
-import { UsageError } from '../../agent/usage-error.js';
+import { UsageError } from '../../agent/errors.js';
 
 test('no --store: $DECKHAND_HOME/store', async () => {
   const s = await openBlobStore(undefined, { DECKHAND_HOME: '/tmp/dh-home' });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { applyFilters, filteredBy } from '../../agent/workflow/filters.js';
 import { buildGraph, selectWorkflow, topologicalOrder, upstreamOf, type WorkflowGraph } from '../../agent/workflow/graph.js';
-import { UsageError } from '../../agent/usage-error.js';
+import { UsageError } from '../../agent/errors.js';
 import { compile } from '../support/config.js';
 
 const JOBS = `

@@ -35,7 +35,7 @@ interface SchemaNode {
 
 let compiled: ValidateFunction | undefined;
 
-/** The generated module `make build` writes beside the compiled validate.js (see generate-validator.ts). */
+/** The generated module `make build` writes beside the compiled validate.js (agent/generate-validators.ts). */
 export const GENERATED_VALIDATOR = packagePath('dist', 'agent', 'config', 'schema', 'config-validator.generated.cjs');
 
 /** An ajv set up for the config schema; also used at build time to generate standalone code. */

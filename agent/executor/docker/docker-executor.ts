@@ -52,13 +52,9 @@ export interface DockerExecutorOptions {
    * these into what a person reads. Default: pulls are silent.
    */
   onPull?: PullListener;
-  /** How long teardown waits for an engine that went away to come back. Default ENGINE_RETURN_MS. */
+  /** How long teardown waits for an engine that went away to come back. Default 20 s: long enough for a restart of dockerd. */
   engineReturnMs?: number;
 }
-
-/** Teardown's default wait for a vanished engine: long enough for a restart of dockerd, or
- *  `DECKHAND_ENGINE_RETURN_SECONDS`. */
-export const ENGINE_RETURN_MS = Number(process.env.DECKHAND_ENGINE_RETURN_SECONDS ?? 20) * 1000;
 
 export class DockerExecutor implements Executor {
   /** Distinguishes this instance's containers from other runs of the job. */
@@ -159,7 +155,7 @@ export class DockerExecutor implements Executor {
     this.primary = undefined;
     // An engine that went away (restarted, say) may come back: wait for it a while, since
     // only the engine can remove what the job made.
-    const deadline = Date.now() + (this.options.engineReturnMs ?? ENGINE_RETURN_MS);
+    const deadline = Date.now() + (this.options.engineReturnMs ?? 20_000);
     for (;;) {
       try {
         await this.removeEverything();

@@ -5,6 +5,7 @@
 import type { OutputEntry } from './entries.js';
 import { streamKey } from './entries.js';
 import type { StoredState } from './spool.js';
+import { formatBytes } from '../../store/format-bytes.js';
 
 /** Raises `into` to `from` (what is stored only grows; an older, smaller Ack changes nothing). */
 export function advanceStored(into: StoredState, from: StoredState): void {
@@ -70,8 +71,3 @@ export function formatDeliveryReport(r: DeliveryReport): string {
   return `output NOT fully delivered: ${where}: ${missing} after waiting ${(r.waitedMs / 1000).toFixed(1)}s (deadline ${(r.deadlineMs / 1000).toFixed(0)}s); ${why}`;
 }
 
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-}

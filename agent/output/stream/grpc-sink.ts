@@ -6,7 +6,7 @@
  * the job's end, and then leaves a DeliveryReport saying what did not arrive.
  */
 import { tmpdir } from 'node:os';
-import { UsageError } from '../../usage-error.js';
+import { UsageError } from '../../errors.js';
 import type { JobEvent, OutputSink } from '../events.js';
 import { Batcher } from './batcher.js';
 import { undelivered, type DeliveryReport } from './delivery.js';
@@ -33,6 +33,9 @@ export class GrpcOutputSink implements OutputSink {
   private spoolError: string | undefined;
   private result: DeliveryReport | undefined;
   private closing: Promise<void> | undefined;
+  /** the latest moment delivery may go on (epoch ms), set by a cancel that must end in time */
+  private cap: number | undefined;
+  private capChanged: (() => void) | undefined;
 
   /** Throws only when the spool folder cannot be made (before the job starts: a usage problem). */
   constructor(private readonly options: GrpcSinkOptions) {
@@ -56,9 +59,20 @@ export class GrpcOutputSink implements OutputSink {
     }
   }
 
+  /** Ends delivery by `epochMs` at the latest, even before the deadline (a scheduler's kill timeout). */
+  deliverBy(epochMs: number): void {
+    this.cap = Math.min(this.cap ?? Infinity, epochMs);
+    this.capChanged?.();
+  }
+
   close(): Promise<void> {
     this.closing ??= this.deliver();
     return this.closing;
+  }
+
+  /** Settles with the processor's first answer to the job: see Sender.admitted. */
+  admitted(): Promise<void> {
+    return this.sender.admitted();
   }
 
   /** What reached the processor; set once close has resolved. */
@@ -81,12 +95,25 @@ export class GrpcOutputSink implements OutputSink {
     const hasOutput = this.encoder.eventCount > 0;
     if (hasOutput && !this.sender.started) this.sender.start({ jobName: this.options.jobName, startedUnixMs: this.createdAt, environment: {} });
     if (hasOutput) {
-      const remaining = Math.max(0, endedAt + this.options.deadlineMs - Date.now());
-      let timer: NodeJS.Timeout | undefined;
+      const until = (): number => Math.min(endedAt + this.options.deadlineMs, this.cap ?? Infinity);
+      const remaining = Math.max(0, until() - Date.now());
       // say why the command has not ended yet, unless delivery finishes at once
       const note = remaining > 1000 ? setTimeout(() => this.options.log?.(`waiting up to ${Math.ceil(remaining / 1000)}s for output processor ${this.options.target} to store the job's output`), 1000) : undefined;
-      await Promise.race([this.sender.finished(), new Promise((resolve) => (timer = setTimeout(resolve, remaining)))]);
-      clearTimeout(timer);
+      const finished = this.sender.finished().then(() => true);
+      // wait for delivery or the deadline; a cap set meanwhile (a cancel) shortens the wait
+      while (Date.now() < until()) {
+        let timer: NodeJS.Timeout | undefined;
+        const waited = await Promise.race([
+          finished,
+          new Promise<false>((resolve) => {
+            timer = setTimeout(() => resolve(false), Math.max(0, until() - Date.now()));
+            this.capChanged = () => resolve(false);
+          }),
+        ]);
+        clearTimeout(timer);
+        this.capChanged = undefined;
+        if (waited) break;
+      }
       clearTimeout(note);
       await this.sender.stop();
     }

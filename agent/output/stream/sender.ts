@@ -42,6 +42,19 @@ export interface SenderOptions {
 /** Errors no retry can fix: the processor refuses this agent or this protocol. */
 const FATAL = new Set<number>([grpcStatus.UNAUTHENTICATED, grpcStatus.PERMISSION_DENIED, grpcStatus.UNIMPLEMENTED]);
 
+/**
+ * A TLS handshake that failed on a certificate (an unknown CA, a wrong name, a missing client
+ * certificate) fails the same way every time; gRPC reports it as UNAVAILABLE like an outage, so
+ * it is told apart by what the TLS layer said.
+ */
+const TLS_FAILURE = /certificate|self[- ]signed|altnames|SSL|TLS|handshake|alert/i;
+
+function isFatal(err: unknown): boolean {
+  const e = err as { code?: number; details?: string; message?: string };
+  if (e.code !== undefined && FATAL.has(e.code)) return true;
+  return e.code === grpcStatus.UNAVAILABLE && TLS_FAILURE.test(`${e.details ?? ''} ${e.message ?? ''}`);
+}
+
 export interface CompleteAnswer {
   verified: boolean;
   message: string;
@@ -64,10 +77,18 @@ export class Sender {
   private readonly channelOptions: ChannelOptions;
   private outage = false;
   private resumedLastAttempt = false;
+  /** settles with the first attempt: the processor took the job (or is only unreachable for now), or refused it */
+  private readonly admission: { promise: Promise<void>; resolve(): void; reject(err: Error): void };
   /** the spool's version when this attempt had sent everything (undefined while it has more to send) */
   private idleSince: number | undefined;
 
   constructor(private readonly options: SenderOptions) {
+    let resolve: () => void = () => undefined;
+    let reject: (err: Error) => void = () => undefined;
+    const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    // nobody may be waiting for it (a job with no steps): a refusal is reported by the delivery report too
+    promise.catch(() => undefined);
+    this.admission = { promise, resolve, reject };
     this.credentials = options.tlsCa ? grpcCredentials.createSsl(options.tlsCa, options.tlsClient?.key, options.tlsClient?.cert) : grpcCredentials.createInsecure();
     this.channelOptions = {
       'grpc.keepalive_time_ms': options.keepaliveMs ?? CLIENT_KEEPALIVE['grpc.keepalive_time_ms'],
@@ -93,6 +114,15 @@ export class Sender {
     return this.loop !== undefined;
   }
 
+  /**
+   * Resolves once the processor answered the job's Open, or could not be reached (the output is
+   * spooled and sent when it is back); rejects with the reason when it refused the job for good
+   * (a missing or wrong token, permission denied, a TLS failure).
+   */
+  admitted(): Promise<void> {
+    return this.admission.promise;
+  }
+
   /** Resolves when the processor answered Complete, or a fatal error ended delivery. */
   async finished(): Promise<void> {
     await this.loop;
@@ -101,6 +131,7 @@ export class Sender {
   /** Ends the current attempt and stops retrying. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.admission.resolve();
     this.abortAttempt?.(new Error('delivery deadline reached'));
     this.wakeSleep?.();
     await this.loop;
@@ -125,11 +156,13 @@ export class Sender {
           continue;
         }
         this.lastError = describe(err);
-        if (code !== undefined && FATAL.has(code)) {
+        if (isFatal(err)) {
           this.fatal = this.lastError;
+          this.admission.reject(new Error(`output processor ${this.options.target} refused job ${this.options.jobId}: ${this.lastError}`));
           this.options.log?.(`output processor ${this.options.target} refused job ${this.options.jobId}: ${this.lastError}; output will not be delivered`);
           break;
         }
+        this.admission.resolve();
         if (!this.outage) {
           this.outage = true;
           this.options.log?.(`output processor ${this.options.target} unreachable (${this.lastError}); output is spooled and sent when it is back`);
@@ -192,6 +225,7 @@ export class Sender {
         clearTimeout(timer);
       }
       reachedResume = true;
+      this.admission.resolve();
       if (this.outage) {
         this.outage = false;
         this.options.log?.(`output processor ${target} is back; resending from what it has stored`);

@@ -1,28 +1,30 @@
-// Checkout from the remote repository (CIRCLE_REPOSITORY_URL) over SSH, done
-// inside the container the way CircleCI's checkout does it: install the
-// checkout key as ~/.ssh/id_rsa, clone without checking out, fetch the branch
-// or tag, then force the work tree to the exact commit.
+// Checkout from a git source, done inside the container the way CircleCI's
+// checkout does it: install the checkout key (if any) as ~/.ssh/id_rsa, clone
+// without checking out, fetch the branch or tag, then force the work tree to
+// the exact commit.
 
-import { readFile } from 'node:fs/promises';
+import type { GitSource } from '../../assignment/assignment.js';
 import { StepFailure, streamScript, type ContainerUser } from '../container-script.js';
 import { installSshFiles } from '../ssh-keys/home-ssh.js';
 import { parsePrivateKey, type PrivateKey } from '../ssh-keys/keys.js';
 import type { StepContext } from '../step.js';
 
 /**
- * Arguments: $1 checkout directory, $2 key file, $3 method (blobless|full).
+ * Arguments: $1 checkout directory, $2 key file (empty: none), $3 method (blobless|full).
  * Reads CIRCLE_REPOSITORY_URL, CIRCLE_BRANCH, CIRCLE_TAG, CIRCLE_SHA1.
  */
 const CLONE_SCRIPT = String.raw`set -e
 dir=$1 key=$2 method=$3
-for tool in git ssh; do
+tools=git needs=git
+[ -z "$key" ] || { tools="git ssh"; needs="git and ssh"; }
+for tool in $tools; do
   if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "checkout: $tool is not installed in the primary container; use an image with git and ssh to clone $CIRCLE_REPOSITORY_URL, or leave out the checkout key to copy the local repository" >&2
+    echo "checkout: $tool is not installed in the primary container; use an image with $needs to clone $CIRCLE_REPOSITORY_URL" >&2
     exit 1
   fi
 done
 # The host key is not known in advance; like a first connection, accept it.
-export GIT_SSH_COMMAND="ssh -i \"$key\" -o IdentitiesOnly=yes -o StrictHostKeyChecking=no"
+[ -z "$key" ] || export GIT_SSH_COMMAND="ssh -i \"$key\" -o IdentitiesOnly=yes -o StrictHostKeyChecking=no"
 
 if [ -e "$dir/.git" ]; then
   echo "Fetching into the existing git checkout in $dir"
@@ -68,37 +70,32 @@ fi
 echo "Checked out $(git rev-parse HEAD)"
 `;
 
-/** The checkout key: the key text itself, or the path of a key file on this machine. */
-export async function loadCheckoutKey(checkoutKey: string): Promise<PrivateKey> {
-  const isMaterial = checkoutKey.includes('PRIVATE KEY-----');
-  let material: Buffer;
-  if (isMaterial) {
-    material = Buffer.from(checkoutKey);
-  } else {
-    try {
-      material = await readFile(checkoutKey);
-    } catch (error) {
-      throw new StepFailure(`checkout: cannot read the checkout key ${checkoutKey} (${error instanceof Error ? error.message : String(error)}); pass the path of a private key file`);
-    }
-  }
-  const source = isMaterial ? 'the given checkout key' : checkoutKey;
-  const key = parsePrivateKey(material, source);
-  if (typeof key === 'string') throw new StepFailure(`checkout: ${source} ${key}; give an unencrypted private key`);
-  return key;
+/** The checkout key read at job start, parsed; `source` names where it came from in messages. */
+export function parseCheckoutKey(key: { material: string; source: string }): PrivateKey {
+  const parsed = parsePrivateKey(Buffer.from(key.material), key.source);
+  if (typeof parsed === 'string') throw new StepFailure(`checkout: ${key.source} ${parsed}; give an unencrypted private key`);
+  return parsed;
 }
 
 export interface RemoteCheckout {
+  source: GitSource;
   directory: string;
   method: 'blobless' | 'full';
-  key: PrivateKey;
+  /** none: clone without a key (a public https URL, or the image's own ssh set-up) */
+  key?: PrivateKey;
   user: ContainerUser;
 }
 
 export async function remoteCheckout(ctx: StepContext, plan: RemoteCheckout): Promise<{ exitCode: number; aborted: boolean }> {
-  const url = ctx.environment['CIRCLE_REPOSITORY_URL'] ?? '';
-  ctx.output.write('agent', `Cloning ${url} over SSH with checkout key ${plan.key.sha256} (${plan.key.type})\n`);
-  const [keyFile] = await installSshFiles(ctx, [{ name: 'id_rsa', contents: plan.key.material }], plan.user);
-  // CIRCLE_* may be absent from the environment; the script reads them as empty then.
-  const env = { CIRCLE_BRANCH: '', CIRCLE_TAG: '', CIRCLE_SHA1: '', ...ctx.environment };
-  return streamScript(ctx, CLONE_SCRIPT, [plan.directory, keyFile ?? '', plan.method], env);
+  const { source, key } = plan;
+  let keyFile = '';
+  if (key) {
+    ctx.output.write('agent', `Cloning ${source.url} over SSH with checkout key ${key.sha256} (${key.type})\n`);
+    [keyFile = ''] = await installSshFiles(ctx, [{ name: 'id_rsa', contents: key.material }], plan.user);
+  } else {
+    ctx.output.write('agent', `Cloning ${source.url} (no checkout key)\n`);
+  }
+  // what to fetch comes from the source; the job's own CIRCLE_* values are not consulted
+  const env = { ...ctx.environment, CIRCLE_REPOSITORY_URL: source.url, CIRCLE_BRANCH: source.branch ?? '', CIRCLE_TAG: source.tag ?? '', CIRCLE_SHA1: source.revision ?? '' };
+  return streamScript(ctx, CLONE_SCRIPT, [plan.directory, keyFile, plan.method], env);
 }

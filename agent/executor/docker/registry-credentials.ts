@@ -3,8 +3,8 @@
  * values may name project or context variables (`$DOCKERHUB_PASSWORD`, `${AWS_KEY}`), which are
  * filled in here; `aws_auth` keys become an ECR token fetched only if a pull happens.
  */
-import { ExecutorError, type RegistryCredentials } from '../executor/executor.js';
-import type { ContainerImageSpec } from '../jobspec/jobspec.js';
+import { ExecutorError, type RegistryCredentials } from '../executor.js';
+import type { ContainerImageSpec } from '../../jobspec/jobspec.js';
 
 const VARIABLE = /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g;
 
@@ -18,7 +18,7 @@ export function fillVariables(value: string, variables: Record<string, string>, 
   });
 }
 
-export function registryCredentials(c: ContainerImageSpec, variables: Record<string, string>, processEnv: NodeJS.ProcessEnv = process.env): RegistryCredentials | undefined {
+export function registryCredentials(c: ContainerImageSpec, variables: Record<string, string>, processEnv: Readonly<Record<string, string | undefined>>): RegistryCredentials | undefined {
   const where = (key: string): string => `image "${c.image}": ${key}`;
   if (c.auth) {
     return { username: fillVariables(c.auth.username, variables, where('auth.username')), password: fillVariables(c.auth.password, variables, where('auth.password')) };
@@ -38,7 +38,7 @@ export function registryCredentials(c: ContainerImageSpec, variables: Record<str
   };
   const fallbackRegion = variables.AWS_REGION ?? variables.AWS_DEFAULT_REGION ?? processEnv.AWS_REGION ?? processEnv.AWS_DEFAULT_REGION ?? 'us-east-1';
   return async () => {
-    const { ecrCredentials, ecrRegion } = await import('../executor/docker/ecr.js');
+    const { ecrCredentials, ecrRegion } = await import('./ecr.js');
     return ecrCredentials(c.image, keys, ecrRegion(c.image, fallbackRegion));
   };
 }

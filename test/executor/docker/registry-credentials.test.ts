@@ -10,13 +10,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type Docker from 'dockerode';
-import { ExecutorError } from '../../agent/executor/executor.js';
-import type { ContainerImageSpec } from '../../agent/jobspec/jobspec.js';
-import { fillVariables, registryCredentials } from '../../agent/runner/registry-credentials.js';
-import { BUSYBOX, realEngine } from '../executor/docker/engine-fixture.js';
-import { deckhandBin, execute, job, project } from '../support/execute.js';
-import { startMoto, type MotoServer } from '../support/moto.js';
-import { present, push, splitTag, startRegistry, untag, type Registry } from '../support/registry.js';
+import { ExecutorError } from '../../../agent/executor/executor.js';
+import type { ContainerImageSpec } from '../../../agent/jobspec/jobspec.js';
+import { fillVariables, registryCredentials } from '../../../agent/executor/docker/registry-credentials.js';
+import { BUSYBOX, realEngine } from './engine-fixture.js';
+import { deckhandBin, execute, job, project } from '../../support/execute.js';
+import { startMoto, type MotoServer } from '../../support/moto.js';
+import { present, push, splitTag, startRegistry, untag, type Registry } from '../../support/registry.js';
 
 describe('auth values name project and context variables', () => {
   test('$NAME and ${NAME} are filled in', () => {
@@ -33,13 +33,13 @@ describe('auth values name project and context variables', () => {
 
   test('aws_auth with only oidc_role_arn says what a local run needs instead', () => {
     const c: ContainerImageSpec = { image: '1.dkr.ecr.eu-west-1.amazonaws.com/x', environment: {}, awsAuth: { oidcRoleArn: 'arn:aws:iam::1:role/r' } };
-    assert.throws(() => registryCredentials(c, {}), /needs CircleCI's OIDC token.*give aws_access_key_id and aws_secret_access_key/);
+    assert.throws(() => registryCredentials(c, {}, {}), /needs CircleCI's OIDC token.*give aws_access_key_id and aws_secret_access_key/);
   });
 
   test('plain auth comes back filled in; no credentials, none', () => {
     const c: ContainerImageSpec = { image: 'x', environment: {}, auth: { username: 'me', password: '$SECRET' } };
-    assert.deepEqual(registryCredentials(c, { SECRET: 's3cr3t' }), { username: 'me', password: 's3cr3t' });
-    assert.equal(registryCredentials({ image: 'x', environment: {} }, {}), undefined);
+    assert.deepEqual(registryCredentials(c, { SECRET: 's3cr3t' }, {}), { username: 'me', password: 's3cr3t' });
+    assert.equal(registryCredentials({ image: 'x', environment: {} }, {}, {}), undefined);
   });
 });
 
