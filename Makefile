@@ -4,7 +4,7 @@ JOB ?= build
 # the project whose .circleci/config.yml `make run` executes (default: an example that runs offline)
 DIR ?= examples/hello
 
-.PHONY: all deps build test test-unit docker images bench run clean
+.PHONY: all deps build test test-unit docker images test-deps bench run clean
 
 all: build
 
@@ -19,18 +19,23 @@ build: deps
 	node dist/agent/generate-validators.js >/dev/null
 	node scripts/bundle.mjs
 
-# A Docker engine and the locally built test images (nothing can be pulled
-# from outside), and a registry binary for pull tests on loopback.
+# A Docker engine, installed and started if none is running.
 docker:
 	bash scripts/ensure-docker.sh
 
+# The images jobs run in, built locally (nothing can be pulled from outside): all `make run` needs
+# besides the engine.
 images: docker
 	bash scripts/build-test-images.sh
+
+# What only the tests need besides: a registry binary for pull tests on loopback, and the peers the
+# suite talks to (chromium, a second gRPC implementation, moto, pytest, gotestsum).
+test-deps:
 	bash scripts/ensure-registry-binary.sh
 	bash scripts/ensure-test-tools.sh
 
 # The whole suite: compiler, expressions, schema, corpus, and the Docker executor against a real engine.
-test: build images
+test: build images test-deps
 	node --test --test-reporter=spec $$(find dist/test -name '*.test.js' | sort)
 
 # Only the tests that need no Docker engine (fast inner loop).

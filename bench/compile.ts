@@ -3,13 +3,13 @@
  * `yaml` package alone, in the same run. Target: under 3x the floor.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import { compileText } from '../agent/config/compile.js';
-import { median, repo, standInRegistry } from './support.js';
+import { corpusPath } from '../test/support/corpus.js';
+import { median, standInRegistry } from './support.js';
 
-const shared = process.env.DECKHAND_SHARED ?? resolve(repo, '..', 'shared');
-const dir = join(shared, 'corpus', 'configs');
+const dir = corpusPath('configs');
 const largest = readdirSync(dir)
   .filter((f) => f.endsWith('.yml'))
   .map((f) => ({ f, size: statSync(join(dir, f)).size }))

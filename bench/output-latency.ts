@@ -1,5 +1,5 @@
 /**
- * Live latency of output streaming (issue 4): how long a line takes from its write in the job's
+ * Live latency of output streaming: how long a line takes from its write in the job's
  * container to a browser-like Server-Sent Events client on the processor's live tail.
  *
  * Each round:
@@ -31,7 +31,7 @@ const bin = join(repo, 'bin', 'deckhand.js');
 const LINES = Number(process.env.LATENCY_LINES ?? 200);
 const ROUNDS = Number(process.env.LATENCY_ROUNDS ?? 3);
 const MARK = 'latency-line';
-/** p99 target from the issue, in milliseconds */
+/** the p99 target (docs/benchmarks.md, "Output streaming"), in milliseconds */
 const TARGET_P99_MS = 100;
 
 /**

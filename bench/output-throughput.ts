@@ -1,5 +1,5 @@
 /**
- * Output streaming (issue 4) against floors measured in the same run:
+ * Output streaming against floors measured in the same run:
  *  (1) one stream end to end — a step in Docker writes 200 MB, `deckhand execute
  *      --output-processor` streams it, the processor (a child process) stores it on disk — vs
  *      the same bytes through `docker exec … > /dev/null`; target at least 0.50 of the floor.

@@ -1,4 +1,4 @@
-// The Executor contract (BRIEF.md, contract 2): the one surface that steps are
+// The Executor contract: the one surface that steps are
 // written against. A Docker job (primary + service containers) and a machine
 // reached over SSH both implement it, so a step never knows which it runs on.
 //

@@ -1,7 +1,8 @@
 /**
- * Streaming secret masking with CircleCI's rules (research notes 2.9): every occurrence of a
- * project or context value is replaced by `********` in job output; values shorter than 4
- * characters and `true`/`True`/`false`/`False` are left alone.
+ * Streaming secret masking with CircleCI's rules ("Secrets masking" in
+ * https://circleci.com/docs/env-vars/): every occurrence of a project or context value is replaced
+ * by `********` in job output; values shorter than 4 characters and `true`/`True`/`false`/`False`
+ * are left alone.
  *
  * The masker works on bytes, so output that is not valid UTF-8 passes through byte-identical
  * everywhere no secret matched. Matching is leftmost-longest: scanning from the left, the first

@@ -1,5 +1,5 @@
 /**
- * The human view of a job, in the shape CircleCI's local build agent printed (research notes 1.5):
+ * The human view of a job, in the shape CircleCI's local build agent printed in public build logs:
  * a `====>> <step name>` header per step, the step's bytes as they came, `Exited with code exit
  * status N` on failure, and `Success!` / `Task failed` at the end.
  *

@@ -25,7 +25,7 @@ import { tarOut } from './container-tar.js';
  * zlib level for archives. On a node_modules-like tree level 1 makes a 22% larger archive than
  * level 6 (GNU tar -z's default) but keeps compression from being the bottleneck: the save is
  * ~2x faster than `tar -cz` at level 1 and 1.4x slower at level 6 (docs/benchmarks.md,
- * "Storage (issue 5)").
+ * "Storage").
  */
 export const ARCHIVE_GZIP_LEVEL = 1;
 

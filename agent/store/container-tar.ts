@@ -3,7 +3,7 @@
  * root so that every file can be read and every owner restored. The engine's archive API
  * (copyOut/copyIn) is the fallback for images without tar; it works everywhere but pays much more
  * per file, which dominates for trees of many small files such as node_modules
- * (docs/benchmarks.md, "Storage (issue 5)").
+ * (docs/benchmarks.md, "Storage").
  */
 import { PassThrough, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';

@@ -1,6 +1,6 @@
 /**
  * Which jobs of a workflow take part in a pipeline, by the branch or tag it runs for — CircleCI's
- * rules (research notes 2.7):
+ * rules (`filters` and `requires` in https://circleci.com/docs/configuration-reference/):
  *  - map filters: `branches` / `tags`, each `only` and/or `ignore`, a list of strings or
  *    `/regex/` (a regex must match the whole name); `only` wins over `ignore`;
  *  - for a branch, the `branches` filter decides (a job without one runs on every branch);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { parseJobSpec } from '../../agent/jobspec/validate.js';
-import { repoRoot } from '../support/shared.js';
+import { repoRoot } from '../support/repo-root.js';
 
 const bin = join(repoRoot(), 'bin', 'deckhand.js');
 const home = mkdtempSync(join(tmpdir(), 'deckhand-cli-home-'));

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { codeCacheFile, MAX_CACHE_FILES } from '../../agent/cli/code-cache.js';
-import { repoRoot } from '../support/shared.js';
+import { repoRoot } from '../support/repo-root.js';
 
 const bin = join(repoRoot(), 'bin', 'deckhand.js');
 const bundle = join(repoRoot(), 'dist', 'bundle', 'deckhand.cjs');

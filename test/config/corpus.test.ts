@@ -1,7 +1,8 @@
 /**
- * Every real config in ../shared/corpus/configs compiles — with the hand-written orb stand-ins of
- * test/fixtures/orbs imported into a fresh registry — or fails only because an orb is missing
- * from the registry, with that error. Every job of every workflow yields a schema-valid JobSpec.
+ * Every real config of the test corpus (its `configs/`, see test/support/corpus.ts) compiles —
+ * with the hand-written orb stand-ins of test/fixtures/orbs imported into a fresh registry — or
+ * fails only because an orb is missing from the registry, with that error. Every job of every
+ * workflow yields a schema-valid JobSpec.
  */
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
@@ -12,11 +13,11 @@ import { ConfigError } from '../../agent/config/diagnostics.js';
 import { processedYaml } from '../../agent/config/process-output.js';
 import { toJobSpec } from '../../agent/config/to-jobspec.js';
 import { parseJobSpec } from '../../agent/jobspec/validate.js';
-import { hasShared, sharedDir } from '../support/shared.js';
+import { corpusPath, corpusSkip } from '../support/corpus.js';
 import { standInRegistry } from '../support/stand-ins.js';
 
-test('corpus: every real config compiles, or misses only an orb', { skip: !hasShared() && 'no ../shared here' }, () => {
-  const dir = join(sharedDir(), 'corpus', 'configs');
+test('corpus: every real config compiles, or misses only an orb', { skip: corpusSkip() }, () => {
+  const dir = corpusPath('configs');
   const files = readdirSync(dir).filter((f) => f.endsWith('.yml')).sort();
   assert.ok(files.length >= 50, `corpus has ${files.length} configs`);
   const registry = standInRegistry();

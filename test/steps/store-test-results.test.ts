@@ -18,7 +18,7 @@ import { deliverTimings } from '../../agent/test-results/deliver-timings.js';
 import { readTestResults, testResultsPrefix } from '../../agent/test-results/stored-results.js';
 import { loadTimings } from '../../agent/test-results/stored-timings.js';
 import { BUSYBOX, collect, realEngine, readAll, uniqueJobId } from '../executor/docker/engine-fixture.js';
-import { repoRoot } from '../support/shared.js';
+import { repoRoot } from '../support/repo-root.js';
 import { testContext } from './local-steps-fixture.js';
 
 const WD = '/home/circleci/project';

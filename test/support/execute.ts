@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from './shared.js';
+import { repoRoot } from './repo-root.js';
 
 export const deckhandBin = join(repoRoot(), 'bin', 'deckhand.js');
 export { BUSYBOX, DEBIAN } from '../executor/docker/engine-fixture.js';

@@ -36,7 +36,7 @@ export async function freePort(): Promise<number> {
 /** Starts a registry on 127.0.0.1 only, storing under a temporary directory. */
 export async function startRegistry(htpasswd?: string): Promise<Registry> {
   await access(REGISTRY_BIN, constants.X_OK).catch(() => {
-    throw new Error(`the test registry ${REGISTRY_BIN} is missing; run scripts/ensure-registry-binary.sh (or make images)`);
+    throw new Error(`the test registry ${REGISTRY_BIN} is missing; run scripts/ensure-registry-binary.sh (or make test-deps)`);
   });
   const dir = await mkdtemp(path.join(tmpdir(), 'deckhand-registry-'));
   const port = await freePort();

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseOrbRef, type OrbRegistry } from '../../agent/config/orb-registry.js';
 import { emptyRegistry } from './config.js';
-import { repoRoot } from './shared.js';
+import { repoRoot } from './repo-root.js';
 
 interface StandIn {
   name: string;

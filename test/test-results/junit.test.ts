@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { JunitError, parseJunit, parseSeconds, type JunitReport } from '../../agent/test-results/junit.js';
-import { repoRoot } from '../support/shared.js';
+import { repoRoot } from '../support/repo-root.js';
 import { caseNamed, outcomes } from './report-cases.js';
 
 const FIXTURES = path.join(repoRoot(), 'test', 'fixtures', 'junit');

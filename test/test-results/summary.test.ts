@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parseJunit } from '../../agent/test-results/junit.js';
 import { formatSummary, summarize } from '../../agent/test-results/summary.js';
-import { repoRoot } from '../support/shared.js';
+import { repoRoot } from '../support/repo-root.js';
 
 const read = (name: string) => parseJunit(readFileSync(path.join(repoRoot(), 'test', 'fixtures', 'junit', name), 'utf8'));
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parseJunit } from '../../agent/test-results/junit.js';
 import { decodeTimings, encodeTimings, mergeTimings, relativeTestFile, timingsOf, type TimingRecord } from '../../agent/test-results/timings.js';
-import { repoRoot } from '../support/shared.js';
+import { repoRoot } from '../support/repo-root.js';
 
 function timingsOfFixture(name: string, workingDirectory: string): Record<string, number> {
   const report = parseJunit(readFileSync(path.join(repoRoot(), 'test', 'fixtures', 'junit', name), 'utf8'));

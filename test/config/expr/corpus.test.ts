@@ -1,16 +1,16 @@
 /**
- * Runs every vector of the CircleCI-Public/expr conformance corpus (kept in ../shared, never in the
- * repo). evaluator-corpus.edn checks the value an expression evaluates to; test-corpus.edn checks
+ * Runs every vector of the CircleCI-Public/expr conformance corpus (the test corpus's `expr/`:
+ * third-party data, never copied into the repository; see test/support/corpus.ts).
+ * evaluator-corpus.edn checks the value an expression evaluates to; test-corpus.edn checks
  * its truthiness. Error vectors check errorType, tokenType (absent for scanner errors), lexeme and
  * charPos.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { evaluateExpression, ExprError, isTruthy, type ExprEnvironment, type ExprValue } from '../../../agent/config/expr/index.js';
 import { EdnKeyword, EdnTagged, kw, readEdnAll, type EdnValue } from '../../support/edn.js';
-import { hasShared, sharedDir } from '../../support/shared.js';
+import { corpusPath, corpusSkip } from '../../support/corpus.js';
 
 interface Vector {
   group: string;
@@ -21,7 +21,7 @@ interface Vector {
 }
 
 function loadVectors(file: string): Vector[] {
-  const forms = readEdnAll(readFileSync(path.join(sharedDir(), 'corpus', 'expr', file), 'utf8'));
+  const forms = readEdnAll(readFileSync(corpusPath('expr', file), 'utf8'));
   const out: Vector[] = [];
   for (const form of forms) {
     assert.ok(form instanceof Map, `${file}: top-level forms are maps`);
@@ -77,8 +77,9 @@ function checkError(v: Vector, expected: Map<EdnValue, EdnValue>): void {
 }
 
 function runCorpus(file: string, mode: 'value' | 'truthiness'): void {
-  describe(`${file} (${mode})`, { skip: hasShared() ? false : 'shared test data not found (set DECKHAND_SHARED)' }, () => {
-    if (!hasShared()) return;
+  const skip = corpusSkip();
+  describe(`${file} (${mode})`, { skip }, () => {
+    if (skip) return;
     const vectors = loadVectors(file);
     const counts = { values: 0, errors: 0 };
     for (const v of vectors) {

@@ -1,6 +1,6 @@
 /**
- * Every real config in ../shared/corpus/configs is one CircleCI accepts, so each must load and pass
- * the structural check with no diagnostics at all.
+ * Every real config of the test corpus (its `configs/`, see test/support/corpus.ts) is one
+ * CircleCI accepts, so each must load and pass the structural check with no diagnostics at all.
  */
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
@@ -9,13 +9,13 @@ import { test } from 'node:test';
 import { formatDiagnostic } from '../../../agent/config/diagnostics.js';
 import { validateConfigShape } from '../../../agent/config/schema/validate.js';
 import { loadYamlFile } from '../../../agent/config/source.js';
-import { hasShared, sharedDir } from '../../support/shared.js';
+import { corpusPath, corpusSkip, hasCorpus } from '../../support/corpus.js';
 
-const available = hasShared();
-const dir = available ? join(sharedDir(), 'corpus', 'configs') : '';
-const files = available ? readdirSync(dir).filter((f) => f.endsWith('.yml')).sort() : [];
+const dir = hasCorpus() ? corpusPath('configs') : '';
+const files = dir ? readdirSync(dir).filter((f) => f.endsWith('.yml')).sort() : [];
 
-test('the corpus is there', { skip: available ? false : 'shared test data not found (set DECKHAND_SHARED)' }, () => {
+test('the corpus is there', { skip: corpusSkip() }, () => {
+  corpusPath('configs'); // under CI, a missing corpus fails here
   assert.ok(files.length >= 50, `expected the real-config corpus in ${dir}, found ${files.length} files`);
 });
 

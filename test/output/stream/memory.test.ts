@@ -2,13 +2,13 @@
  * The agent's memory while streaming a burst: a real job in Docker writes 200 MB as fast as
  * busybox can (`yes | head -c`), `deckhand execute --output-processor` streams it to the real
  * processor (a child process), and the agent's peak resident memory (VmHWM of the execute
- * process) must stay under 200 MB — the target of plain execute's issue-3 benchmark — while the
+ * process) must stay under 200 MB — plain execute's target in bench/execute.ts — while the
  * stored output stays byte-identical (SHA-256 over the processor's HTTP API). A second run freezes
  * the processor mid-burst, so the agent spools, then catches up over one long-lived stream: the
  * case that kept every spool read in memory until the stream ended (about 340 MB before the fix).
  * A third run has no processor at all: the whole burst stays in the spool on disk, not in memory.
  *
- * The agent's stdout goes to a file, as the issue-3 benchmark sends it to /dev/null, so that
+ * The agent's stdout goes to a file, as bench/execute.ts sends it to /dev/null, so that
  * only the streaming is measured (a slow stdout pipe is test/output/backpressure.test.ts's case).
  */
 import assert from 'node:assert/strict';
