@@ -23,7 +23,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { ProcessorProcess } from '../test/output/stream/processor-process.js';
+import { ProcessorProcess } from '../test/support/processor-process.js';
 import { middle, repo } from './support.js';
 
 const IMAGE = 'deckhand-test/busybox:latest';

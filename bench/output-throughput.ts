@@ -21,7 +21,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { GrpcOutputSink } from '../agent/output/stream/grpc-sink.js';
-import { ProcessorProcess } from '../test/output/stream/processor-process.js';
+import { ProcessorProcess } from '../test/support/processor-process.js';
 import { watchPeakMemory } from '../test/support/peak-memory.js';
 import { middle, repo } from './support.js';
 

@@ -117,6 +117,7 @@ function jsonPath(e: ErrorObject): string {
   const params = e.params as { missingProperty?: string; additionalProperty?: string };
   if (e.keyword === 'required' && params.missingProperty) segments.push(params.missingProperty);
   if (e.keyword === 'additionalProperties' && params.additionalProperty) segments.push(params.additionalProperty);
+  if (e.keyword === 'discriminator') segments.push(String((e.params as { tag?: string }).tag));
   return `$${segments.map((s) => (/^\d+$/.test(s) ? `[${s}]` : /^[A-Za-z_$][\w$]*$/.test(s) ? `.${s}` : `[${JSON.stringify(s)}]`)).join('')}`;
 }
 
@@ -140,8 +141,10 @@ function expectation(e: ErrorObject): string {
       return `expected one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, ${got}`;
     case 'discriminator': {
       const tag = String(params.tag);
-      if (params.error === 'mapping') return `expected a known ${tag}, ${got}`;
-      return `expected a string "${tag}", ${got}`;
+      const value = typeof e.data === 'object' && e.data !== null ? (e.data as Record<string, unknown>)[tag] : undefined;
+      const known = ((e.parentSchema as { oneOf?: { properties?: Record<string, { const?: unknown }> }[] }).oneOf ?? []).map((branch) => branch.properties?.[tag]?.const).filter((v) => v !== undefined);
+      const expected = known.length > 0 ? `one of ${known.map((v) => JSON.stringify(v)).join(', ')}` : `a known ${tag}`;
+      return `expected ${params.error === 'mapping' ? expected : `a string: ${expected}`}, got ${describe(value)}`;
     }
     case 'pattern':
     case 'format':

@@ -1,13 +1,14 @@
 /**
  * `deckhand agent run --assignment FILE|-`: runs one JobAssignment, as any front end made it
  * (`deckhand execute --print-assignment`, a dispatcher, the control API), with the same output
- * as `deckhand execute`.
+ * as `deckhand execute`. `deckhand agent nomad-task`: the same, as the main task of a Nomad job.
  */
 import { readFileSync } from 'node:fs';
-import { parseAssignmentText } from '../assignment/validate.js';
-import { UsageError } from '../errors.js';
+import { join } from 'node:path';
+import { parseAssignment, parseAssignmentText } from '../assignment/validate.js';
+import { errorKind, errorMessage, exitCodeFor, UsageError } from '../errors.js';
 import { defaultLogPath } from '../output/log-file.js';
-import { runJobCommand } from './run-job.js';
+import { agentLogger, runJobCommand } from './run-job.js';
 
 export interface AgentRunFlags {
   assignment: string;
@@ -33,5 +34,55 @@ function readAssignment(path: string): string {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new UsageError(`--assignment ${path} cannot be read (${code ?? (err as Error).message}); give a file written by deckhand execute --print-assignment, or - for standard input`);
+  }
+}
+
+export interface NomadTaskFlags {
+  payload?: string;
+  killTimeout?: string;
+  output: 'text' | 'json';
+  logFormat: 'text' | 'json';
+  logFile?: string;
+}
+
+/**
+ * `deckhand agent nomad-task`: the entry point of a Nomad task. The assignment comes from the
+ * dispatch payload (`$NOMAD_TASK_DIR/payload`); the job's meta may set this task's parallel node;
+ * the allocation is recorded in the job's log; Nomad's kill signal cancels the job within the
+ * kill timeout. Failures before the job starts are JSON log lines too: operators read them with
+ * `nomad alloc logs -stderr`.
+ */
+export async function agentNomadTaskCommand(flags: NomadTaskFlags): Promise<number> {
+  const log = agentLogger(flags.logFormat);
+  try {
+    const [{ readNomadTask, readNodeSlice, describeNomadTask }, { readDispatchPayload, resolvePayloadPath }, { parseKillTimeout, splitKillTimeout }] = await Promise.all([
+      import('../nomad/task-env.js'),
+      import('../nomad/payload.js'),
+      import('../nomad/kill-timeout.js'),
+    ]);
+    const budget = splitKillTimeout(parseKillTimeout(flags.killTimeout));
+    const task = readNomadTask(process.env);
+    const path = resolvePayloadPath(flags.payload, task.taskDir);
+    let assignment = parseAssignment(await readDispatchPayload({ path }), path);
+    // one Nomad job per parallel node, as CircleCI Server dispatches them: meta names the slice
+    const slice = readNodeSlice(task);
+    if (slice) assignment = { ...assignment, run: { ...assignment.run, nodeIndex: slice.index, nodeTotal: slice.total } };
+    const described = describeNomadTask(task);
+    log.log('info', 'nomad task', { ...described, jobName: assignment.spec.job.name, runId: assignment.run.id, nodeIndex: assignment.run.nodeIndex, nodeTotal: assignment.run.nodeTotal, killTimeoutMs: budget.totalMs });
+    const where = [task.allocId && `allocation ${task.allocId}`, task.jobId && `job ${task.jobId}`, task.cpuLimit !== undefined && `${task.cpuLimit} MHz CPU`, task.memoryLimit !== undefined && `${task.memoryLimit} MB memory`].filter(Boolean);
+    return await runJobCommand(assignment, {
+      output: flags.output,
+      color: false,
+      logFormat: flags.logFormat,
+      logFile: flags.logFile ?? (task.taskDir ? join(task.taskDir, 'deckhand-job.log') : defaultLogPath(assignment.spec.job.name)),
+      env: process.env,
+      ...(where.length > 0 ? { notes: [`Nomad: ${where.join(', ')}`] } : {}),
+      killGraceMs: budget.stepGraceMs,
+      // what is left of the kill timeout, less the margin, from the moment the signal came
+      deliverBy: () => Date.now() + budget.totalMs - budget.marginMs,
+    });
+  } catch (err) {
+    log.log('error', errorMessage(err), { kind: errorKind(err) });
+    return exitCodeFor(errorKind(err));
   }
 }

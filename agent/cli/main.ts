@@ -8,7 +8,7 @@ import { DEFAULT_ARTIFACTS_LISTEN } from '../artifacts/listen.js';
 import { packagePath } from '../package-root.js';
 import { EXIT_ERROR, EXIT_OK } from '../errors.js';
 import type { RetainedKind } from '../store/retention.js';
-import type { AgentRunFlags } from './agent.js';
+import type { AgentRunFlags, NomadTaskFlags } from './agent.js';
 import type { ExecuteFlags } from './execute.js';
 import { reportAndExit } from './report-error.js';
 import type { RunFlags } from './run.js';
@@ -129,6 +129,18 @@ export function buildProgram(): Command {
     .action(async (opts: AgentRunFlags) => {
       const { agentRunCommand } = await import('./agent.js');
       process.exitCode = await agentRunCommand(opts, program.opts<{ color: boolean }>().color);
+    });
+  agent
+    .command('nomad-task')
+    .description('the main task of a Nomad job: run the assignment of the dispatch payload ($NOMAD_TASK_DIR/payload), cancel gracefully on the kill signal (docs/assignment.md)')
+    .option('--payload <file>', 'the payload file: the assignment as JSON or gzip, or {"assignmentUrl": URL, "tokenFile": FILE} (default $NOMAD_TASK_DIR/payload)')
+    .option('--kill-timeout <duration>', 'the job\'s kill_timeout: a cancel ends within it (e.g. 30s, 1m30s)', '30s')
+    .addOption(new Option('--output <format>', 'the job\'s output on stdout: text, or json for NDJSON events').choices(['text', 'json']).default('text'))
+    .addOption(logFormatOption('json'))
+    .option('--log-file <file>', 'where to write the full log (default $NOMAD_TASK_DIR/deckhand-job.log)')
+    .action(async (opts: NomadTaskFlags) => {
+      const { agentNomadTaskCommand } = await import('./agent.js');
+      process.exitCode = await agentNomadTaskCommand(opts);
     });
 
   const outputProcessor = program

@@ -22,7 +22,7 @@
  *
  * For 30 s: 10 s grace, 17 s finish, 3 s margin. For Nomad's default 5 s: 1.67 s, 2.33 s, 1 s.
  */
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../errors.js';
 
 export const DEFAULT_KILL_TIMEOUT_MS = 30_000;
 /** Longer than this is surely a mistake (and a timer could not hold much more than 24 days). */

@@ -6,14 +6,14 @@
  * JSON, a reference that points nowhere), so running again changes nothing; `infrastructure` when
  * a reference could not be fetched (refused, timed out, a 5xx), so the dispatcher may retry the job.
  */
+import { DeckhandError } from '../errors.js';
+
 export type PayloadErrorKind = 'input' | 'infrastructure';
 
-export class PayloadError extends Error {
+export class PayloadError extends DeckhandError {
   override name = 'PayloadError';
-  readonly kind: PayloadErrorKind;
 
   constructor(kind: PayloadErrorKind, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.kind = kind;
+    super(message, kind, options);
   }
 }

@@ -16,6 +16,7 @@
  * token, nor a URL's credentials or query string) and what to do.
  */
 import { open, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { STATUS_CODES } from 'node:http';
 import { join } from 'node:path';
 import { gunzip } from 'node:zlib';
@@ -122,8 +123,8 @@ export async function fetchAssignment(reference: AssignmentReference, options: O
   const headers: Record<string, string> = { accept: 'application/json, application/gzip;q=0.9' };
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
 
-  // loaded here, not at the top: ~40 ms that only a reference needs
-  const { Agent, request } = await import('undici');
+  // loaded here, not at the top: ~40 ms that only a reference needs (required: the bundle keeps it external)
+  const { Agent, request } = createRequire(import.meta.url)('undici') as typeof import('undici');
   const agent = new Agent({
     connect: { timeout: connectTimeoutMs },
     headersTimeout: responseTimeoutMs,

@@ -15,7 +15,7 @@
  * - a dispatched job's ID is `<parent ID>/dispatch-<unix time>-<8 hex>`, and NOMAD_JOB_PARENT_ID
  *   is the parameterized job's ID.
  */
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../errors.js';
 
 export interface NomadTask {
   /** NOMAD_TASK_DIR: the task's local/ directory, where dispatch_payload writes */

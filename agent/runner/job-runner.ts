@@ -52,6 +52,8 @@ export interface RunJobOptions {
    * infrastructure failure with its message (the output processor refused the job's stream).
    */
   beforeSteps?: () => Promise<void>;
+  /** lines for the top of spin-up: where the job runs, adjustments the executor made */
+  notes?: string[];
 }
 
 export interface JobResult {
@@ -185,6 +187,7 @@ async function spinUp(opts: RunJobOptions, environment: Record<string, string>):
   const t0 = Date.now();
   const output = stepOutput(sink, SPIN_UP_STEP);
   sink.event({ type: 'step-start', index: SPIN_UP_STEP, name: 'Spin up environment', stepType: 'spin-up', time: t0, background: false });
+  for (const line of opts.notes ?? []) output.write('agent', `${line}\n`);
   try {
     if (spec.executor.kind === 'docker') {
       for (const [i, c] of spec.executor.containers.entries()) output.write('agent', `${i === 0 ? 'Starting container' : 'Starting service container'} ${c.image}${c.name ? ` (as ${c.name})` : ''}\n`);

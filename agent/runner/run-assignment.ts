@@ -141,7 +141,6 @@ async function run(assignment: JobAssignment, host: AgentHost, signal: AbortSign
   const sinks = host.logFile === undefined ? [display] : [display, new LogFileSink(host.logFile)];
   // project and context values are secrets: masked before any display, log or processor sees them
   const sink = new MaskingSink([...Object.values(secrets.project), ...Object.values(secrets.contexts)], sinks);
-  const agentLine = (text: string): void => sink.event({ type: 'output', index: SPIN_UP_STEP, stream: 'agent', data: Buffer.from(`${text}\n`) });
   const finish = async (job: { status: JobStatus; durationMs: number; infrastructureFailure: boolean }): Promise<JobRunResult> => {
     await sink.close();
     const output = stream?.delivery();
@@ -178,9 +177,11 @@ async function run(assignment: JobAssignment, host: AgentHost, signal: AbortSign
     throw err instanceof UsageError ? err : new UsageError(errorMessage(err));
   }
   hooks.executorCreated(choice.executor);
-  for (const line of host.notes ?? []) agentLine(line);
-  for (const n of choice.notes) agentLine(`note: ${n}`);
-  if (assignment.limits.resourceClass !== spec.resources.class) agentLine(`note: scheduled as resource class ${assignment.limits.resourceClass}; the job asks for ${spec.resources.class}`);
+  const notes = [
+    ...(host.notes ?? []),
+    ...choice.notes.map((n) => `note: ${n}`),
+    ...(assignment.limits.resourceClass !== spec.resources.class ? [`note: scheduled as resource class ${assignment.limits.resourceClass}; the job asks for ${spec.resources.class}`] : []),
+  ];
   const admission = stream;
   const job = await runJob({
     assignment,
@@ -189,6 +190,7 @@ async function run(assignment: JobAssignment, host: AgentHost, signal: AbortSign
     secrets,
     storage,
     signal,
+    notes,
     ...(host.logFile !== undefined ? { logFile: host.logFile } : {}),
     // a processor that refuses the job for good (token, permission, TLS) stops it before its first step
     ...(admission ? { beforeSteps: () => admission.admitted() } : {}),

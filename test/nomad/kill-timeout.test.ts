@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_KILL_TIMEOUT_MS, parseKillTimeout, splitKillTimeout } from '../../agent/nomad/kill-timeout.js';
-import { UsageError } from '../../agent/usage-error.js';
+import { UsageError } from '../../agent/errors.js';
 
 describe('parseKillTimeout', () => {
   it('reads Nomad-style durations and plain seconds', () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { describeNomadTask, isNomadTask, readMeta, readNodeSlice, readNomadTask } from '../../agent/nomad/task-env.js';
-import { UsageError } from '../../agent/usage-error.js';
+import { UsageError } from '../../agent/errors.js';
 
 const ALLOC_ID = '5b3e8d52-1f0a-4c2e-9a7b-3c1d2e4f6a8b';
 

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { GrpcOutputSink } from '../../../agent/output/stream/grpc-sink.js';
 import { BUSYBOX, deckhandBin, job, project } from '../../support/execute.js';
 import { watchPeakMemory } from '../../support/peak-memory.js';
-import { ProcessorProcess, seqBytes, sha256 } from './processor-process.js';
+import { ProcessorProcess, seqBytes, sha256 } from '../../support/processor-process.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

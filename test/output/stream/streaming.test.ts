@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BUSYBOX, deckhandBin, execute, job, project } from '../../support/execute.js';
-import { freePort, ProcessorProcess, seqBytes, sha256 } from './processor-process.js';
+import { freePort, ProcessorProcess, seqBytes, sha256 } from '../../support/processor-process.js';
 
 /** Every file under `dir`, recursively. */
 function filesUnder(dir: string): string[] {
@@ -83,11 +83,12 @@ describe('deckhand execute --output-processor', { timeout: 300_000 }, () => {
     assert.match(r.out, /delivered and verified/);
   });
 
-  test('the processor absent for the whole job: the job succeeds, the report says what was not delivered, the deadline holds', async () => {
+  test('the processor absent for the whole job: the steps succeed, the report says what was not delivered, the deadline holds, exit 2', async () => {
     const dir = project(job(BUSYBOX, '      - run: echo hello; seq 1 1000'));
     const port = await freePort(); // nothing listens there
     const r = await executeAsync(dir, ['--output-processor', `127.0.0.1:${port}`, '--output-deadline', '3']);
-    assert.equal(r.code, 0, r.err);
+    // the job passed, but its output was lost: an operator must see that from the exit code alone
+    assert.equal(r.code, 2, r.err);
     assert.match(r.out, /Success!/);
     assert.match(r.out, new RegExp(`Output: job [0-9a-f-]{36} at output processor 127\\.0\\.0\\.1:${port} \\(NOT fully delivered\\)`));
     assert.match(r.err, /output processor 127\.0\.0\.1:\d+ unreachable/);
@@ -108,7 +109,7 @@ describe('deckhand execute --output-processor', { timeout: 300_000 }, () => {
       [withUrl, new RegExp(`\\nOutput: ${base.replace(/\./g, '\\.')}/jobs/(${uuid}) \\(NOT fully delivered\\)\\n`)],
       [plain, new RegExp(`\\nOutput: job (${uuid}) at output processor 127\\.0\\.0\\.1:${port} \\(NOT fully delivered\\)\\n`)],
     ] as const) {
-      assert.equal(r.code, 0, r.err);
+      assert.equal(r.code, 2, r.err);
       const id = line.exec(r.out)?.[1];
       assert.ok(id, `no ${line} in:\n${r.out.slice(-600)}`);
       assert.match(r.out, new RegExp(`run id ${id}\\n`), 'the id is the job\'s CIRCLE_WORKFLOW_JOB_ID');
@@ -127,14 +128,17 @@ describe('deckhand execute --output-processor', { timeout: 300_000 }, () => {
     assert.equal((await processor.output(id, 0)).toString(), `minted for ${id}\n`);
   });
 
-  test('a wrong token is refused at once and reported; the job still succeeds', async () => {
-    const dir = project(job(BUSYBOX, '      - run: echo hello'));
+  test('a wrong or missing token is refused at once: no step runs, the reason is said, exit 2', async () => {
+    const dir = project(job(BUSYBOX, "      - run: printf 'ran%s\\n' -the-step"));
     const jobId = `badtoken-${Date.now()}`;
-    const r = await executeAsync(dir, ['--output-processor', processor.target, '--job-id', jobId, '--output-token', 'f'.repeat(64), '--output-deadline', '30']);
-    assert.equal(r.code, 0, r.err);
-    assert.match(r.err, /refused job badtoken-\d+: UNAUTHENTICATED/);
-    assert.match(r.err, /output NOT fully delivered/);
-    assert.ok(r.ended - r.sawEnd < 5000, 'no waiting out the deadline when the processor refuses the job');
+    for (const tokenFlags of [['--output-token', 'f'.repeat(64)], []]) {
+      const r = await executeAsync(dir, ['--output-processor', processor.target, '--job-id', jobId, ...tokenFlags, '--output-deadline', '30']);
+      assert.equal(r.code, 2, r.err);
+      assert.match(r.err, /refused job badtoken-\d+: UNAUTHENTICATED/);
+      assert.match(r.out, /output processor 127\.0\.0\.1:\d+ refused job badtoken-\d+: UNAUTHENTICATED/, 'spin-up fails with the reason');
+      assert.doesNotMatch(r.out, /ran-the-step/, 'no step ran');
+      assert.ok(r.ended - r.sawEnd < 5000, 'no waiting out the deadline when the processor refuses the job');
+    }
   });
 
   test('bad flag values: one line naming the flag, exit 2, no job run', () => {

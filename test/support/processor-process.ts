@@ -9,9 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultSecretFile } from '../../../agent/processor/index.js';
-import { jobToken, loadSecret } from '../../../agent/processor/tokens.js';
-import { deckhandBin } from '../../support/execute.js';
+import { defaultSecretFile } from '../../agent/processor/index.js';
+import { jobToken, loadSecret } from '../../agent/processor/tokens.js';
+import { deckhandBin } from './execute.js';
 
 /** A TCP port nobody listens on right now (bound, then released). */
 export async function freePort(): Promise<number> {
