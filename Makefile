@@ -47,6 +47,7 @@ bench: build images
 	node dist/bench/startup.js
 	node dist/bench/output-masker.js
 	node dist/bench/execute.js
+	node dist/bench/agent.js
 	node dist/bench/workflow.js
 	node dist/bench/storage.js
 	node dist/bench/output-throughput.js

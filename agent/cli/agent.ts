@@ -55,15 +55,16 @@ export interface NomadTaskFlags {
 export async function agentNomadTaskCommand(flags: NomadTaskFlags): Promise<number> {
   const log = agentLogger(flags.logFormat);
   try {
-    const [{ readNomadTask, readNodeSlice, describeNomadTask }, { readDispatchPayload, resolvePayloadPath }, { parseKillTimeout, splitKillTimeout }] = await Promise.all([
+    const [{ readNomadTask, readNodeSlice, describeNomadTask }, { readDispatchPayload, resolvePayloadPath }, { parseKillTimeout, splitKillTimeout }, { expandTaskPaths }] = await Promise.all([
       import('../nomad/task-env.js'),
       import('../nomad/payload.js'),
       import('../nomad/kill-timeout.js'),
+      import('../nomad/task-paths.js'),
     ]);
     const budget = splitKillTimeout(parseKillTimeout(flags.killTimeout));
     const task = readNomadTask(process.env);
     const path = resolvePayloadPath(flags.payload, task.taskDir);
-    let assignment = parseAssignment(await readDispatchPayload({ path }), path);
+    let assignment = parseAssignment(expandTaskPaths(await readDispatchPayload({ path }), task), path);
     // one Nomad job per parallel node, as CircleCI Server dispatches them: meta names the slice
     const slice = readNodeSlice(task);
     if (slice) assignment = { ...assignment, run: { ...assignment.run, nodeIndex: slice.index, nodeTotal: slice.total } };
