@@ -8,7 +8,7 @@ import { UsageError } from '../errors.js';
 export async function pruneCommand(flags: { store?: string }, kinds: RetainedKind[]): Promise<number> {
   // every period is checked before anything is deleted
   const periods = kinds.map((kind) => {
-    const period = retention(kind);
+    const period = retention(kind, process.env);
     if (period.problem) throw new UsageError(`${period.problem} (unset it for the default, ${RETENTION[kind].defaultDays})`);
     return { kind, days: period.days };
   });

@@ -21,7 +21,9 @@ import { LogFileSink } from '../output/log-file.js';
 import { FanOutSink, MaskingSink } from '../output/masking-sink.js';
 import type { JobStream, OutputDelivery } from '../output/stream/job-stream.js';
 import type { JobStorage } from '../store/job-storage.js';
+import { gzipLevel } from '../store/gzip-level.js';
 import { openBlobStore } from '../store/open-store.js';
+import { retention } from '../store/retention.js';
 import { runJob, SPIN_UP_STEP } from './job-runner.js';
 
 /** What the front end hands the core: the only things of the machine it uses. */
@@ -129,6 +131,8 @@ async function run(assignment: JobAssignment, host: AgentHost, signal: AbortSign
     jobName: spec.job.name,
     upstreamJobRunIds: assignment.storage.upstreamJobRunIds,
     artifacts,
+    cacheRetention: retention('caches', host.env),
+    gzipLevel: gzipLevel(host.env),
   };
   let stream: JobStream | undefined;
   if (assignment.output) {

@@ -44,6 +44,7 @@ export const persistToWorkspaceStep: StepHandler<PersistToWorkspaceStep> = async
     const result = await storeArchive(store, key, ctx.executor, { base: root, names: [...relative] }, {
       metadata: { root, job: ctx.storage.jobName },
       signal: ctx.signal,
+      ...(ctx.storage.gzipLevel !== undefined ? { level: ctx.storage.gzipLevel } : {}),
     });
     say(`Total size uploaded: ${formatBytes(result.bytes)} (${formatBytes(result.tarBytes)} uncompressed, layer ${sequence + 1}) in ${((Date.now() - t0) / 1000).toFixed(2)}s`);
     return { status: 'success' };

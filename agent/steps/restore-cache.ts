@@ -31,7 +31,7 @@ export const restoreCacheStep: StepHandler<RestoreCacheStep> = async (step, ctx)
     return failureResult(ctx, err);
   }
   const { store } = ctx.storage;
-  const period = retention('caches');
+  const period = ctx.storage.cacheRetention ?? retention('caches', {});
   if (period.problem) say(`Warning: ${period.problem}; using ${period.days} days`);
   for (const key of keys) {
     if (ctx.signal.aborted) return { status: 'canceled' };

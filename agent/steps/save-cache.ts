@@ -29,7 +29,7 @@ export const saveCacheStep: StepHandler<SaveCacheStep> = async (step, ctx) => {
     const { store } = ctx.storage;
     const blobKey = cacheBlobKey(ctx.storage, key);
     let existing = await store.stat(blobKey);
-    const days = existing ? cacheDays(existing, retention('caches').days) : 0;
+    const days = existing ? cacheDays(existing, (ctx.storage.cacheRetention ?? retention('caches', {})).days) : 0;
     if (existing && isExpired(existing, days)) {
       say(`Replacing the cache for key: ${key}, saved ${existing.modified.toISOString()}: it is past the ${days}-day cache retention`);
       await store.delete(blobKey);
@@ -57,6 +57,7 @@ export const saveCacheStep: StepHandler<SaveCacheStep> = async (step, ctx) => {
         ...(ctx.storage.cacheRetentionDays !== undefined ? { [CACHE_RETENTION_METADATA]: String(ctx.storage.cacheRetentionDays) } : {}),
       },
       signal: ctx.signal,
+      ...(ctx.storage.gzipLevel !== undefined ? { level: ctx.storage.gzipLevel } : {}),
     });
     if (!result.stored) {
       say(`Skipping cache generation, cache already exists for key: ${key} (saved by another job meanwhile)`);

@@ -20,23 +20,8 @@ import { posix } from 'node:path';
 import tar from 'tar-stream';
 import type { Executor } from '../executor/executor.js';
 import { tarOut } from './container-tar.js';
+import { ARCHIVE_GZIP_LEVEL } from './gzip-level.js';
 
-/**
- * zlib level for archives. On a node_modules-like tree level 1 makes a 22% larger archive than
- * level 6 (GNU tar -z's default) but keeps compression from being the bottleneck: the save is
- * ~2x faster than `tar -cz` at level 1 and 1.4x slower at level 6 (docs/benchmarks.md,
- * "Storage").
- */
-export const ARCHIVE_GZIP_LEVEL = 1;
-
-/** The zlib level archives are made with: `DECKHAND_GZIP_LEVEL` (0-9, for smaller archives on a slow store), else ARCHIVE_GZIP_LEVEL. */
-export function gzipLevel(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.DECKHAND_GZIP_LEVEL;
-  if (raw === undefined || raw === '') return ARCHIVE_GZIP_LEVEL;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 9) throw new Error(`DECKHAND_GZIP_LEVEL must be a whole number from 0 to 9, got "${raw}"`);
-  return n;
-}
 /** metadata key of the archive's SHA-256 (hex) */
 export const SHA256_KEY = 'sha256';
 
@@ -98,7 +83,7 @@ export function createArchive(executor: Executor, contents: ArchiveContents, opt
     pipeline(pack, packed).catch(() => undefined);
     tarStream = packed;
   }
-  const piped = pipeline(tarStream, counter, createGzip({ level: opts.level ?? gzipLevel(), memLevel: 9 }), hasher, stream);
+  const piped = pipeline(tarStream, counter, createGzip({ level: opts.level ?? ARCHIVE_GZIP_LEVEL, memLevel: 9 }), hasher, stream);
   const digest = Promise.all([filled, piped]).then(() => ({ sha256: hasher.hex(), bytes: hasher.bytes, tarBytes: counter.bytes }));
   // the caller sees failures through `digest` (and the stream's error); nothing is left unhandled
   digest.catch(() => undefined);

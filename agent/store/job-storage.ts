@@ -5,6 +5,7 @@
  */
 import type { StoredArtifacts } from '../artifacts/job-artifacts.js';
 import type { BlobStore } from './blob-store.js';
+import type { Retention } from './retention.js';
 
 export interface JobStorage {
   store: BlobStore;
@@ -23,6 +24,10 @@ export interface JobStorage {
   upstreamJobRunIds: string[];
   /** the job's `retention: {caches: Nd}`: how long the caches it saves count (else the store's default) */
   cacheRetentionDays?: number;
+  /** the store's cache retention (DECKHAND_CACHE_RETENTION_DAYS), for caches whose job set none; default 15 days */
+  cacheRetention?: Retention;
+  /** the zlib level of caches and workspace layers (DECKHAND_GZIP_LEVEL); default ARCHIVE_GZIP_LEVEL */
+  gzipLevel?: number;
   /** what store_artifacts stored, for the listing at the end of the job */
   artifacts?: StoredArtifacts;
 }

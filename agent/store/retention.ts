@@ -54,7 +54,7 @@ export interface Retention {
 }
 
 /** The retention of `kind` in days from the environment; an unusable value names itself and gives the default. */
-export function retention(kind: RetainedKind, env: NodeJS.ProcessEnv = process.env): Retention {
+export function retention(kind: RetainedKind, env: Readonly<Record<string, string | undefined>>): Retention {
   const { variable, defaultDays } = RETENTION[kind];
   const raw = env[variable];
   if (raw === undefined || raw.trim() === '') return { days: defaultDays };

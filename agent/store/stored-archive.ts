@@ -27,10 +27,10 @@ export async function storeArchive(
   key: string,
   executor: Executor,
   contents: ArchiveContents,
-  opts: { ifAbsent?: boolean; metadata?: Record<string, string>; signal?: AbortSignal },
+  opts: { ifAbsent?: boolean; metadata?: Record<string, string>; signal?: AbortSignal; level?: number },
 ): Promise<StoredArchive> {
   const containerTar = await hasTar(executor, { gzip: false, ...(opts.signal ? { signal: opts.signal } : {}) });
-  const archive = createArchive(executor, contents, { containerTar, ...(opts.signal ? { signal: opts.signal } : {}) });
+  const archive = createArchive(executor, contents, { containerTar, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.level !== undefined ? { level: opts.level } : {}) });
   const put = store.put(key, archive.stream, {
     ...(opts.ifAbsent ? { ifAbsent: true } : {}),
     metadata: opts.metadata ?? {},
