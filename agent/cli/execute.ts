@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
-import type { PullPolicy } from '../executor/executor.js';
+import type { RuntimeSettings } from '../assignment/assignment.js';
 import { findJob } from '../config/compile.js';
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.js';
 import { toJobSpec } from '../config/to-jobspec.js';
@@ -27,7 +27,7 @@ export interface ExecuteFlags extends LocalInputFlags, OutputStreamFlags {
   workflow?: string;
   nodeTotal: number;
   index: number;
-  pull: PullPolicy;
+  pull: RuntimeSettings['docker']['pull'];
   output: 'text' | 'json';
   logFile?: string;
   logFormat: 'text' | 'json';

@@ -4,7 +4,7 @@ import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.js';
 import { UsageError } from '../errors.js';
-import type { PullPolicy } from '../executor/executor.js';
+import type { RuntimeSettings } from '../assignment/assignment.js';
 import { askingApprover, fixedApprover, type ApprovalPolicy, type Approver } from '../workflow/approval.js';
 import type { WorkflowGraph } from '../workflow/graph.js';
 import { startWorkflow } from '../workflow/run-workflow.js';
@@ -17,7 +17,7 @@ import { agentLogger } from './run-job.js';
 export interface RunFlags extends LocalInputFlags {
   config: string;
   workflow?: string;
-  pull: PullPolicy;
+  pull: RuntimeSettings['docker']['pull'];
   branch?: string;
   tag?: string;
   revision?: string;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
-import type { RegistryAuth } from '../../agent/executor/executor.js';
+import type { RegistryAuth } from '../../agent/executor/docker/container-spec.js';
 import { readAll } from '../executor/docker/engine-fixture.js';
 
 const REGISTRY_BIN =

@@ -2,7 +2,8 @@
 // rules for the primary and its services. Pure: no engine calls here.
 
 import type { ContainerCreateOptions, ImageInspectInfo } from 'dockerode';
-import type { ContainerSpec, ResourceLimits, StartupScript } from '../executor.js';
+import type { StartupScript } from '../executor.js';
+import type { ContainerSpec, ResourceLimits } from './container-spec.js';
 import { PRESERVE_ENTRYPOINT_LABEL, ROLE_LABEL } from './labels.js';
 
 /**

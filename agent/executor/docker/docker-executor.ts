@@ -6,18 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { ContainerCreateOptions, ImageInspectInfo } from 'dockerode';
-import {
-  ExecutorError,
-  ExecutorUnavailableError,
-  type ContainerSpec,
-  type ExecRequest,
-  type Executor,
-  type PullPolicy,
-  type StartupOutcome,
-  type StartupScript,
-  type ResourceLimits,
-  type RunningExec,
-} from '../executor.js';
+import { ExecutorError, ExecutorUnavailableError, type ExecRequest, type Executor, type StartupOutcome, type StartupScript, type RunningExec } from '../executor.js';
+import type { ContainerSpec, PullPolicy, ResourceLimits } from './container-spec.js';
 import { containerHostnames, primaryCreateOptions, primaryIdles, serviceCreateOptions } from './containers.js';
 import { connectDocker, engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
 import { startExec } from './exec.js';

@@ -5,7 +5,8 @@
 // points the call elsewhere, e.g. at a test server.
 
 import { createRequire } from 'node:module';
-import { ExecutorError, type RegistryAuth } from '../executor.js';
+import { ExecutorError } from '../executor.js';
+import type { RegistryAuth } from './container-spec.js';
 
 export interface AwsKeys {
   accessKeyId: string;

@@ -3,7 +3,7 @@
  * from the resource class, capped at what this machine has (Docker refuses more CPUs than exist).
  */
 import { availableParallelism, totalmem } from 'node:os';
-import type { ContainerSpec } from '../executor.js';
+import type { ContainerSpec } from './container-spec.js';
 import type { ExecutorChoice, ExecutorContext } from '../registry.js';
 import type { JobSpec } from '../../jobspec/jobspec.js';
 import { DockerExecutor } from './docker-executor.js';

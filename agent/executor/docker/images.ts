@@ -3,7 +3,8 @@
 
 import type Docker from 'dockerode';
 import type { ImageInspectInfo } from 'dockerode';
-import { ExecutorError, ExecutorUnavailableError, type PullPolicy, type RegistryAuth, type RegistryCredentials } from '../executor.js';
+import { ExecutorError, ExecutorUnavailableError } from '../executor.js';
+import type { PullPolicy, RegistryAuth, RegistryCredentials } from './container-spec.js';
 import { engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
 import type { EngineProgressMessage, PullListener } from './pull-progress.js';
 

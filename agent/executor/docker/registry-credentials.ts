@@ -3,7 +3,8 @@
  * values may name project or context variables (`$DOCKERHUB_PASSWORD`, `${AWS_KEY}`), which are
  * filled in here; `aws_auth` keys become an ECR token fetched only if a pull happens.
  */
-import { ExecutorError, type RegistryCredentials } from '../executor.js';
+import { ExecutorError } from '../executor.js';
+import type { RegistryCredentials } from './container-spec.js';
 import type { ContainerImageSpec } from '../../jobspec/jobspec.js';
 
 const VARIABLE = /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g;

@@ -7,7 +7,8 @@ import { before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { DockerExecutor } from '../../../agent/executor/docker/docker-executor.js';
 import { removeLeftovers } from '../../../agent/executor/docker/leftovers.js';
-import { ExecutorError, type ContainerSpec } from '../../../agent/executor/executor.js';
+import { ExecutorError } from '../../../agent/executor/executor.js';
+import type { ContainerSpec } from '../../../agent/executor/docker/container-spec.js';
 import { BUSYBOX, BUSYBOX_ENTRYPOINT, DEBIAN, DEBIAN_ENTRYPOINT, collect, leftovers, realEngine, uniqueJobId } from './engine-fixture.js';
 
 let docker: Docker;

@@ -10,7 +10,8 @@ import { after, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { DockerExecutor } from '../../../agent/executor/docker/docker-executor.js';
 import { pullProgressReporter, type PullEvent } from '../../../agent/executor/docker/pull-progress.js';
-import { ExecutorError, type RegistryAuth } from '../../../agent/executor/executor.js';
+import { ExecutorError } from '../../../agent/executor/executor.js';
+import type { RegistryAuth } from '../../../agent/executor/docker/container-spec.js';
 import { present, push, splitTag, startRegistry, untag, type Registry } from '../../support/registry.js';
 import { BUSYBOX, collect, realEngine, uniqueJobId } from './engine-fixture.js';
 
