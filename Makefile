@@ -38,9 +38,21 @@ test-deps:
 test: build images test-deps
 	node --test --test-reporter=spec $$(find dist/test -name '*.test.js' | sort)
 
-# Only the tests that need no Docker engine (fast inner loop).
+# Tests outside test/executor/docker/ that run jobs on the Docker engine (`deckhand execute`/`run`,
+# DockerExecutor, the job-tools containers): only `make test` runs them. Paths under test/, no .ts.
+ENGINE_TESTS := \
+	artifacts/end-to-end \
+	job-tools/glob job-tools/halt job-tools/install job-tools/split \
+	output/backpressure output/stream/faults output/stream/memory output/stream/streaming \
+	runner/engine-loss runner/execute runner/registry-credentials \
+	steps/add-ssh-keys steps/checkout steps/persist-to-workspace steps/save-cache steps/store-artifacts steps/store-test-results \
+	test-results/execute \
+	workflow/run workflow/s3-store
+
+# Only the tests that need no Docker engine (fast inner loop). The executor contract on the chroot
+# test double and the runner's tests need root and busybox-static (installed when missing).
 test-unit: build
-	node --test $$(find dist/test -name '*.test.js' -not -path '*/executor/*' | sort)
+	node --test $$(find dist/test -name '*.test.js' -not -path '*/executor/docker/*' $(foreach t,$(ENGINE_TESTS),-not -path 'dist/test/$(t).test.js') | sort)
 
 bench: build images
 	node dist/bench/compile.js

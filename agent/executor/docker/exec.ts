@@ -26,10 +26,14 @@ export interface ExecSettings {
 const wrapper = (pidFile: string): string => `{ echo $$ > ${pidFile}; } 2>/dev/null; exec "$@"`;
 
 // Waits (up to 5 s) for the PID file of a just-started command, then signals
-// its process group. dash wants `--` before a negative PID; busybox rejects it.
-const SIGNALLER =
+// its process group, once. dash wants `--` before a negative PID; busybox takes
+// `--` for a bad PID, yet signals the group and only then fails, so trying one
+// form after the other would deliver the signal twice. Which form the shell's
+// kill takes is asked first, with signal 0 to the shell itself.
+export const SIGNALLER =
   'i=0; while [ ! -s "$0" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; ' +
-  'p=$(cat "$0" 2>/dev/null) || exit 0; { kill -s "$1" -- "-$p" || kill -s "$1" "-$p"; } 2>/dev/null; exit 0';
+  'p=$(cat "$0" 2>/dev/null) || exit 0; ' +
+  '{ if kill -s 0 -- $$; then kill -s "$1" -- "-$p"; else kill -s "$1" "-$p"; fi; } 2>/dev/null; exit 0';
 
 /** How long the engine may take to report an exit once output has ended. */
 const EXIT_REPORT_MS = 5_000;
