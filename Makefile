@@ -42,9 +42,10 @@ test: build images test-deps
 # DockerExecutor, the job-tools containers): only `make test` runs them. Paths under test/, no .ts.
 ENGINE_TESTS := \
 	artifacts/end-to-end \
+	cli/agent cli/nomad-task \
 	job-tools/glob job-tools/halt job-tools/install job-tools/split \
 	output/backpressure output/stream/faults output/stream/memory output/stream/streaming \
-	runner/engine-loss runner/execute runner/registry-credentials \
+	runner/engine-loss runner/execute \
 	steps/add-ssh-keys steps/checkout steps/persist-to-workspace steps/save-cache steps/store-artifacts steps/store-test-results \
 	test-results/execute \
 	workflow/run workflow/s3-store

@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { after, describe, test } from 'node:test';
+import { localAssignment } from '../../agent/assignment/local.js';
 import { ExecutorUnavailableError, type ExecRequest, type Executor, type RunningExec } from '../../agent/executor/executor.js';
 import { JOBSPEC_VERSION, type JobSpec, type RunStep, type Step } from '../../agent/jobspec/jobspec.js';
 import type { JobEvent, OutputSink, StepStatus } from '../../agent/output/events.js';
 import { runJob, SPIN_UP_STEP, type JobResult, type RunJobOptions } from '../../agent/runner/job-runner.js';
 import { FsBlobStore } from '../../agent/store/fs-store.js';
-import { localJobStorage } from '../../agent/store/local-job-storage.js';
 import { ChrootExecutor, processesRootedAt, type ChrootExecutorOptions } from '../support/chroot-executor.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'deckhand-job-runner-'));
@@ -132,15 +132,30 @@ async function runSteps(
       parameters: {},
     },
   };
-  const options: RunJobOptions = {
+  const { assignment } = localAssignment({
     spec,
+    repository: scratch,
+    git: {},
+    runId,
+    workflowRunId: runId,
+    nodeIndex: 0,
+    nodeTotal: 1,
+    username: 'tester',
+    storeUrl: join(scratch, 'store'),
+    upstreamJobRunIds: [],
+    skipCheckout: true,
+    project: { files: [], env: [] },
+    contexts: { names: [], file: join(scratch, 'contexts.yml') },
+    sshKeysDir: join(scratch, 'no-ssh-keys'),
+    output: null,
+    runtime: { docker: { pull: 'never', network: 'bridge' } },
+  });
+  const options: RunJobOptions = {
+    assignment,
     executor,
     sink,
-    identity: { runId, nodeIndex: 0, nodeTotal: 1, taskDataDir: '/tmp/.circleci-task-data' },
-    project: {},
-    contexts: {},
-    local: { repository: scratch, skipCheckout: true, sshKeysDir: join(scratch, 'no-ssh-keys') },
-    storage: localJobStorage(new FsBlobStore(join(scratch, 'store')), { repository: scratch, jobName: 'build', jobRunId: runId }),
+    secrets: { project: {}, contexts: {} },
+    storage: { store: new FsBlobStore(join(scratch, 'store')), project: scratch, workflowRunId: runId, jobRunId: runId, jobName: 'build', upstreamJobRunIds: [] },
     signal,
   };
   const result = await runJob(options);
