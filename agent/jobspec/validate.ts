@@ -1,10 +1,12 @@
 /**
- * Validates a JobSpec against its JSON Schema with ajv — the check a consumer runs on a JobSpec
- * it did not compile itself (a Nomad dispatch payload, a file from another version).
+ * Validates a JobSpec against its JSON Schema with ajv, listing every problem (the compiler's
+ * tests check every JobSpec it makes). A JobSpec that arrives inside a JobAssignment is checked
+ * by the assignment's validator (agent/assignment/validate.ts), which includes this schema.
  */
 import type { ValidateFunction } from 'ajv';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
+import { DeckhandError } from '../errors.js';
 import { packagePath } from '../package-root.js';
 import { JOBSPEC_VERSION, type JobSpec } from './jobspec.js';
 
@@ -15,13 +17,17 @@ function validator(): ValidateFunction {
   if (!compiled) {
     const file = packagePath('agent', 'jobspec', 'jobspec.schema.json');
     const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
-    compiled = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(file, 'utf8')) as object);
+    compiled = new Ajv({ allErrors: true, strict: false, discriminator: true }).compile(JSON.parse(readFileSync(file, 'utf8')) as object);
   }
   return compiled;
 }
 
-export class JobSpecError extends Error {
+export class JobSpecError extends DeckhandError {
   override name = 'JobSpecError';
+
+  constructor(message: string) {
+    super(message, 'input');
+  }
 }
 
 /** Returns the JobSpec typed, or throws one line per problem. */

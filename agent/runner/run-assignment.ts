@@ -106,11 +106,6 @@ export function startAssignment(assignment: JobAssignment, host: AgentHost): Run
   };
 }
 
-/** Runs an assignment to its end (no way to cancel it but the job's own limits). */
-export function runAssignment(assignment: JobAssignment, host: AgentHost): Promise<JobRunResult> {
-  return startAssignment(assignment, host).result;
-}
-
 interface RunHooks {
   executorCreated(executor: Executor): void;
   streamStarted(stream: JobStream): void;
@@ -148,8 +143,7 @@ async function run(assignment: JobAssignment, host: AgentHost, signal: AbortSign
   const finish = async (job: { status: JobStatus; durationMs: number; infrastructureFailure: boolean }): Promise<JobRunResult> => {
     await sink.close();
     const output = stream?.delivery();
-    const exitCode =
-      job.status === 'canceled' ? hooks.canceledExitCode() : job.infrastructureFailure || (output !== undefined && !output.delivered) ? EXIT_ERROR : job.status === 'success' ? EXIT_OK : EXIT_JOB_FAILED;
+    const exitCode = exitCodeOf(job, output, hooks.canceledExitCode);
     const stored = artifacts.stored();
     return { ...job, exitCode, ...(stored ? { artifacts: stored } : {}), ...(output ? { output } : {}) };
   };
@@ -200,4 +194,11 @@ async function run(assignment: JobAssignment, host: AgentHost, signal: AbortSign
     ...(admission ? { beforeSteps: () => admission.admitted() } : {}),
   });
   return finish(job);
+}
+
+/** The job's own outcome, unless its environment failed or its output was lost: an operator must see either from the exit code alone. */
+function exitCodeOf(job: { status: JobStatus; infrastructureFailure: boolean }, output: OutputDelivery | undefined, canceledExitCode: () => number): number {
+  if (job.status === 'canceled') return canceledExitCode();
+  if (job.infrastructureFailure || (output !== undefined && !output.delivered)) return EXIT_ERROR;
+  return job.status === 'success' ? EXIT_OK : EXIT_JOB_FAILED;
 }
