@@ -16,7 +16,7 @@ import { middle, repo } from './support.js';
 const IMAGE = 'deckhand-test/busybox:latest';
 const bin = join(repo, 'bin', 'deckhand.js');
 const docker = new Docker();
-const RUNS = Number(process.env.BENCH_RUNS ?? 9);
+const RUNS = Number(process.env.BENCH_RUNS ?? 21);
 
 function project(): string {
   const dir = mkdtempSync(join(tmpdir(), 'deckhand-bench-agent-'));
