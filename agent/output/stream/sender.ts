@@ -47,7 +47,7 @@ const FATAL = new Set<number>([grpcStatus.UNAUTHENTICATED, grpcStatus.PERMISSION
  * certificate) fails the same way every time; gRPC reports it as UNAVAILABLE like an outage, so
  * it is told apart by what the TLS layer said.
  */
-const TLS_FAILURE = /certificate|self[- ]signed|altnames|SSL|TLS|handshake|alert/i;
+const TLS_FAILURE = /certificate|self[- ]signed|altnames|unable to verify|wrong version number|alert/i;
 
 function isFatal(err: unknown): boolean {
   const e = err as { code?: number; details?: string; message?: string };
