@@ -33,6 +33,8 @@ export function agentLogger(format: 'text' | 'json'): Logger {
 
 export async function runJobCommand(assignment: JobAssignment, opts: JobCommandOptions): Promise<number> {
   const log = agentLogger(opts.logFormat);
+  const { run, spec } = assignment;
+  log.log('info', 'job started', { job: spec.job.name, runId: run.id, nodeIndex: run.nodeIndex, nodeTotal: run.nodeTotal, logFile: opts.logFile });
   const display = opts.output === 'json' ? new NdjsonSink(process.stdout) : new TerminalSink({ stream: process.stdout, color: opts.color });
   const running = startAssignment(assignment, {
     env: opts.env,
