@@ -10,6 +10,7 @@
  * `assignment.schema.json` beside this file is its JSON Schema; `docs/assignment.md` documents it.
  */
 import type { JobSpec } from '../jobspec/jobspec.js';
+import type { VmProviderName } from '../vm/provider.js';
 
 export const ASSIGNMENT_VERSION = 1 as const;
 
@@ -133,4 +134,27 @@ export interface RuntimeSettings {
     /** `bridge`: Docker's default bridge; `isolated`: a network of the job's own */
     network: 'bridge' | 'isolated';
   };
+  /** where `machine` jobs' VMs and `setup_remote_docker`'s engines come from; absent: the docker provider */
+  machine?: MachineSettings;
+}
+
+export interface MachineSettings {
+  provider: VmProviderName;
+  /** the static provider's pool file (absolute) */
+  poolFile?: string;
+  /** the aws provider's settings */
+  aws?: AwsVmSettings;
+}
+
+/** Where the aws provider launches instances. Credentials come from the agent's environment, never from here. */
+export interface AwsVmSettings {
+  region: string;
+  subnetId: string;
+  securityGroupIds: string[];
+  /** machine image name → AMI id; `default` for `machine: true` */
+  images: Record<string, string>;
+  /** resource class → instance type, over the built-in table */
+  instanceTypes?: Record<string, string>;
+  /** instances kept booted ahead of jobs (0: none) */
+  warmPool?: number;
 }
