@@ -87,7 +87,7 @@ async function execute(flags: ExecuteFlags, color: boolean): Promise<number> {
     contexts: { names: flags.context, file: inputs.contextsFile },
     sshKeysDir: inputs.sshKeysDir,
     output: output?.target ?? null,
-    runtime: { docker: { pull: flags.pull, network: flags.isolateNetwork === true ? 'isolated' : 'bridge' } },
+    runtime: inputs.runtime,
   });
   for (const w of warnings) process.stderr.write(`deckhand: warning: ${w}\n`);
   // what the command line gave travels in the agent's environment, never in the assignment

@@ -4,14 +4,17 @@
  * under `$DECKHAND_HOME`, the store. Values given on the command line are returned as variables
  * for the agent's environment; the assignment only names them.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { deckhandHome } from '../config/orb-registry.js';
 import { UsageError } from '../errors.js';
 import { storeUrl } from '../store/open-store.js';
+import type { AwsVmSettings, MachineSettings, RuntimeSettings } from '../assignment/assignment.js';
+import type { VmProviderName } from '../vm/provider.js';
 
 /** The flags of a local run that name its inputs. */
 export interface LocalInputFlags {
+  pull?: RuntimeSettings['docker']['pull'];
   env: string[];
   envFile?: string;
   context: string[];
@@ -19,6 +22,9 @@ export interface LocalInputFlags {
   checkoutKey?: string;
   isolateNetwork?: boolean;
   store?: string;
+  machineProvider?: VmProviderName;
+  machinePool?: string;
+  machineAwsConfig?: string;
 }
 
 export interface LocalInputs {
@@ -29,6 +35,8 @@ export interface LocalInputs {
   environment: Record<string, string>;
   contextsFile: string;
   sshKeysDir: string;
+  /** how the job's executor runs: Docker's settings, and where VMs come from */
+  runtime: RuntimeSettings;
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -54,5 +62,52 @@ export function localInputs(flags: LocalInputFlags, env: Readonly<Record<string,
     environment,
     contextsFile: join(home, 'contexts.yml'),
     sshKeysDir: join(home, 'ssh-keys'),
+    runtime: {
+      docker: { pull: flags.pull ?? 'missing', network: flags.isolateNetwork === true ? 'isolated' : 'bridge' },
+      machine: machineSettings(flags),
+    },
   };
+}
+
+/** The VM provider the flags name, its pool file or AWS settings checked now, before anything starts. */
+function machineSettings(flags: LocalInputFlags): MachineSettings {
+  const provider = flags.machineProvider ?? 'docker';
+  if (flags.machinePool !== undefined && provider !== 'static') throw new UsageError('--machine-pool only applies with --machine-provider static');
+  if (flags.machineAwsConfig !== undefined && provider !== 'aws') throw new UsageError('--machine-aws-config only applies with --machine-provider aws');
+  if (provider === 'static') {
+    if (flags.machinePool === undefined) throw new UsageError('--machine-provider static needs --machine-pool FILE: the hosts jobs may use (docs/machine.md)');
+    if (!existsSync(flags.machinePool)) throw new UsageError(`--machine-pool ${flags.machinePool} does not exist`);
+    return { provider, poolFile: resolve(flags.machinePool) };
+  }
+  if (provider === 'aws') {
+    if (flags.machineAwsConfig === undefined) throw new UsageError('--machine-provider aws needs --machine-aws-config FILE: region, subnet, security groups and AMIs (docs/machine.md)');
+    return { provider, aws: readAwsSettings(flags.machineAwsConfig) };
+  }
+  return { provider };
+}
+
+/** The aws provider's settings file, checked with the assignment's own schema when the assignment is. */
+function readAwsSettings(file: string): AwsVmSettings {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--machine-aws-config ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--machine-aws-config ${file} is not JSON: ${(err as Error).message}`);
+  }
+  const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const isText = (x: unknown): boolean => typeof x === 'string' && x !== '';
+  const missing = [
+    !isText(v.region) && 'region (e.g. "us-east-1")',
+    !isText(v.subnetId) && 'subnetId',
+    !(Array.isArray(v.securityGroupIds) && v.securityGroupIds.length > 0 && v.securityGroupIds.every(isText)) && 'securityGroupIds (a list)',
+    !(typeof v.images === 'object' && v.images !== null && Object.values(v.images).length > 0 && Object.values(v.images).every(isText)) && 'images (machine image name → AMI id, "default" for machine: true)',
+  ].filter((m): m is string => m !== false);
+  if (missing.length > 0) throw new UsageError(`--machine-aws-config ${file} needs ${missing.join(', ')}`);
+  return value as AwsVmSettings;
 }

@@ -68,6 +68,9 @@ export function buildProgram(): Command {
     .addOption(new Option('--output <format>', 'text for people, json for NDJSON events').choices(['text', 'json']).default('text'))
     .option('--log-file <file>', 'where to write the full log (default under $DECKHAND_HOME/logs)')
     .option('--isolate-network', 'give the job a Docker network of its own instead of the default bridge')
+    .addOption(machineProviderOption())
+    .option('--machine-pool <file>', 'the static provider\'s pool of hosts (docs/machine.md)')
+    .option('--machine-aws-config <file>', 'the aws provider\'s settings, JSON (docs/machine.md)')
     .option('--pipeline-parameters <file|json>', 'pipeline parameter values: a JSON/YAML file or inline JSON')
     .option('--branch <name>', 'CIRCLE_BRANCH / pipeline.git.branch (default: the local branch)')
     .option('--tag <name>', 'CIRCLE_TAG / pipeline.git.tag')
@@ -111,6 +114,9 @@ export function buildProgram(): Command {
     .option('--skip-checkout', 'checkout uses what is already in the working directory')
     .option('--checkout-key <file>', 'private key for checking out CIRCLE_REPOSITORY_URL over SSH')
     .option('--isolate-network', 'give each job a Docker network of its own instead of the default bridge')
+    .addOption(machineProviderOption())
+    .option('--machine-pool <file>', 'the static provider\'s pool of hosts (docs/machine.md)')
+    .option('--machine-aws-config <file>', 'the aws provider\'s settings, JSON (docs/machine.md)')
     .option('--store <dir|s3://bucket/prefix>', 'where caches, workspaces and artifacts go (default $DECKHAND_HOME/store; docs/storage.md)')
     .option('--pipeline-parameters <file|json>', 'pipeline parameter values: a JSON/YAML file or inline JSON')
     .action(async (opts: RunFlags) => {
@@ -240,6 +246,11 @@ export function buildProgram(): Command {
   prune('cache', 'the caches save_cache kept (docs/storage.md)', 'delete the caches saved more than DECKHAND_CACHE_RETENTION_DAYS (default 15) days ago', ['caches']);
   program.addOption(new Option('--no-color', 'disable colour output'));
   return program;
+}
+
+/** Where machine jobs' VMs and setup_remote_docker's engines come from. */
+function machineProviderOption(): Option {
+  return new Option('--machine-provider <name>', 'where machine jobs and setup_remote_docker get VMs: docker (local containers), static (--machine-pool), aws (--machine-aws-config)').choices(['docker', 'static', 'aws']).default('docker');
 }
 
 /** Agent news on stderr: plain lines for people, or JSON lines for a log pipeline (`nomad logs -stderr`). */

@@ -49,7 +49,7 @@ export async function runCommand(flags: RunFlags, color: boolean): Promise<numbe
         project: inputs.project,
         contexts: { names: flags.context, file: inputs.contextsFile },
         sshKeysDir: inputs.sshKeysDir,
-        runtime: { docker: { pull: flags.pull, network: flags.isolateNetwork === true ? 'isolated' : 'bridge' } },
+        runtime: inputs.runtime,
       },
       env: { ...process.env, ...inputs.environment },
       out: process.stdout,

@@ -12,7 +12,8 @@ import type { ResolvedSecrets } from '../assignment/secrets.js';
 import type { Step } from '../jobspec/jobspec.js';
 import type { JobStatus, OutputSink, StepStatus } from '../output/events.js';
 import { runOnce, type BackgroundCommand } from '../steps/run.js';
-import type { StepContext, StepResult } from '../steps/step.js';
+import type { JobResources, StepContext, StepResult } from '../steps/step.js';
+import type { VmProvider } from '../vm/provider.js';
 import { stepOutput } from '../steps/step-output.js';
 import type { JobStorage } from '../store/job-storage.js';
 import { jobEnvironment, TASK_DATA_DIR } from './environment.js';
@@ -54,6 +55,8 @@ export interface RunJobOptions {
   beforeSteps?: () => Promise<void>;
   /** lines for the top of spin-up: where the job runs, adjustments the executor made */
   notes?: string[];
+  /** where VMs come from, for steps that need one (setup_remote_docker) */
+  vms?: () => Promise<VmProvider>;
 }
 
 export interface JobResult {
@@ -82,10 +85,12 @@ export async function runJob(opts: RunJobOptions): Promise<JobResult> {
 
   const background: Promise<StepResult>[] = [];
   const stops: AbortController[] = [];
+  const held: (() => Promise<void>)[] = [];
+  const resources: JobResources = { hold: (release) => void held.push(release) };
   let status: JobStatus = 'success';
   let infrastructureFailure = false;
   try {
-    const ctx = await spinUp({ ...opts, signal }, environment);
+    const ctx = await spinUp({ ...opts, signal }, environment, resources);
     if (!ctx) {
       infrastructureFailure = !signal.aborted;
       status = signal.aborted && !timedOut() ? 'canceled' : 'failed';
@@ -106,6 +111,8 @@ export async function runJob(opts: RunJobOptions): Promise<JobResult> {
         continue;
       }
       const result = limited(await runStepSafely(step, stepCtx));
+      // what a step sets up for the rest of the job (a remote engine's address) is every later step's
+      if (result.environment) Object.assign(ctx.environment, result.environment);
       endStep(sink, index, t0, result);
       if (result.status === 'failed' || result.status === 'timedout') failed = true;
       // the engine or machine is gone: later steps (even `when: always`) have nowhere to run
@@ -127,6 +134,9 @@ export async function runJob(opts: RunJobOptions): Promise<JobResult> {
       if (err instanceof ExecutorUnavailableError) infrastructureFailure = true;
       sink.event({ type: 'output', index: SPIN_UP_STEP, stream: 'agent', data: Buffer.from(`warning: cleanup failed: ${message(err)}\n`) });
     });
+    for (const release of held.splice(0).reverse()) {
+      await release().catch((err: unknown) => sink.event({ type: 'output', index: SPIN_UP_STEP, stream: 'agent', data: Buffer.from(`warning: cleanup failed: ${message(err)}\n`) }));
+    }
     sink.event({ type: 'job-end', status, durationMs: Date.now() - started, ...(opts.logFile ? { logFile: opts.logFile } : {}) });
   }
   return { status, durationMs: Date.now() - started, infrastructureFailure };
@@ -181,7 +191,7 @@ function formatSeconds(seconds: number): string {
 }
 
 /** Spin up environment: containers, the probe, the in-container tools. Undefined on failure. */
-async function spinUp(opts: RunJobOptions, environment: Record<string, string>): Promise<Omit<StepContext, 'output' | 'jobFailed'> | undefined> {
+async function spinUp(opts: RunJobOptions, environment: Record<string, string>, resources: JobResources): Promise<Omit<StepContext, 'output' | 'jobFailed'> | undefined> {
   const { executor, sink, signal } = opts;
   const { spec } = opts.assignment;
   const t0 = Date.now();
@@ -211,6 +221,8 @@ async function spinUp(opts: RunJobOptions, environment: Record<string, string>):
       home: probe.home,
       shell,
       signal,
+      resources,
+      ...(opts.vms ? { vms: opts.vms } : {}),
       inputs: { source: opts.assignment.source, ...(opts.secrets.checkoutKey ? { checkoutKey: opts.secrets.checkoutKey } : {}), ...(opts.secrets.sshKeysDir !== undefined ? { sshKeysDir: opts.secrets.sshKeysDir } : {}) },
       storage: spec.cacheRetentionDays === undefined ? opts.storage : { ...opts.storage, cacheRetentionDays: spec.cacheRetentionDays },
     };

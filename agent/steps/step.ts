@@ -5,6 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Source } from '../assignment/assignment.js';
+import type { VmProvider } from '../vm/provider.js';
 import type { Executor } from '../executor/executor.js';
 import type { Step } from '../jobspec/jobspec.js';
 import type { OutputStreamName, StepStatus } from '../output/events.js';
@@ -48,6 +49,10 @@ export interface StepContext {
   inputs: JobInputs;
   /** where caches, workspace layers, artifacts and test results go, and the ids that scope them */
   storage: JobStorage;
+  /** what the job holds until its teardown */
+  resources: JobResources;
+  /** where VMs come from (setup_remote_docker), opened on first use; absent where the job may have none */
+  vms?: () => Promise<VmProvider>;
 }
 
 export interface JobInputs {
@@ -66,6 +71,16 @@ export interface StepResult {
   message?: string;
   /** the step could not run because the executor's engine or machine went away */
   infrastructure?: boolean;
+  /** variables every later step sees (setup_remote_docker's DOCKER_HOST and its TLS settings) */
+  environment?: Record<string, string>;
+}
+
+/**
+ * What a job holds besides its executor (a remote Docker engine's VM): each release runs once at
+ * the job's teardown, on every path, after the executor's own.
+ */
+export interface JobResources {
+  hold(release: () => Promise<void>): void;
 }
 
 export type StepHandler<S extends Step = Step> = (step: S, ctx: StepContext) => Promise<StepResult>;

@@ -51,6 +51,8 @@ export function testContext(executor: Executor, options: ContextOptions = {}): T
     signal: options.signal ?? new AbortController().signal,
     jobFailed: false,
     inputs: { source: { kind: 'local', path: process.cwd() }, sshKeysDir: '/nonexistent', ...options.inputs },
+    // these steps hold nothing beyond the test's executor
+    resources: { hold: () => undefined },
     storage: options.storage ?? { store: new FsBlobStore('/nonexistent/store'), project: 'test', workflowRunId: 'w', jobRunId: 'j', jobName: 'build', upstreamJobRunIds: [] },
   };
   return { ctx, output };
