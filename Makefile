@@ -66,6 +66,7 @@ bench: build images
 	node dist/bench/storage.js
 	node dist/bench/output-throughput.js
 	node dist/bench/output-latency.js
+	node dist/bench/vm-acquire.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
 run: build images
