@@ -48,6 +48,7 @@ ENGINE_TESTS := \
 	runner/engine-loss runner/execute \
 	steps/add-ssh-keys steps/checkout steps/persist-to-workspace steps/save-cache steps/store-artifacts steps/store-test-results \
 	test-results/execute \
+	vm/docker-provider vm/static-provider \
 	workflow/run workflow/s3-store
 
 # Only the tests that need no Docker engine (fast inner loop). The executor contract on the chroot
@@ -65,6 +66,7 @@ bench: build images
 	node dist/bench/storage.js
 	node dist/bench/output-throughput.js
 	node dist/bench/output-latency.js
+	node dist/bench/vm-acquire.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
 run: build images

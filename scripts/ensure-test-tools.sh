@@ -5,12 +5,14 @@
 #   moto[server] (PyPI)             an S3- and ECR-protocol server on loopback (docs/storage.md says why)
 #   pytest (PyPI)                   writes real JUnit XML for the test-results parser tests
 #   gotestsum (Go module proxy)     go test's JUnit XML, as CircleCI's docs have Go projects write it
+#   openssh-client                  OpenSSH's ssh and ssh-keygen, checked against the VM providers
 set -euo pipefail
 
 need_apt=()
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 /usr/bin/python3 -c 'import grpc' 2>/dev/null || need_apt+=(python3-grpcio)
 /usr/bin/python3 -c 'import grpc_tools.protoc' 2>/dev/null || need_apt+=(python3-grpc-tools)
+{ command -v ssh && command -v ssh-keygen; } >/dev/null 2>&1 || need_apt+=(openssh-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "ensure-test-tools: missing ${need_apt[*]}; install them with 'sudo apt-get install ${need_apt[*]}'" >&2

@@ -50,6 +50,8 @@ export interface Vm {
   /** the provider's id of it (a container id, a pool host's name, an instance id) */
   id: string;
   access: VmAccess;
+  /** lines for the job's output about what the provider changed (resources cut to what the machine has) */
+  notes?: string[];
   /** Gives it back: removed, unlocked or terminated. Idempotent; safe on every path. */
   release(): Promise<void>;
 }
