@@ -39,10 +39,12 @@ fi
 # Dockerfile images FROM the two above. DOCKER_BUILDKIT=0: the engine here
 # has no buildx; the legacy builder works. Its deprecation notice goes to
 # stderr, so output is shown only on failure.
+# An image is rebuilt when its folder changed: the folder's digest is kept in a label.
 build() {
-  local tag=$1 context=$2 out
-  have "$tag" && return 0
-  if ! out=$(DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$context" 2>&1); then
+  local tag=$1 context=$2 out digest
+  digest=$(cd "$context" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+  [ "$(docker image inspect -f '{{ index .Config.Labels "com.deckhand.context" }}' "$tag" 2>/dev/null)" = "$digest" ] && return 0
+  if ! out=$(DOCKER_BUILDKIT=0 docker build -q --label "com.deckhand.context=$digest" -t "$tag" "$context" 2>&1); then
     echo "$out" >&2
     exit 1
   fi

@@ -130,13 +130,14 @@ export async function runJob(opts: RunJobOptions): Promise<JobResult> {
     // background commands end with the job, as on CircleCI; their output is flushed first
     for (const s of stops) s.abort();
     await Promise.allSettled(background);
+    // what steps hold (a remote engine's VM on the job's network) goes before the executor removes that network
+    for (const release of held.splice(0).reverse()) {
+      await release().catch((err: unknown) => sink.event({ type: 'output', index: SPIN_UP_STEP, stream: 'agent', data: Buffer.from(`warning: cleanup failed: ${message(err)}\n`) }));
+    }
     await executor.teardown().catch((err: unknown) => {
       if (err instanceof ExecutorUnavailableError) infrastructureFailure = true;
       sink.event({ type: 'output', index: SPIN_UP_STEP, stream: 'agent', data: Buffer.from(`warning: cleanup failed: ${message(err)}\n`) });
     });
-    for (const release of held.splice(0).reverse()) {
-      await release().catch((err: unknown) => sink.event({ type: 'output', index: SPIN_UP_STEP, stream: 'agent', data: Buffer.from(`warning: cleanup failed: ${message(err)}\n`) }));
-    }
     sink.event({ type: 'job-end', status, durationMs: Date.now() - started, ...(opts.logFile ? { logFile: opts.logFile } : {}) });
   }
   return { status, durationMs: Date.now() - started, infrastructureFailure };

@@ -91,7 +91,7 @@ export class DockerVmProvider implements VmProvider {
       }
       const client = await this.loginWhileRunning(container, access, request.signal);
       try {
-        if (request.purpose === 'remote-docker') await this.engineReady(client);
+        await this.engineReady(client);
       } finally {
         client.end();
       }

@@ -95,7 +95,8 @@ export function vmCreateOptions(request: VmRequest, options: { name: string; ima
     name: options.name,
     Image: options.image,
     Hostname: 'deckhand-vm',
-    Env: request.purpose === 'remote-docker' ? ['DECKHAND_VM_DOCKERD=1'] : [],
+    // machine jobs get a running engine too, as CircleCI's machine images have one
+    Env: ['DECKHAND_VM_DOCKERD=1'],
     Labels: options.labels,
     ExposedPorts: { '22/tcp': {} },
     HostConfig: hostConfig,

@@ -33,9 +33,8 @@ cgroups_writable() {
 
 if [ "${DECKHAND_VM_DOCKERD:-0}" = 1 ]; then
   cgroups_writable
-  # vfs: the one storage driver that works on any filesystem, nested engines included;
-  # unix socket only: the remote-Docker step adds TLS on 2376 itself
-  dockerd --storage-driver=vfs --host=unix:///var/run/docker.sock >/var/log/dockerd.log 2>&1 &
+  # unix socket only: the remote-Docker step restarts it with TLS on 2376 (deckhand-dockerd --tls)
+  (/usr/local/bin/deckhand-dockerd || echo "deckhand-vm: the Docker engine did not start" >&2) &
 fi
 
 exec /usr/sbin/sshd -D -e

@@ -119,6 +119,9 @@ describe('StaticVmProvider', { timeout: 300_000 }, () => {
   });
 
   it('refuses a host without a Docker engine for remote Docker', async () => {
+    // a machine VM runs an engine, as CircleCI's machine images do: stop it to stand for a host without one
+    const stopped = await sshRun(host.access, 'sudo kill "$(cat /var/run/docker.pid)" && while [ -e /var/run/docker.pid ]; do sleep 0.05; done');
+    assert.equal(stopped.code, 0, stopped.stderr);
     const provider = pool(await poolFile('no-engine', host.access));
     await assert.rejects(provider.acquire(vmRequest('remote', { purpose: 'remote-docker' })), /host no-engine runs no Docker engine its user circleci can reach .*cannot serve setup_remote_docker/);
     assert.deepEqual(await provider.list(), []);
