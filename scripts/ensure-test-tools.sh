@@ -2,7 +2,9 @@
 # The real peers the test suite talks to besides Docker, installed when missing (idempotent, quiet):
 #   chromium                        headless browser for the output processor's web page
 #   python3-grpcio, python3-grpc-tools  a second gRPC implementation (C core) for interoperability
-#   moto[server] (PyPI)             an S3- and ECR-protocol server on loopback (docs/storage.md says why)
+#   moto[server,ec2] (PyPI)         an S3-, ECR- and EC2-protocol server on loopback (docs/storage.md,
+#                                   docs/machine.md say why)
+#   openssh-client                  OpenSSH's ssh, checking a VM's host key as users' tools would
 #   pytest (PyPI)                   writes real JUnit XML for the test-results parser tests
 #   gotestsum (Go module proxy)     go test's JUnit XML, as CircleCI's docs have Go projects write it
 set -euo pipefail
@@ -11,6 +13,7 @@ need_apt=()
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 /usr/bin/python3 -c 'import grpc' 2>/dev/null || need_apt+=(python3-grpcio)
 /usr/bin/python3 -c 'import grpc_tools.protoc' 2>/dev/null || need_apt+=(python3-grpc-tools)
+command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "ensure-test-tools: missing ${need_apt[*]}; install them with 'sudo apt-get install ${need_apt[*]}'" >&2
@@ -23,8 +26,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   }
 fi
 
-if ! command -v moto_server >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' >/dev/null
+# the aws VM provider's tests need moto's EC2 backend as well (an older install may lack it)
+if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import moto.ec2.models' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server,ec2]>=5,<6' >/dev/null
   # pyenv puts new console scripts behind a shim that exists only after a rehash
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
