@@ -48,7 +48,7 @@ ENGINE_TESTS := \
 	runner/engine-loss runner/execute \
 	steps/add-ssh-keys steps/checkout steps/persist-to-workspace steps/save-cache steps/store-artifacts steps/store-test-results \
 	test-results/execute \
-	vm/docker-provider vm/static-provider \
+	vm/aws-provider vm/docker-provider vm/static-provider \
 	workflow/run workflow/s3-store
 
 # Only the tests that need no Docker engine (fast inner loop). The executor contract on the chroot

@@ -2,10 +2,11 @@
 # The real peers the test suite talks to besides Docker, installed when missing (idempotent, quiet):
 #   chromium                        headless browser for the output processor's web page
 #   python3-grpcio, python3-grpc-tools  a second gRPC implementation (C core) for interoperability
-#   moto[server] (PyPI)             an S3- and ECR-protocol server on loopback (docs/storage.md says why)
+#   moto[server,ec2] (PyPI)         an S3-, ECR- and EC2-protocol server on loopback (docs/storage.md,
+#                                   docs/machine.md say why)
 #   pytest (PyPI)                   writes real JUnit XML for the test-results parser tests
 #   gotestsum (Go module proxy)     go test's JUnit XML, as CircleCI's docs have Go projects write it
-#   openssh-client                  OpenSSH's ssh and ssh-keygen, checked against the VM providers
+#   openssh-client                  OpenSSH's ssh and ssh-keygen: VM host keys checked as users' tools would
 set -euo pipefail
 
 need_apt=()
@@ -25,8 +26,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   }
 fi
 
-if ! command -v moto_server >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' >/dev/null
+# the aws VM provider's tests need moto's EC2 backend as well (an older install may lack it)
+if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import moto.ec2.models' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server,ec2]>=5,<6' >/dev/null
   # pyenv puts new console scripts behind a shim that exists only after a rehash
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi

@@ -157,4 +157,6 @@ export interface AwsVmSettings {
   instanceTypes?: Record<string, string>;
   /** instances kept booted ahead of jobs (0: none) */
   warmPool?: number;
+  /** the instance's address the agent connects to: `private` (default; the agent in the same VPC) or `public` */
+  address?: 'private' | 'public';
 }

@@ -1,6 +1,6 @@
 // An AWS-protocol server for tests: moto's `moto_server` (PyPI moto[server], installed by
-// scripts/ensure-test-tools.sh) on a free loopback port. It speaks S3 and ECR among others; it
-// accepts any access keys. A missing moto_server fails the tests that use it.
+// scripts/ensure-test-tools.sh) on a free loopback port. It speaks S3, ECR and EC2 among others;
+// it accepts any access keys. A missing moto_server fails the tests that use it.
 
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
@@ -16,9 +16,10 @@ export interface MotoServer {
   stop(): Promise<void>;
 }
 
-export async function startMoto(): Promise<MotoServer> {
+/** `env`: moto's own switches, e.g. MOTO_ENABLE_AMI_VALIDATION=true (added to this process's environment). */
+export async function startMoto(env: Record<string, string> = {}): Promise<MotoServer> {
   const port = await freePort();
-  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let log = '';
   child.stderr.on('data', (chunk: Buffer) => {
     if (log.length < 20_000) log += chunk.toString('utf8');
