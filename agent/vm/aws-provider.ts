@@ -9,14 +9,15 @@
  * the time it was handed over, for reap(). docs/machine.md ("aws") has the settings, the IAM
  * policy and the trade-offs of the warm pool.
  */
-import type { AwsVmSettings } from '../assignment/assignment.js';
-import { InfrastructureError } from '../errors.js';
+import type { AwsVmSettings, MachineSettings } from '../assignment/assignment.js';
+import { InfrastructureError, UsageError } from '../errors.js';
 import { Ec2Instances, type AgentEnvironment } from './aws/ec2.js';
 import { instanceTypeFor } from './aws/instance-types.js';
 import { instanceTags, MANAGED_BY, recordOf, type Purpose } from './aws/tags.js';
 import { userDataScript, VM_USER } from './aws/user-data.js';
-import { freshVmKeys } from './aws/vm-keys.js';
+import { freshVmKeys } from './vm-keys.js';
 import { WarmPool, type WarmVm } from './aws/warm-pool.js';
+import type { VmProviderContext } from './open-provider.js';
 import type { Vm, VmAccess, VmProvider, VmRecord, VmRequest } from './provider.js';
 import { SshNotReady, waitForSsh, type SshWaitOptions } from './ssh-ready.js';
 
@@ -260,4 +261,10 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Pro
 
 function reasonOf(error: unknown): string {
   return error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
+}
+
+/** The aws provider for an assignment's machine settings (the provider table's entry). */
+export function awsVmProviderFor(settings: MachineSettings, ctx: VmProviderContext): AwsVmProvider {
+  if (!settings.aws) throw new UsageError('the aws machine provider needs its settings (--machine-aws-config FILE, or runtime.machine.aws); docs/machine.md shows them');
+  return awsProvider(settings.aws, ctx.env, ctx.log ? { log: (line) => ctx.log?.log('info', line) } : {});
 }

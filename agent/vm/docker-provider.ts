@@ -29,7 +29,7 @@ import type { MachineSettings } from '../assignment/assignment.js';
 import type { VmProviderContext } from './open-provider.js';
 import type { Vm, VmAccess, VmProvider, VmRecord, VmRequest } from './provider.js';
 import { runCommand, SshLoginError, waitForLogin } from './ssh-login.js';
-import { newVmKeys } from './vm-keys.js';
+import { freshVmKeys } from './vm-keys.js';
 
 export interface DockerVmProviderOptions {
   /** default: deckhand-test/vm:bookworm (CircleCI's machine image names all run on it) */
@@ -65,7 +65,7 @@ export class DockerVmProvider implements VmProvider {
     const since = Date.now();
     // the name, not the id, identifies it from the start: a create whose answer is lost is still found
     const name = `deckhand-vm-${randomBytes(6).toString('hex')}`;
-    const keys = newVmKeys(name);
+    const keys = await freshVmKeys(name);
     const limits = vmLimits(request, this.machine);
     const what = `VM ${name} (${this.image}) for job ${request.owner.jobId}`;
     try {
@@ -80,7 +80,7 @@ export class DockerVmProvider implements VmProvider {
         host: '127.0.0.1',
         port,
         user: VM_USER.name,
-        privateKey: keys.userPrivateKey,
+        privateKey: keys.loginPrivateKey,
         // type and key only: the form known_hosts and pool files use
         hostKey: keys.hostPublicKey.split(' ').slice(0, 2).join(' '),
       };

@@ -116,7 +116,7 @@ export function keysArchive(keys: VmKeys): Promise<Buffer> {
   pack.entry({ ...root, name: 'etc/ssh/ssh_host_ed25519_key', mode: 0o600 }, line(keys.hostPrivateKey));
   pack.entry({ ...root, name: 'etc/ssh/ssh_host_ed25519_key.pub', mode: 0o644 }, line(keys.hostPublicKey));
   pack.entry({ ...user, name: `${VM_USER.home.slice(1)}/.ssh`, type: 'directory', mode: 0o700 });
-  pack.entry({ ...user, name: `${VM_USER.home.slice(1)}/.ssh/authorized_keys`, mode: 0o600 }, line(keys.userPublicKey));
+  pack.entry({ ...user, name: `${VM_USER.home.slice(1)}/.ssh/authorized_keys`, mode: 0o600 }, line(keys.loginPublicKey));
   pack.finalize();
   const chunks: Buffer[] = [];
   return new Promise((resolve, reject) => {

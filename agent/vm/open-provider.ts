@@ -25,6 +25,7 @@ export type VmProviderTable = Partial<Record<VmProviderName, () => Promise<VmPro
 export const VM_PROVIDERS: VmProviderTable = {
   docker: async () => (await import('./docker-provider.js')).dockerVmProviderFor,
   static: async () => (await import('./static-provider.js')).staticVmProviderFor,
+  aws: async () => (await import('./aws-provider.js')).awsVmProviderFor,
 };
 
 export async function openVmProvider(settings: MachineSettings | undefined, ctx: VmProviderContext, providers: VmProviderTable = VM_PROVIDERS): Promise<VmProvider> {

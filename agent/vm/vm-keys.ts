@@ -1,29 +1,51 @@
 /**
- * The two key pairs each VM of Deckhand's own gets, made in-process when it is acquired and never
- * written to the agent's disk: its SSH host key (so that the agent knows which key to insist on
- * before the VM has even started) and the key its user accepts.
+ * The two key pairs of one VM, made fresh in the agent for every VM and never written to the
+ * agent's disk: the VM's SSH host key (its private half goes to the VM, its public half is the only
+ * one the agent will accept, known before the VM has even started) and the key the agent logs in
+ * with (its public half goes to the VM, its private half stays in the agent). ed25519: fast to make
+ * and what every current sshd accepts.
  */
-import ssh2 from 'ssh2';
+import { createRequire } from 'node:module';
 
 export interface VmKeys {
-  /** the VM's host key, OpenSSH private key format, for /etc/ssh/ssh_host_ed25519_key */
+  /** OpenSSH private key, written to the VM as its ed25519 host key */
   hostPrivateKey: string;
-  /** `ssh-ed25519 AAAA… comment`, for the .pub beside it and for VmAccess.hostKey */
+  /** `ssh-ed25519 AAAA… comment`: the only host key the agent accepts */
   hostPublicKey: string;
-  /** what the agent logs in with (OpenSSH private key format) */
-  userPrivateKey: Buffer;
-  /** the authorized_keys line */
-  userPublicKey: string;
+  /** OpenSSH private key the agent logs in with */
+  loginPrivateKey: Buffer;
+  /** `ssh-ed25519 AAAA… comment`: installed in the VM user's authorized_keys */
+  loginPublicKey: string;
 }
 
-/** ed25519: fast to make (well under a millisecond) and what every current sshd accepts. */
-export function newVmKeys(comment: string): VmKeys {
-  const host = ssh2.utils.generateKeyPairSync('ed25519', { comment: `${comment} host key` });
-  const user = ssh2.utils.generateKeyPairSync('ed25519', { comment });
-  return {
-    hostPrivateKey: host.private,
-    hostPublicKey: host.public,
-    userPrivateKey: Buffer.from(user.private),
-    userPublicKey: user.public,
+type Ssh2 = typeof import('ssh2');
+let ssh2: Ssh2 | undefined;
+
+export async function freshVmKeys(label: string): Promise<VmKeys> {
+  ssh2 ??= createRequire(import.meta.url)('ssh2') as Ssh2;
+  const utils = ssh2.utils;
+  const generate = (comment: string): Promise<{ private: string; public: string }> =>
+    new Promise((resolve, reject) => utils.generateKeyPair('ed25519', { comment }, (err, keys) => (err ? reject(err) : resolve(keys))));
+  // ssh2 1.17 drops a public key's leading zero byte, so one ed25519 pair in 256 is malformed
+  // (https://github.com/mscdex/ssh2/issues/1390): such a pair is made again
+  const pair = async (comment: string): Promise<{ private: string; public: string }> => {
+    for (let attempt = 0; ; attempt++) {
+      const keys = await generate(comment);
+      if (wellFormed(utils, keys) || attempt >= 16) return keys;
+    }
   };
+  // comments end up in a shell script and in logs: keep them to safe characters
+  const safe = label.replace(/[^A-Za-z0-9._-]/g, '-');
+  const [host, login] = await Promise.all([pair(`deckhand-host-${safe}`), pair(`deckhand-agent-${safe}`)]);
+  return { hostPrivateKey: host.private, hostPublicKey: host.public.trim(), loginPrivateKey: Buffer.from(login.private), loginPublicKey: login.public.trim() };
+}
+
+/** Both halves parse, and the public key is the 32 bytes ed25519 keys are. */
+function wellFormed(utils: Ssh2['utils'], keys: { private: string; public: string }): boolean {
+  const priv = utils.parseKey(keys.private);
+  const pub = utils.parseKey(keys.public);
+  if (priv instanceof Error || pub instanceof Error || Array.isArray(priv) || Array.isArray(pub)) return false;
+  const blob = pub.getPublicSSH();
+  // string "ssh-ed25519" (4 + 11 bytes), then string key (4 + 32)
+  return blob.length === 51 && priv.getPublicSSH().equals(blob);
 }

@@ -17,7 +17,8 @@ import { InfrastructureError } from '../../agent/errors.js';
 import { awsProvider, type AwsProviderOptions, type ReadinessCheck } from '../../agent/vm/aws-provider.js';
 import { JOB_TAG, PURPOSE_TAG, RUN_TAG, SINCE_TAG } from '../../agent/vm/aws/tags.js';
 import type { VmAccess, VmRequest } from '../../agent/vm/provider.js';
-import { publicKeyBlob, waitForSsh } from '../../agent/vm/ssh-ready.js';
+import { parseHostKey } from '../../agent/vm/host-key.js';
+import { waitForSsh } from '../../agent/vm/ssh-ready.js';
 import { freePort } from '../support/registry.js';
 import { describeInstance, instancesTagged, launchForeignInstance, REGION, startEc2World, stateOf, tagsOf, terminateInstance, userDataOf, type Ec2World } from './ec2-fixture.js';
 import { removeLabelled, startSshd, type SshdContainer } from './sshd-container.js';
@@ -135,13 +136,13 @@ describe('aws provider: launch and release', () => {
       assert.ok(hostPrivate, 'a host private key in the user data');
       const parsedHost = ssh2.utils.parseKey(hostPrivate);
       assert.ok(!(parsedHost instanceof Error) && !Array.isArray(parsedHost));
-      assert.ok(parsedHost.getPublicSSH().equals(publicKeyBlob(vm.access.hostKey)), 'the host key in the user data is the one reported');
+      assert.ok(parsedHost.getPublicSSH().equals(parseHostKey(vm.access.hostKey).blob), 'the host key in the user data is the one reported');
       assert.ok(script.includes(`'${vm.access.hostKey}' > /etc/ssh/ssh_host_ed25519_key.pub`));
       const authorized = /'(ssh-ed25519 [^']+)' > "\$home\/\.ssh\/authorized_keys"/.exec(script)?.[1];
       assert.ok(authorized, 'an authorized key in the user data');
       const login = ssh2.utils.parseKey(vm.access.privateKey);
       assert.ok(!(login instanceof Error) && !Array.isArray(login));
-      assert.ok(login.getPublicSSH().equals(publicKeyBlob(authorized)), 'the authorized key matches the private key handed over');
+      assert.ok(login.getPublicSSH().equals(parseHostKey(authorized).blob), 'the authorized key matches the private key handed over');
       assert.doesNotMatch(script, /(systemctl enable --now|service) docker/, 'a machine VM does not start a Docker engine itself');
 
       // OpenSSH's client, with only the reported host key known, logs in as circleci

@@ -24,8 +24,10 @@ describe('openVmProvider', () => {
     );
   });
 
-  it('refuses aws as not available yet, and takes a provider added to the table', async () => {
-    await assert.rejects(openVmProvider({ provider: 'aws' }, ctx), (error: unknown) => error instanceof UsageError && /the aws machine provider is not available yet/.test(error.message));
+  it('aws needs its settings; a provider missing from the table is refused as not available; the table decides', async () => {
+    await assert.rejects(openVmProvider({ provider: 'aws' }, ctx), (error: unknown) => error instanceof UsageError && /the aws machine provider needs its settings/.test(error.message));
+    const { aws: _aws, ...withoutAws } = VM_PROVIDERS;
+    await assert.rejects(openVmProvider({ provider: 'aws' }, ctx, withoutAws), (error: unknown) => error instanceof UsageError && /the aws machine provider is not available yet; use one of: docker, static/.test(error.message));
     const stand: VmProvider = { name: 'aws', acquire: () => Promise.reject(new Error('unused')), list: async () => [], reap: async () => [] };
     const factory: VmProviderFactory = () => stand;
     assert.equal(await openVmProvider({ provider: 'aws' }, ctx, { ...VM_PROVIDERS, aws: async () => factory }), stand);

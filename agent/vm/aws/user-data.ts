@@ -9,7 +9,7 @@
  * with it than pose as a VM that is already theirs (docs/machine.md, "aws").
  */
 import type { VmRequest } from '../provider.js';
-import type { VmKeys } from './vm-keys.js';
+import type { VmKeys } from '../vm-keys.js';
 
 /** The user the agent logs in as, as on CircleCI's machine images. */
 export const VM_USER = 'circleci';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
-import { freshVmKeys } from '../../../agent/vm/aws/vm-keys.js';
+import { freshVmKeys } from '../../agent/vm/vm-keys.js';
 
 const ssh2 = createRequire(import.meta.url)('ssh2') as typeof import('ssh2');
 
