@@ -31,7 +31,13 @@ export interface SshdContainer {
   processes(): Promise<string[]>;
   /** Waits (up to `ms`, default 1.5 s) for processes() to be empty, and returns what is left. */
   settledProcesses(ms?: number): Promise<string[]>;
-  /** Removes the container (forced). Idempotent. */
+  /** What sshd logged (it runs with -e: to the container's output). */
+  logs(): Promise<string>;
+  /** The VM dies at once: SIGKILL to the container. */
+  kill(): Promise<void>;
+  /** The VM freezes: its processes stop, while its kernel still holds the TCP connection. */
+  pause(): Promise<void>;
+  /** Removes the container (forced; paused or not). Idempotent. */
   remove(): Promise<void>;
 }
 
@@ -55,6 +61,8 @@ export async function startSshd(name: string, docker: Docker = connectDocker()):
   const remove = async (): Promise<void> => {
     if (removed) return;
     removed = true;
+    // a frozen container is thawed first: removing it then kills it
+    await container.unpause().catch(() => undefined);
     await container.remove({ force: true, v: true }).catch((error: { statusCode?: number }) => {
       if (error.statusCode !== 404) throw error;
     });
@@ -96,6 +104,23 @@ export async function startSshd(name: string, docker: Docker = connectDocker()):
           if (left.length === 0 || Date.now() > deadline) return left;
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
+      },
+      async logs() {
+        const raw = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+        // multiplexed frames: 8-byte headers, then the bytes
+        const parts: Buffer[] = [];
+        for (let at = 0; at + 8 <= raw.length; ) {
+          const size = raw.readUInt32BE(at + 4);
+          parts.push(raw.subarray(at + 8, at + 8 + size));
+          at += 8 + size;
+        }
+        return Buffer.concat(parts).toString('utf8');
+      },
+      async kill() {
+        await container.kill();
+      },
+      async pause() {
+        await container.pause();
       },
       remove,
     };

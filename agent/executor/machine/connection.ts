@@ -38,11 +38,12 @@ export class VmConnection {
    */
   static open(access: VmAccess, settings: ConnectionSettings, signal?: AbortSignal): Promise<VmConnection> {
     const where = `${access.host}:${access.port}`;
-    const expected = parseHostKey(access.hostKey, where);
-    const client = new ssh2.Client();
     return new Promise<VmConnection>((resolve, reject) => {
+      const expected = parseHostKey(access.hostKey, where);
+      const client = new ssh2.Client();
       let presented: Buffer | undefined;
-      let lastError: Error | undefined;
+      // the first error says why; ssh2 adds others as the socket closes
+      let firstError: Error | undefined;
       const fail = (error: ExecutorError): void => {
         signal?.removeEventListener('abort', onAbort);
         client.removeAllListeners('ready');
@@ -60,10 +61,10 @@ export class VmConnection {
             ),
           );
         }
-        fail(connectFailure(where, access.user, settings, lastError));
+        fail(connectFailure(where, access.user, expected.type, settings, firstError));
       };
       const onError = (error: Error): void => {
-        lastError = error;
+        firstError ??= error;
       };
       client
         .on('connect', () => client.setNoDelay(true))
@@ -155,13 +156,13 @@ export class VmConnection {
   }
 
   private watch(): void {
-    let lastError: Error | undefined;
+    let firstError: Error | undefined;
     this.client.on('error', (error: Error) => {
-      lastError = error;
+      firstError ??= error;
     });
     this.client.once('close', () => {
       if (this.closing) return;
-      this.lostReason = lossReason(lastError);
+      this.lostReason = lossReason(firstError);
       const error = this.lost as ExecutorUnavailableError;
       for (const listener of [...this.lostListeners]) listener(error);
       this.lostListeners.clear();
@@ -205,11 +206,14 @@ export function sessionEnd(connection: VmConnection, channel: ClientChannel): Pr
   return end;
 }
 
-function connectFailure(where: string, user: string, settings: ConnectionSettings, error: Error | undefined): ExecutorError {
+function connectFailure(where: string, user: string, keyType: string, settings: ConnectionSettings, error: Error | undefined): ExecutorError {
   const message = messageOf(error ?? new Error('the connection closed during the handshake'));
   const level = (error as (Error & { level?: string }) | undefined)?.level;
   if (level === 'client-authentication') {
     return new ExecutorError(`VM ${where} refused the key of user ${user} (${message}); check the key its provider hands out`);
+  }
+  if (/no matching host key format/.test(message)) {
+    return new ExecutorUnavailableError(`VM ${where} has no ${keyType} host key, the type of the key its provider reported; refusing to connect (another machine answers there, or the VM's host keys changed)`);
   }
   if (/Timed out while waiting for handshake/.test(message)) {
     return new ExecutorUnavailableError(`cannot connect to VM ${where}: no SSH handshake within ${settings.connectTimeoutMs / 1000} s; check that the VM is up and its sshd listens there`);
