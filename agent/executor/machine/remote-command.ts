@@ -54,6 +54,9 @@ export function execCommandLine(request: ExecRequest, marker: string, loginUser:
   const script = [
     `printf '%s %s\\n' ${marker} "$$"`,
     ...(request.workingDirectory ? [`cd -- ${shellQuote(request.workingDirectory)} || exit 126`] : []),
+    // Debian's bash, started by sshd (it looks for these) at shell level 1, reads ~/.bashrc
+    // instead of $BASH_ENV: a step's `bash -c` would miss what earlier steps put there
+    'unset SSH_CLIENT SSH2_CLIENT',
     `${environment(request.env ?? {})}${request.command.map(shellQuote).join(' ')}`,
   ].join('\n');
   const long = script.length > LONGEST_LINE;
