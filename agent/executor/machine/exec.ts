@@ -7,12 +7,10 @@
 // window is only reopened as the reader takes bytes, so a slow reader slows the command down.
 
 import { constants } from 'node:os';
-import { PassThrough } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import type { ClientChannel } from 'ssh2';
 import { ExecutorError, type ExecRequest, type ExecResult, type RunningExec } from '../executor.js';
 import { sessionEnd, type SessionEnd, type VmConnection } from './connection.js';
-import { GroupMarker } from './group-marker.js';
+import { CommandOutput } from './command-output.js';
 import { execCommandLine, signalCommandLine } from './remote-command.js';
 
 export interface ExecSettings {
@@ -40,18 +38,18 @@ export interface Tracked {
 
 export function startExec(connection: VmConnection, request: ExecRequest, settings: ExecSettings, track: (command: Tracked) => () => void): RunningExec {
   const highWaterMark = settings.highWaterMark ?? 1 << 20;
-  const stdout = new GroupMarker(settings.markerToken, highWaterMark);
-  const stderr = new PassThrough({ highWaterMark });
+  const stdout = new CommandOutput(highWaterMark, settings.markerToken);
+  const stderr = new CommandOutput(highWaterMark);
   const what = `run "${request.command.join(' ').slice(0, 80)}"`;
   let channel: ClientChannel | undefined;
   let viaSudo = false;
-  let finished_ = false;
+  let over = false;
   let aborted = false;
 
   const signal = async (name: NodeJS.Signals): Promise<void> => {
-    if (finished_ || !channel) return;
+    if (over || !channel) return;
     const group = await Promise.race([stdout.group, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), GROUP_WAIT_MS).unref())]);
-    if (group === undefined || finished_) return;
+    if (group === undefined || over) return;
     await sendSignal(connection, [group], name, viaSudo);
   };
 
@@ -70,8 +68,8 @@ export function startExec(connection: VmConnection, request: ExecRequest, settin
     const status = sessionEnd(connection, opened);
     opened.on('error', () => undefined);
     opened.stderr.on('error', () => undefined);
-    opened.pipe(stdout);
-    opened.stderr.pipe(stderr);
+    stdout.follow(opened);
+    stderr.follow(opened.stderr);
     if (commandLine.stdin !== undefined) opened.end(commandLine.stdin);
     else opened.end();
 
@@ -93,7 +91,7 @@ export function startExec(connection: VmConnection, request: ExecRequest, settin
 
     try {
       const exit = await status;
-      await Promise.all([finished(stdout, { readable: false }), finished(stderr, { readable: false })]);
+      await Promise.all([stdout.ended, stderr.ended]);
       return { exitCode: exitCodeOf(exit, aborted, what, connection.where), aborted };
     } finally {
       request.signal?.removeEventListener('abort', onAbort);
@@ -103,10 +101,10 @@ export function startExec(connection: VmConnection, request: ExecRequest, settin
   };
 
   const exit = run().finally(() => {
-    finished_ = true;
+    over = true;
     // ends the streams whatever happened (a lost connection, a channel that never opened)
-    if (!stdout.writableEnded) stdout.end();
-    if (!stderr.writableEnded) stderr.end();
+    stdout.finish();
+    stderr.finish();
   });
   // the caller may only look at `exit` after reading the streams
   exit.catch(() => undefined);
