@@ -116,7 +116,6 @@ async function machine(name: string): Promise<{ vm: SshdContainer; executor: Mac
       await vm.remove();
     },
     killGraceMs: KILL_GRACE_MS,
-    keepaliveIntervalMs: 500,
   });
   return { vm, executor, releases: () => released };
 }

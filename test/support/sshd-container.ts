@@ -48,8 +48,8 @@ export async function startSshd(name: string, docker: Docker = connectDocker()):
     .catch(() => {
       throw new Error(`test image ${SSHD_IMAGE} is missing; run scripts/build-test-images.sh (make images)`);
     });
-  const host = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'deckhand-test-host' });
-  const user = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'deckhand-test-user' });
+  const host = ed25519KeyPair('deckhand-test-host');
+  const user = ed25519KeyPair('deckhand-test-user');
   const container = await docker.createContainer({
     name: `deckhand-test-sshd-${name}-${randomBytes(4).toString('hex')}`,
     Image: SSHD_IMAGE,
@@ -127,6 +127,18 @@ export async function startSshd(name: string, docker: Docker = connectDocker()):
   } catch (error) {
     await remove().catch(() => undefined);
     throw error;
+  }
+}
+
+/**
+ * An ed25519 key pair in OpenSSH format that ssh2 can read back. About 1 in 256 of those ssh2
+ * generates cannot be (it drops a public key's leading zero byte:
+ * https://github.com/mscdex/ssh2/issues/1390), so such a pair is made again.
+ */
+export function ed25519KeyPair(comment: string): { private: string; public: string } {
+  for (;;) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+    if (!(ssh2.utils.parseKey(pair.private) instanceof Error) && !(ssh2.utils.parseKey(pair.public) instanceof Error)) return pair;
   }
 }
 

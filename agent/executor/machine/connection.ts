@@ -22,7 +22,6 @@ const ADMINISTRATIVELY_PROHIBITED = 1;
 export class VmConnection {
   private lostReason: string | undefined;
   private closing = false;
-  private readonly lostListeners = new Set<(error: ExecutorUnavailableError) => void>();
   private sftpChannel: Promise<SFTPWrapper | undefined> | undefined;
   private openChannels = 0;
 
@@ -77,32 +76,31 @@ export class VmConnection {
           connection.watch();
           resolve(connection);
         });
-      client.connect({
-        host: access.host,
-        port: access.port,
-        username: access.user,
-        privateKey: access.privateKey,
-        hostVerifier: (key: Buffer) => {
-          presented = key;
-          return key.equals(expected.blob);
-        },
-        algorithms: { serverHostKey: hostKeyAlgorithms(expected) },
-        readyTimeout: settings.connectTimeoutMs,
-        keepaliveInterval: settings.keepaliveIntervalMs,
-        keepaliveCountMax: settings.keepaliveCountMax,
-      });
+      // ssh2 throws at once for a private key it cannot read
+      try {
+        client.connect({
+          host: access.host,
+          port: access.port,
+          username: access.user,
+          privateKey: access.privateKey,
+          hostVerifier: (key: Buffer) => {
+            presented = key;
+            return key.equals(expected.blob);
+          },
+          algorithms: { serverHostKey: hostKeyAlgorithms(expected) },
+          readyTimeout: settings.connectTimeoutMs,
+          keepaliveInterval: settings.keepaliveIntervalMs,
+          keepaliveCountMax: settings.keepaliveCountMax,
+        });
+      } catch (error) {
+        fail(new ExecutorError(`cannot use the private key for user ${access.user} of VM ${where}: ${messageOf(error)}; check the key its provider hands out`));
+      }
     });
   }
 
   /** Why the connection is gone, when it went without being closed. */
   get lost(): ExecutorUnavailableError | undefined {
     return this.lostReason === undefined ? undefined : new ExecutorUnavailableError(`lost the connection to VM ${this.where}: ${this.lostReason}`);
-  }
-
-  /** Calls `listener` once if the connection is lost; returns how to stop listening. */
-  onLost(listener: (error: ExecutorUnavailableError) => void): () => void {
-    this.lostListeners.add(listener);
-    return () => this.lostListeners.delete(listener);
   }
 
   /** Opens a session channel running `command` (a line for the login shell). */
@@ -162,10 +160,8 @@ export class VmConnection {
     });
     this.client.once('close', () => {
       if (this.closing) return;
+      // ssh2 closes the channels right after this: what ran on them reads the reason here
       this.lostReason = lossReason(firstError);
-      const error = this.lost as ExecutorUnavailableError;
-      for (const listener of [...this.lostListeners]) listener(error);
-      this.lostListeners.clear();
     });
   }
 

@@ -57,6 +57,11 @@ export async function copyIn(connection: VmConnection, settings: CopySettings, d
     const code = await status;
     if (stop.aborted) throw stopped(where, signal, sourceFailed.signal);
     if (code !== 0) throw new ExecutorError(`${where}: ${tarFailure(stderr(), code, settings)}`);
+  } catch (error) {
+    // tar is gone: release the caller's stream (and whatever produces it) rather than leave it stalled
+    body.unpipe(channel);
+    body.destroy();
+    throw error;
   } finally {
     stop.removeEventListener('abort', onStop);
   }

@@ -7,7 +7,6 @@
 // window is only reopened as the reader takes bytes, so a slow reader slows the command down.
 
 import { constants } from 'node:os';
-import type { ClientChannel } from 'ssh2';
 import { ExecutorError, type ExecRequest, type ExecResult, type RunningExec } from '../executor.js';
 import { sessionEnd, type SessionEnd, type VmConnection } from './connection.js';
 import { CommandOutput } from './command-output.js';
@@ -41,13 +40,15 @@ export function startExec(connection: VmConnection, request: ExecRequest, settin
   const stdout = new CommandOutput(highWaterMark, settings.markerToken);
   const stderr = new CommandOutput(highWaterMark);
   const what = `run "${request.command.join(' ').slice(0, 80)}"`;
-  let channel: ClientChannel | undefined;
   let viaSudo = false;
+  // whether the command started: a signal sent meanwhile waits for it
+  let markStarted!: (started: boolean) => void;
+  const started = new Promise<boolean>((resolve) => (markStarted = resolve));
   let over = false;
   let aborted = false;
 
   const signal = async (name: NodeJS.Signals): Promise<void> => {
-    if (over || !channel) return;
+    if (over || !(await started)) return;
     const group = await Promise.race([stdout.group, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), GROUP_WAIT_MS).unref())]);
     if (group === undefined || over) return;
     await sendSignal(connection, [group], name, viaSudo);
@@ -62,7 +63,7 @@ export function startExec(connection: VmConnection, request: ExecRequest, settin
     const commandLine = execCommandLine(request, settings.markerToken, settings.loginUser);
     viaSudo = commandLine.viaSudo;
     const opened = await connection.exec(commandLine.line, what);
-    channel = opened;
+    markStarted(true);
     const untrack = track({ group: stdout.group, viaSudo });
 
     const status = sessionEnd(connection, opened);
@@ -102,6 +103,7 @@ export function startExec(connection: VmConnection, request: ExecRequest, settin
 
   const exit = run().finally(() => {
     over = true;
+    markStarted(false);
     // ends the streams whatever happened (a lost connection, a channel that never opened)
     stdout.finish();
     stderr.finish();

@@ -14,7 +14,7 @@ import ssh2 from 'ssh2';
 import { ExecutorError, ExecutorUnavailableError } from '../../../agent/executor/executor.js';
 import { MachineExecutor } from '../../../agent/executor/machine/machine-executor.js';
 import { freePort } from '../../support/registry.js';
-import { startSshd, type SshdContainer } from '../../support/sshd-container.js';
+import { ed25519KeyPair, startSshd, type SshdContainer } from '../../support/sshd-container.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'deckhand-machine-connect-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -50,7 +50,7 @@ describe('MachineExecutor: connecting to the VM', () => {
   });
 
   test('a VM presenting another host key than reported is refused before any login, naming both fingerprints', async () => {
-    const impostor = ssh2.utils.generateKeyPairSync('ed25519').public;
+    const impostor = ed25519KeyPair('impostor').public;
     let released = 0;
     const executor = new MachineExecutor({ access: { ...vm.access(), hostKey: impostor }, release: async () => void released++ });
     const error = await refusal(executor.prepare());
@@ -82,10 +82,17 @@ describe('MachineExecutor: connecting to the VM', () => {
   });
 
   test('a user key the VM does not accept is refused, naming the user', async () => {
-    const stranger = Buffer.from(ssh2.utils.generateKeyPairSync('ed25519').private);
+    const stranger = Buffer.from(ed25519KeyPair('stranger').private);
     const executor = new MachineExecutor({ access: { ...vm.access(), privateKey: stranger }, release: async () => undefined });
     const error = await refusal(executor.prepare());
     assert.match(error.message, /refused the key of user circleci/);
+    await executor.teardown();
+  });
+
+  test('a private key ssh2 cannot read is an error naming the user, not a crash', async () => {
+    const executor = new MachineExecutor({ access: { ...vm.access(), privateKey: Buffer.from('-----BEGIN OPENSSH PRIVATE KEY-----\nbm9wZQ==\n-----END OPENSSH PRIVATE KEY-----\n') }, release: async () => undefined });
+    const error = await refusal(executor.prepare());
+    assert.match(error.message, new RegExp(`^cannot use the private key for user circleci of VM 127\\.0\\.0\\.1:${vm.port}: `));
     await executor.teardown();
   });
 

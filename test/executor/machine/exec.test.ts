@@ -103,7 +103,7 @@ describe('MachineExecutor: commands', () => {
     assert.equal(hash.digest('hex'), expected);
   });
 
-  test('a slow reader holds the command back, and the agent buffers a few MB at most', async () => {
+  test('a slow reader holds the command back, and the agent buffers a few MB at most', async (t) => {
     // 64 chunks of 1 MiB, each counted on the VM once written
     const run = executor.exec({ command: ['/bin/bash', '-c', 'for i in $(seq 64); do head -c 1048576 /dev/zero; echo $i > /tmp/slow-count; done'] });
     const err = readAll(run.stderr);
@@ -111,6 +111,7 @@ describe('MachineExecutor: commands', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const written = Number((await sh('cat /tmp/slow-count')).stdout.trim());
     const held = process.memoryUsage().arrayBuffers - before;
+    t.diagnostic(`unread for 1.5 s: the command wrote ${written} of 64 MiB; the agent holds ${(held / 1024 / 1024).toFixed(1)} MiB more`);
     assert.ok(written <= 12, `the command wrote ${written} MiB while nothing was read: not held back`);
     assert.ok(held < 16 * 1024 * 1024, `the agent holds ${Math.round(held / 1024 / 1024)} MiB for an unread command`);
     assert.ok(run.stdout.readableLength <= 2 * 1024 * 1024, `stdout buffers ${run.stdout.readableLength} bytes`);
