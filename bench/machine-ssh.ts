@@ -7,7 +7,8 @@
  *      exec of the step's own command line (`/bin/bash -eo pipefail -c true`, no environment),
  *      which the step cannot be cheaper than, and MachineExecutor.exec of that command with the
  *      job's environment and working directory (the executor's part of a step, without the
- *      runner's). Per step = (job of 51 steps − job of 1 step) / 50.
+ *      runner's), and the plain client sending the very command line the executor sends for it
+ *      (what the remote shell does for the environment, folder and process group). Per step = (job of 51 steps − job of 1 step) / 50.
  *      Target < 1.25× the `true` floor.
  *  (2) step output: `cat` of a 200 MB file on the VM as a step of runJob, its output written to
  *      the agent's log file (LogFileSink; step-start to step-end), and as a bare
@@ -27,6 +28,7 @@ import { pipeline } from 'node:stream/promises';
 import ssh2 from 'ssh2';
 import { localAssignment } from '../agent/assignment/local.js';
 import { MachineExecutor } from '../agent/executor/machine/machine-executor.js';
+import { execCommandLine } from '../agent/executor/machine/remote-command.js';
 import { JOBSPEC_VERSION, type JobSpec, type RunStep } from '../agent/jobspec/jobspec.js';
 import type { JobEvent, OutputSink } from '../agent/output/events.js';
 import { LogFileSink } from '../agent/output/log-file.js';
@@ -154,6 +156,7 @@ async function perStep(access: VmAccess): Promise<void> {
   const floors: number[] = [];
   const stepLines: number[] = [];
   const execs: number[] = [];
+  const lines: number[] = [];
   const steps: number[] = [];
   try {
     const trivial = Array.from({ length: STEPS + 1 }, () => step('true'));
@@ -161,6 +164,8 @@ async function perStep(access: VmAccess): Promise<void> {
     const warm = new StepTimes();
     await timedJob(access, trivial.slice(0, 2), warm);
     const stepRequest = { command: ['/bin/bash', '-eo', 'pipefail', '-c', 'true'], env: warm.environment, workingDirectory: '/home/circleci/project' };
+    // the very line the executor sends for it, by the plain client: the remote shell's share
+    const executorLine = execCommandLine(stepRequest, 'deckhand-pgid-0123456789abcdef', access.user).line;
     const execStep = async (): Promise<void> => {
       const run = executor.exec(stepRequest);
       run.stdout.resume();
@@ -175,6 +180,9 @@ async function perStep(access: VmAccess): Promise<void> {
       t = process.hrtime.bigint();
       for (let i = 0; i < STEPS; i++) await rawExec(client, '/bin/bash -eo pipefail -c true');
       stepLines.push(ms(t) / STEPS);
+      t = process.hrtime.bigint();
+      for (let i = 0; i < STEPS; i++) await rawExec(client, executorLine);
+      lines.push(ms(t) / STEPS);
       t = process.hrtime.bigint();
       for (let i = 0; i < STEPS; i++) await execStep();
       execs.push(ms(t) / STEPS);
@@ -193,6 +201,7 @@ async function perStep(access: VmAccess): Promise<void> {
       steps: STEPS,
       floorSsh2ExecTrueMs: round2(middle(floors)),
       ssh2ExecOfTheStepCommandMs: round2(middle(stepLines)),
+      ssh2ExecOfTheExecutorsLineMs: round2(middle(lines)),
       executorExecOfTheStepMs: round2(middle(execs)),
       deckhandPerStepMs: round2(middle(steps)),
       ratio: round2(middle(steps.map((s, i) => s / floors[i]))),
