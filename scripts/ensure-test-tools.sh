@@ -2,6 +2,7 @@
 # The real peers the test suite talks to besides Docker, installed when missing (idempotent, quiet):
 #   chromium                        headless browser for the output processor's web page
 #   python3-grpcio, python3-grpc-tools  a second gRPC implementation (C core) for interoperability
+#   openssh-client                  ssh-keygen's fingerprints for the machine executor's tests; ssh as its benchmark's floor
 #   moto[server] (PyPI)             an S3- and ECR-protocol server on loopback (docs/storage.md says why)
 #   pytest (PyPI)                   writes real JUnit XML for the test-results parser tests
 #   gotestsum (Go module proxy)     go test's JUnit XML, as CircleCI's docs have Go projects write it
@@ -11,6 +12,7 @@ need_apt=()
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 /usr/bin/python3 -c 'import grpc' 2>/dev/null || need_apt+=(python3-grpcio)
 /usr/bin/python3 -c 'import grpc_tools.protoc' 2>/dev/null || need_apt+=(python3-grpc-tools)
+{ command -v ssh && command -v ssh-keygen; } >/dev/null 2>&1 || need_apt+=(openssh-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "ensure-test-tools: missing ${need_apt[*]}; install them with 'sudo apt-get install ${need_apt[*]}'" >&2
