@@ -39,7 +39,8 @@ export function startExec(connection: VmConnection, request: ExecRequest, settin
   const highWaterMark = settings.highWaterMark ?? 1 << 20;
   const stdout = new CommandOutput(highWaterMark, settings.markerToken);
   const stderr = new CommandOutput(highWaterMark);
-  const what = `run "${request.command.join(' ').slice(0, 80)}"`;
+  // one line, whatever the script: it goes into error messages
+  const what = `run "${request.command.join(' ').replace(/\s+/g, ' ').slice(0, 80)}"`;
   let viaSudo = false;
   // whether the command started: a signal sent meanwhile waits for it
   let markStarted!: (started: boolean) => void;
