@@ -38,14 +38,15 @@ test-deps:
 test: build images test-deps
 	node --test --test-reporter=spec $$(find dist/test -name '*.test.js' | sort)
 
-# Tests outside test/executor/docker/ that run jobs on the Docker engine (`deckhand execute`/`run`,
-# DockerExecutor, the job-tools containers): only `make test` runs them. Paths under test/, no .ts.
+# Tests outside test/executor/docker/ and test/executor/machine/ that run jobs on the Docker engine
+# (`deckhand execute`/`run`, DockerExecutor, the job-tools containers, the machine executor's sshd
+# containers): only `make test` runs them. Paths under test/, no .ts.
 ENGINE_TESTS := \
 	artifacts/end-to-end \
 	cli/agent cli/nomad-task \
 	job-tools/glob job-tools/halt job-tools/install job-tools/split \
 	output/backpressure output/stream/faults output/stream/memory output/stream/streaming \
-	runner/engine-loss runner/execute \
+	runner/engine-loss runner/execute runner/machine-job \
 	steps/add-ssh-keys steps/checkout steps/persist-to-workspace steps/save-cache steps/store-artifacts steps/store-test-results \
 	test-results/execute \
 	vm/aws-provider vm/docker-provider vm/static-provider \
@@ -54,7 +55,7 @@ ENGINE_TESTS := \
 # Only the tests that need no Docker engine (fast inner loop). The executor contract on the chroot
 # test double and the runner's tests need root and busybox-static (installed when missing).
 test-unit: build
-	node --test $$(find dist/test -name '*.test.js' -not -path '*/executor/docker/*' $(foreach t,$(ENGINE_TESTS),-not -path 'dist/test/$(t).test.js') | sort)
+	node --test $$(find dist/test -name '*.test.js' -not -path '*/executor/docker/*' -not -path '*/executor/machine/*' $(foreach t,$(ENGINE_TESTS),-not -path 'dist/test/$(t).test.js') | sort)
 
 bench: build images
 	node dist/bench/compile.js
@@ -67,6 +68,7 @@ bench: build images
 	node dist/bench/output-throughput.js
 	node dist/bench/output-latency.js
 	node dist/bench/vm-acquire.js
+	node dist/bench/machine-ssh.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
 run: build images

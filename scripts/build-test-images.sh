@@ -6,6 +6,7 @@
 #   deckhand-test/debian-entrypoint:bookworm   preserve-entrypoint label + ENTRYPOINT
 #   deckhand-test/busybox-entrypoint:latest    ENTRYPOINT without that label
 #   deckhand-test/vm:bookworm                  Deckhand's VM image: sshd, Docker engine, circleci user
+#   deckhand-test/sshd:bookworm                sshd + sudo, users circleci and user (machine executor tests)
 # The debootstrap result is cached in $DECKHAND_IMAGE_CACHE so that a re-run on
 # the same machine (after `docker system prune`, say) takes seconds.
 set -euo pipefail
@@ -52,3 +53,4 @@ build() {
 build deckhand-test/debian-entrypoint:bookworm "$images/debian-entrypoint"
 build deckhand-test/busybox-entrypoint:latest "$images/busybox-entrypoint"
 build deckhand-test/vm:bookworm "$images/vm"
+build deckhand-test/sshd:bookworm "$images/sshd"

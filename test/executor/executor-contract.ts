@@ -1,7 +1,7 @@
 /**
  * The Executor contract (agent/executor/executor.ts) as tests, run against every implementation:
- * the Docker executor on a real engine (docker/contract.test.ts) and the chroot test double
- * (chroot-contract.test.ts), so that what the runner's tests learn from the double holds for
+ * the Docker executor on a real engine (docker/contract.test.ts), the machine executor over SSH
+ * (machine/contract.test.ts) and the chroot test double (chroot-contract.test.ts), so that what the runner's tests learn from the double holds for
  * the engine. Exit codes, byte-exact and separate output streams, env and working directory,
  * signals and abort with its grace period, tar in and out, exists, the lifecycle around
  * prepare/teardown, and the startup script.
@@ -26,6 +26,15 @@ export interface ExecutorUnderTest {
   /** What of the executor is still on the machine (containers, folders, processes), one line
    *  each; empty when nothing. Meaningful once prepare() has been called. */
   leftovers(): Promise<string[]>;
+  /** Where the executor knowingly differs from a container's defaults; absent: as Docker does. */
+  differences?: ExecutorDifferences;
+}
+
+export interface ExecutorDifferences {
+  /** the folder a command starts in without a workingDirectory (Docker: the image's, `/` for busybox) */
+  defaultDirectory?: string;
+  /** `user: 'uid:gid'` keeps the user's own supplementary groups (sudo does), where Docker gives gid alone */
+  userGroupKeepsOwnGroups?: boolean;
 }
 
 export interface ContractSettings {
@@ -185,9 +194,11 @@ export function executorContract(make: (settings: ContractSettings) => ExecutorU
   describe('a prepared executor', () => {
     let subject: ExecutorUnderTest;
     let executor: Executor;
+    let differences: ExecutorDifferences = {};
     before(async () => {
       subject = make(settings);
       executor = subject.executor;
+      differences = subject.differences ?? {};
       await executor.prepare();
     });
     after(async () => {
@@ -241,7 +252,7 @@ export function executorContract(make: (settings: ContractSettings) => ExecutorU
         );
         assert.equal(r.stdout.toString(), 'hello there|a=b\nc "d" $e|/etc|/root|unset', "the host's environment must not leak in");
         const plain = await collect(executor.exec({ command: sh('printf "%s|%s" "${GREETING-unset}" "$(pwd)"') }));
-        assert.equal(plain.stdout.toString(), 'unset|/');
+        assert.equal(plain.stdout.toString(), `unset|${differences.defaultDirectory ?? '/'}`);
         const path = await collect(executor.exec({ command: sh('printf %s "$PATH"'), env: { PATH: '/bin:/opt/x' } }));
         assert.equal(path.stdout.toString(), '/bin:/opt/x', 'a PATH in env replaces the default');
       } finally {
@@ -253,7 +264,7 @@ export function executorContract(make: (settings: ContractSettings) => ExecutorU
       const asUser = await collect(executor.exec({ command: sh('printf "%s|%s|%s" "$(id -u)" "$(id -g)" "$HOME"'), user: 'user' }));
       assert.equal(asUser.stdout.toString(), '1000|1000|/home/user');
       const withGroup = await collect(executor.exec({ command: sh('printf "%s|%s|%s" "$(id -u)" "$(id -G)" "$HOME"'), user: '1000:0' }));
-      assert.equal(withGroup.stdout.toString(), '1000|0|/home/user');
+      assert.equal(withGroup.stdout.toString(), differences.userGroupKeepsOwnGroups ? '1000|0 1000|/home/user' : '1000|0|/home/user');
       const asRoot = await collect(executor.exec({ command: ['id', '-u'] }));
       assert.equal(asRoot.stdout.toString(), '0\n', 'the user must not stick to later commands');
     });

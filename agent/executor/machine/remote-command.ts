@@ -1,0 +1,110 @@
+// The command lines sent over SSH. An exec request carries one string, which sshd hands to the
+// login user's shell (`$SHELL -c LINE`), so every argv word, variable and path is quoted for sh
+// here; nothing else on the way interprets them.
+//
+// The environment goes into the line as well, not through SSH's `env` requests: sshd accepts
+// those only for the names its AcceptEnv lists (Debian's: LANG and LC_*) and drops the rest
+// without a word, so a job's variables would go missing on most VMs.
+
+import type { ExecRequest } from '../executor.js';
+
+/** A word for POSIX sh: single-quoted unless plainly safe; bytes are kept exactly (newlines, `$`, quotes). */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Above this, the script goes over stdin: the kernel caps one argument at 128 KiB. */
+const LONGEST_LINE = 96 * 1024;
+
+/** Names bash will not let `export` set; a request that sets one goes through env(1). */
+const BASH_READONLY = new Set(['BASHOPTS', 'BASH_VERSINFO', 'EUID', 'PPID', 'SHELLOPTS', 'UID']);
+
+export interface CommandLine {
+  /** for the exec request */
+  line: string;
+  /** written to the command's stdin, then EOF (the script itself, when too long for the line) */
+  stdin?: string;
+  /** the command runs as another user, through sudo: signals to it need sudo too */
+  viaSudo: boolean;
+}
+
+/** What sudo is told: `-u` and, with `user:group`, `-g` (`#n` for numeric ids). */
+interface RunAs {
+  user: string;
+  group?: string;
+}
+
+/** `name`, `uid`, `name:group` or `uid:gid`, as Docker's `User`; undefined when it is the login user. */
+export function runAsOther(user: string | undefined, loginUser: string): RunAs | undefined {
+  if (user === undefined || user === '' || user === loginUser) return undefined;
+  const [name = '', group] = user.split(':', 2);
+  const sudoId = (id: string): string => (/^\d+$/.test(id) ? `#${id}` : id);
+  return { user: sudoId(name), ...(group ? { group: sudoId(group) } : {}) };
+}
+
+/**
+ * The line for one command. It first prints `marker PGID` on stdout: the command's process
+ * group, for signals sent later on another channel. sshd starts every session as a session
+ * leader (setsid), so the login shell's PID is that group, and `exec` keeps it for the command;
+ * under sudo, setsid makes the command a group of its own, apart from sudo (which would
+ * otherwise pass each signal on a second time).
+ */
+export function execCommandLine(request: ExecRequest, marker: string, loginUser: string): CommandLine {
+  const runAs = runAsOther(request.user, loginUser);
+  const script = [
+    `printf '%s %s\\n' ${marker} "$$"`,
+    ...(request.workingDirectory ? [`cd -- ${shellQuote(request.workingDirectory)} || exit 126`] : []),
+    // Debian's bash, started by sshd (it looks for these) at shell level 1, reads ~/.bashrc
+    // instead of $BASH_ENV: a step's `bash -c` would miss what earlier steps put there
+    'unset SSH_CLIENT SSH2_CLIENT',
+    `${environment(request.env ?? {})}${request.command.map(shellQuote).join(' ')}`,
+  ].join('\n');
+  const long = script.length > LONGEST_LINE;
+  // `eval "$(cat)"`: the script read from stdin runs in the same shell (same PID, no argv limit),
+  // and the command then finds its stdin at its end, as it would otherwise
+  const body = long ? 'eval "$(cat)"' : script;
+  if (!runAs) return { line: body, viaSudo: false, ...(long ? { stdin: script } : {}) };
+  const checks = [
+    `id -u -- ${shellQuote(runAs.user.replace(/^#/, ''))} >/dev/null 2>&1 || { echo ${shellQuote(`no user ${runAs.user.replace(/^#/, '')} on the VM`)} >&2; exit 126; }`,
+    ...(runAs.group
+      ? [`getent group -- ${shellQuote(runAs.group.replace(/^#/, ''))} >/dev/null || { echo ${shellQuote(`no group ${runAs.group.replace(/^#/, '')} on the VM`)} >&2; exit 126; }`]
+      : []),
+  ];
+  const sudo = `exec sudo -n -u ${shellQuote(runAs.user)}${runAs.group ? ` -g ${shellQuote(runAs.group)}` : ''} -- setsid /bin/sh -c ${shellQuote(body)}`;
+  return { line: [...checks, sudo].join('\n'), viaSudo: true, ...(long ? { stdin: script } : {}) };
+}
+
+/** `export K=V…; exec argv`, or `exec env K=V… argv` for names `export` cannot take. */
+function environment(env: Record<string, string>): string {
+  const entries = Object.entries(env);
+  if (entries.length === 0) return 'exec ';
+  const pairs = entries.map(([key, value]) => shellQuote(`${key}=${value}`)).join(' ');
+  const exportable = entries.every(([key]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) && !BASH_READONLY.has(key));
+  return exportable ? `export ${pairs}\nexec ` : `exec env -- ${pairs} `;
+}
+
+/** Sends `signal` (TERM, KILL…) to process groups; a group that has gone is no failure. */
+export function signalCommandLine(groups: number[], signal: string, viaSudo: boolean): string {
+  const kill = `kill -s ${signal} -- ${groups.map((g) => `-${g}`).join(' ')}`;
+  return `${viaSudo ? `sudo -n /bin/sh -c ${shellQuote(kill)}` : kill} 2>/dev/null; exit 0`;
+}
+
+/** Unpacks the tar on stdin into `directory` (made if missing), as root: owners and modes as in the archive. */
+export function untarCommandLine(directory: string, asRoot: boolean): string {
+  const script = 'mkdir -p -- "$1" && exec tar -x -p -f - -C "$1"';
+  return `${asRoot ? 'sudo -n ' : ''}/bin/sh -c ${shellQuote(script)} sh ${shellQuote(directory)}`;
+}
+
+/** Exit status of tarCommandLine for a path that does not exist. */
+export const NO_SUCH_PATH = 44;
+
+/** A tar of `name` in `directory` on stdout, as root (every file readable). */
+export function tarCommandLine(directory: string, name: string, asRoot: boolean): string {
+  const script = `cd -- "$1" 2>/dev/null && { [ -e "$2" ] || [ -L "$2" ]; } || exit ${NO_SUCH_PATH}; exec tar -c -f - -- "$2"`;
+  return `${asRoot ? 'sudo -n ' : ''}/bin/sh -c ${shellQuote(script)} sh ${shellQuote(directory)} ${shellQuote(name)}`;
+}
+
+/** Exit 0 when the path exists (a dangling symlink does), 1 when not. */
+export function existsCommandLine(path: string): string {
+  return `test -e ${shellQuote(path)} || test -L ${shellQuote(path)}`;
+}
