@@ -4,6 +4,7 @@
  * fingerprint OpenSSH prints, so that a mismatch can be told in one line.
  */
 import { createHash } from 'node:crypto';
+import type { ServerHostKeyAlgorithm } from 'ssh2';
 
 export interface HostPublicKey {
   /** the key's type, e.g. `ssh-ed25519` */
@@ -33,6 +34,6 @@ export function fingerprintOf(blob: Buffer): string {
 }
 
 /** The host key algorithms to offer, so that a server holding several keys presents this one. */
-export function hostKeyAlgorithms(key: HostPublicKey): string[] {
-  return key.type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [key.type];
+export function hostKeyAlgorithms(key: HostPublicKey): ServerHostKeyAlgorithm[] {
+  return key.type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [key.type as ServerHostKeyAlgorithm];
 }

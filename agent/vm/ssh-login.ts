@@ -66,7 +66,7 @@ export function login(target: SshLogin, timeoutMs: number): Promise<Client> {
       privateKey: target.privateKey,
       readyTimeout: timeoutMs,
       // only the reported key's algorithm: a server with several host keys must show that one
-      algorithms: { serverHostKey: hostKeyAlgorithms(expected) as ssh2.ServerHostKeyAlgorithm[] },
+      algorithms: { serverHostKey: hostKeyAlgorithms(expected) },
       hostVerifier: (key: Buffer) => {
         presented = key;
         return key.equals(expected.blob);

@@ -5,7 +5,7 @@
 import ssh2, { type ClientChannel, type SFTPWrapper } from 'ssh2';
 import type { VmAccess } from '../../vm/provider.js';
 import { ExecutorError, ExecutorUnavailableError } from '../executor.js';
-import { fingerprint, hostKeyAlgorithms, parseHostKey } from './host-key.js';
+import { fingerprintOf, hostKeyAlgorithms, parseHostKey, type HostPublicKey } from '../../vm/host-key.js';
 
 export interface ConnectionSettings {
   /** TCP connect plus SSH handshake and authentication */
@@ -38,7 +38,7 @@ export class VmConnection {
   static open(access: VmAccess, settings: ConnectionSettings, signal?: AbortSignal): Promise<VmConnection> {
     const where = `${access.host}:${access.port}`;
     return new Promise<VmConnection>((resolve, reject) => {
-      const expected = parseHostKey(access.hostKey, where);
+      const expected = expectedHostKey(access.hostKey, where);
       const client = new ssh2.Client();
       let presented: Buffer | undefined;
       // the first error says why; ssh2 adds others as the socket closes
@@ -56,7 +56,7 @@ export class VmConnection {
         if (presented && !presented.equals(expected.blob)) {
           return fail(
             new ExecutorUnavailableError(
-              `VM ${where} presented the host key ${fingerprint(presented)}, not ${fingerprint(expected.blob)} that its provider reported; refusing to connect (another machine answers there, or the VM's host key changed)`,
+              `VM ${where} presented the host key ${fingerprintOf(presented)}, not ${expected.fingerprint} that its provider reported; refusing to connect (another machine answers there, or the VM's host key changed)`,
             ),
           );
         }
@@ -225,4 +225,13 @@ function lossReason(error: Error | undefined): string {
 
 function messageOf(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').trim();
+}
+
+/** The reported host key, or an ExecutorError saying the provider reported something unusable. */
+function expectedHostKey(text: string, where: string): HostPublicKey {
+  try {
+    return parseHostKey(text);
+  } catch (error) {
+    throw new ExecutorError(`the host key reported for VM ${where} is unusable: ${error instanceof Error ? error.message : String(error)}; check the VM provider`);
+  }
 }

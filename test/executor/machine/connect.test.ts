@@ -77,7 +77,7 @@ describe('MachineExecutor: connecting to the VM', () => {
   test('a host key that is not a public key is an error that says so', async () => {
     const executor = new MachineExecutor({ access: { ...vm.access(), hostKey: 'not a key' }, release: async () => undefined });
     const error = await refusal(executor.prepare());
-    assert.match(error.message, /is not an OpenSSH public key/);
+    assert.match(error.message, /^the host key reported for VM 127\.0\.0\.1:\d+ is unusable: host key type "not" is not one of ssh-ed25519, .*; check the VM provider$/);
     await executor.teardown();
   });
 
