@@ -78,6 +78,9 @@ export interface Executor {
   /** Whether a path exists in the primary — cheaper than an exec (the runner
    *  checks for `circleci-agent step halt`'s marker after every step). */
   exists(path: string): Promise<boolean>;
+  /** A network of the job's own that a VM may join so that the job reaches it (Docker's isolated
+   *  network, for setup_remote_docker); absent or undefined when there is none. */
+  jobNetwork?(): string | undefined;
   /** Removes every container, network and volume this executor created.
    *  Idempotent, and safe to call before, during or after prepare(). */
   teardown(): Promise<void>;

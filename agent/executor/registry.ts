@@ -7,11 +7,14 @@ import type { RuntimeSettings } from '../assignment/assignment.js';
 import { UsageError } from '../errors.js';
 import type { ExecutorSpec, JobSpec } from '../jobspec/jobspec.js';
 import type { Executor } from './executor.js';
+import type { VmProvider } from '../vm/provider.js';
 
 /** What an executor may use besides the JobSpec, all handed down by the core. */
 export interface ExecutorContext {
   /** labels everything the executor creates, so that forced cleanup and sweeps find it */
   jobId: string;
+  /** this job run's id: with jobId, the owner recorded on a VM */
+  runId: string;
   runtime: RuntimeSettings;
   /** project and context variables, which image credentials may name (`$DOCKERHUB_PASSWORD`) */
   variables: Record<string, string>;
@@ -21,6 +24,10 @@ export interface ExecutorContext {
   pullProgress: { write: (text: string) => void; tty: boolean; columns?: number };
   /** between SIGTERM and SIGKILL when a step is canceled (default: the executor's own, 10 s) */
   killGraceMs?: number;
+  /** one line into the job's spin-up output (what the executor got: a VM and how to reach it) */
+  say: (line: string) => void;
+  /** where VMs come from (machine jobs), opened on first use */
+  vms?: () => Promise<VmProvider>;
 }
 
 export interface ExecutorChoice {
@@ -35,7 +42,7 @@ type RunnableKind = Exclude<ExecutorSpec['kind'], 'none'>;
 
 const factories: Record<RunnableKind, (() => Promise<ExecutorFactory>) | undefined> = {
   docker: async () => (await import('./docker/factory.js')).dockerExecutorFor,
-  machine: undefined,
+  machine: async () => (await import('./machine/factory.js')).machineExecutorFor,
   macos: undefined,
 };
 
@@ -43,7 +50,7 @@ const factories: Record<RunnableKind, (() => Promise<ExecutorFactory>) | undefin
 export async function createExecutor(spec: JobSpec, ctx: ExecutorContext): Promise<ExecutorChoice> {
   const kind = spec.executor.kind;
   const load = kind === 'none' ? undefined : factories[kind];
-  if (!load) throw new UsageError(`job "${spec.job.name}" uses the ${kind} executor, which is not supported yet; Deckhand runs docker jobs`);
+  if (!load) throw new UsageError(`job "${spec.job.name}" uses the ${kind} executor, which is not supported yet; Deckhand runs docker and machine jobs`);
   return (await load())(spec, ctx);
 }
 

@@ -208,7 +208,7 @@ async function spinUp(opts: RunJobOptions, environment: Record<string, string>, 
     // a moment later, once the create calls are written: loaded at once, they held those back
     const early = setTimeout(loadStepModules, 10);
     const outcome = await preparing.finally(() => clearTimeout(early));
-    output.write('agent', `Time to start containers: ${((Date.now() - t0) / 1000).toFixed(2)}s\n`);
+    output.write('agent', `Time to start ${spec.executor.kind === 'machine' ? 'the machine' : 'containers'}: ${((Date.now() - t0) / 1000).toFixed(2)}s\n`);
     const probe = await probePrimary(executor, startup, outcome, spec.workingDirectory, signal);
     const [, { deliverTimings }] = await loadStepModules();
     await deliverTimings(executor, opts.storage, TASK_DATA_DIR, output, signal);

@@ -23,6 +23,9 @@ import type { JobStream, OutputDelivery } from '../output/stream/job-stream.js';
 import type { JobStorage } from '../store/job-storage.js';
 import { gzipLevel } from '../store/gzip-level.js';
 import { openBlobStore } from '../store/open-store.js';
+import { join } from 'node:path';
+import { deckhandHome } from '../config/orb-registry.js';
+import type { VmProvider } from '../vm/provider.js';
 import { retention } from '../store/retention.js';
 import { runJob, SPIN_UP_STEP } from './job-runner.js';
 
@@ -156,6 +159,12 @@ async function run(assignment: JobAssignment, host: AgentHost, signal: AbortSign
     return finish({ status: 'success', durationMs: 0, infrastructureFailure: false });
   }
 
+  // opened on first use: only machine jobs and setup_remote_docker need a VM provider
+  let provider: Promise<VmProvider> | undefined;
+  const vms = (): Promise<VmProvider> =>
+    (provider ??= import('../vm/open-provider.js').then(({ openVmProvider }) =>
+      openVmProvider(assignment.runtime.machine, { env: host.env, stateDir: join(deckhandHome(host.env), 'state'), log: host.log }),
+    ));
   let choice;
   try {
     // on a terminal the pull redraws one live line, written past the sinks so that the log
@@ -163,7 +172,10 @@ async function run(assignment: JobAssignment, host: AgentHost, signal: AbortSign
     const pullProgress = host.livePullProgress ? { ...host.livePullProgress, tty: true } : { write: (text: string) => sink.event({ type: 'output', index: SPIN_UP_STEP, stream: 'agent', data: Buffer.from(text) }), tty: false };
     choice = await createExecutor(spec, {
       jobId: host.containerJobId ?? `deckhand-${assignment.run.id.slice(0, 8)}`,
+      runId: assignment.run.id,
       runtime: assignment.runtime,
+      say: (line) => sink.event({ type: 'output', index: SPIN_UP_STEP, stream: 'agent', data: Buffer.from(`${line}\n`) }),
+      vms,
       // image credentials may name project or context variables; contexts win, as in the job's environment
       variables: { ...secrets.project, ...secrets.contexts },
       env: host.env,
@@ -189,6 +201,7 @@ async function run(assignment: JobAssignment, host: AgentHost, signal: AbortSign
     storage,
     signal,
     notes,
+    vms,
     ...(host.logFile !== undefined ? { logFile: host.logFile } : {}),
     // a processor that refuses the job for good (token, permission, TLS) stops it before its first step
     ...(admission ? { beforeSteps: () => admission.admitted() } : {}),

@@ -7,16 +7,16 @@ import { persistToWorkspaceStep } from './persist-to-workspace.js';
 import { restoreCacheStep } from './restore-cache.js';
 import { runStep } from './run.js';
 import { saveCacheStep } from './save-cache.js';
+import { setupRemoteDockerStep } from './setup-remote-docker.js';
 import type { StepHandler } from './step.js';
 import { storeArtifactsStep } from './store-artifacts.js';
 import { storeTestResultsStep } from './store-test-results.js';
-import { notYetSupported } from './unsupported.js';
 
 const handlers: { [T in Step['type']]: StepHandler<Extract<Step, { type: T }>> } = {
   run: runStep,
   checkout: checkoutStep,
   add_ssh_keys: addSshKeysStep,
-  setup_remote_docker: notYetSupported,
+  setup_remote_docker: setupRemoteDockerStep,
   save_cache: saveCacheStep,
   restore_cache: restoreCacheStep,
   store_artifacts: storeArtifactsStep,

@@ -56,6 +56,8 @@ export class DockerExecutor implements Executor {
   /** What the engine said it created (ids from answered create calls), for teardown. */
   private readonly created: CreatedContainer[] = [];
   private madeNetwork = false;
+  /** the network of the job's own, once made (isolated mode) */
+  private network: string | undefined;
   /** A create call went unanswered (engine gone, socket cut): it may have created something that
    *  only a search by this run's label finds. */
   private uncertain = false;
@@ -137,6 +139,11 @@ export class DockerExecutor implements Executor {
     }
   }
 
+  /** The job's own network (isolated mode), which a remote Docker engine's VM joins; none on the default bridge. */
+  jobNetwork(): string | undefined {
+    return this.network;
+  }
+
   async teardown(): Promise<void> {
     // A prepare() still creating containers stops at its next step; then
     // everything carrying this run's label goes.
@@ -177,6 +184,7 @@ export class DockerExecutor implements Executor {
     const prefix = `deckhand-${jobId.replace(/[^a-zA-Z0-9_.-]/g, '-')}-${this.runId}`;
     // A network of its own keeps this job's containers apart from others'.
     const network = this.options.network === 'bridge' ? { id: 'bridge' } : await this.createNetwork({ Name: prefix, Labels: labels, CheckDuplicate: true });
+    if (this.options.network !== 'bridge') this.network = prefix;
     signal.throwIfAborted();
 
     const placement = (containerName: string) => ({ containerName, labels, ...(this.options.resources ? { resources: this.options.resources } : {}) });

@@ -46,7 +46,8 @@ export async function dockerExecutorFor(spec: JobSpec, ctx: ExecutorContext): Pr
     containers,
     resources,
     pull: ctx.runtime.docker.pull,
-    network: ctx.runtime.docker.network,
+    // a remote engine's VM joins the job's network: the job needs one of its own, not the shared bridge
+    network: spec.steps.some((s) => s.type === 'setup_remote_docker') ? 'isolated' : ctx.runtime.docker.network,
     onPull: pullProgressReporter(ctx.pullProgress),
     engineReturnMs: (Number.isFinite(engineReturn) && engineReturn >= 0 ? engineReturn : ENGINE_RETURN_SECONDS) * 1000,
     ...(ctx.killGraceMs !== undefined ? { killGraceMs: ctx.killGraceMs } : {}),
