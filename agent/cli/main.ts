@@ -138,6 +138,11 @@ export function buildProgram(): Command {
     .addOption(new Option('--output <format>', 'the job\'s output on stdout: text, or json for NDJSON events').choices(['text', 'json']).default('text'))
     .addOption(logFormatOption('json'))
     .option('--log-file <file>', 'where to write the full log (default $NOMAD_TASK_DIR/deckhand-job.log)')
+    .option('--store <dir|s3://bucket/prefix>', 'the client\'s store: replaces the assignment\'s storage.url (docs/nomad.md)')
+    .option('--output-processor <host:port>', 'the client\'s output processor: streams there (docs/nomad.md)')
+    .option('--output-secret-file <file>', 'the output processor\'s secret, to mint the job\'s token when the assignment has none')
+    .option('--output-url <base>', 'the output processor\'s HTTP address, to name the job\'s page')
+    .option('--exit-file <file>', 'when the job ends, write {"exitCode": N} here (the task driver reads it)')
     .action(async (opts: NomadTaskFlags) => {
       const { agentNomadTaskCommand } = await import('./agent.js');
       process.exitCode = await agentNomadTaskCommand(opts);
