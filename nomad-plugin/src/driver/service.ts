@@ -246,8 +246,9 @@ export class DeckhandDriver {
       if (!force) throw grpcError(status.FAILED_PRECONDITION, `task ${taskId} is still running: stop it first, or destroy it with force`);
       task.kill();
       await task.ended;
-      if (this.docker) await removeTaskContainers(this.docker, task.state.containersId).catch(() => undefined);
     }
+    // an agent killed while the driver was away (or by destroy) could not remove its containers
+    if (this.docker) await removeTaskContainers(this.docker, task.state.containersId).catch(() => undefined);
     task.dispose();
     this.tasks.delete(taskId);
     return {};
