@@ -82,6 +82,7 @@ bench: build images
 	node dist/bench/storage.js
 	node dist/bench/output-throughput.js
 	node dist/bench/output-latency.js
+	node dist/bench/nomad-plugin.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
 run: build images

@@ -19,7 +19,8 @@ export interface HclBlock {
 
 export function quote(text: string, interpolate = false): string {
   let out = JSON.stringify(text);
-  if (!interpolate) out = out.replace(/\$\{/g, '$${').replace(/%\{/g, '%%{');
+  // (a function: in a replacement string `$$` would itself mean one `$`)
+  if (!interpolate) out = out.replace(/\$\{/g, () => '$${').replace(/%\{/g, () => '%%{');
   return out;
 }
 

@@ -125,14 +125,25 @@ async function openLogFifo(path: string, timeoutMs: number): Promise<FileHandle>
   }
 }
 
-export async function startAgent(task: NomadTaskConfig, config: DeckhandTaskConfig, plugin: PluginConfig, own: NodeJS.ProcessEnv, fifoTimeoutMs = 30_000): Promise<StartedAgent> {
+/**
+ * Starts the agent once `ready` resolves (a check the caller runs while the FIFOs open); if it
+ * rejects, nothing is started and its error is thrown.
+ */
+export async function startAgent(task: NomadTaskConfig, config: DeckhandTaskConfig, plugin: PluginConfig, own: NodeJS.ProcessEnv, ready: Promise<void> = Promise.resolve(), fifoTimeoutMs = 30_000): Promise<StartedAgent> {
   const shortId = task.id.split('/').at(-1) || 'task';
   const stateDir = join(taskRoot(task), '.deckhand', shortId.replace(/[^A-Za-z0-9_.-]/g, '_'));
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const exitFile = join(stateDir, 'exit.json');
   rmSync(exitFile, { force: true });
   const payload = assignmentFile(task, config, stateDir);
-  const [stdout, stderr] = await Promise.all([openLogFifo(task.stdout_path, fifoTimeoutMs), openLogFifo(task.stderr_path, fifoTimeoutMs)]);
+  const opening = Promise.all([openLogFifo(task.stdout_path, fifoTimeoutMs), openLogFifo(task.stderr_path, fifoTimeoutMs)]);
+  try {
+    await ready;
+  } catch (err) {
+    opening.then((handles) => Promise.all(handles.map((h) => h.close()))).catch(() => undefined);
+    throw err;
+  }
+  const [stdout, stderr] = await opening;
   try {
     const child = spawn(plugin.deckhand, agentArgs(task, config, plugin, exitFile, payload), {
       cwd: taskRoot(task),

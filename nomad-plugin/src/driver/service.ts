@@ -188,12 +188,14 @@ export class DeckhandDriver {
       throw err;
     }
     // an engine that is down now may be back in a moment: worth a restart, not a failed job
-    const engine = await engineVersion(this.docker, 5000);
-    if ('error' in engine) throw recoverableError(`the Docker engine at ${config.dockerEndpoint} does not answer (${engine.error}); the job needs it`);
+    const engineUp = engineVersion(this.docker, 5000).then((engine) => {
+      if ('error' in engine) throw recoverableError(`the Docker engine at ${config.dockerEndpoint} does not answer (${engine.error}); the job needs it`);
+    });
     let started;
     try {
-      started = await startAgent(nomadTask, taskConfig, config, this.ctx.env);
+      started = await startAgent(nomadTask, taskConfig, config, this.ctx.env, engineUp);
     } catch (err) {
+      if (isGrpcError(err)) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'EACCES') throw grpcError(status.FAILED_PRECONDITION, `cannot start the Deckhand agent ${JSON.stringify(config.deckhand)} (${code}): set deckhand in the plugin config to the deckhand executable`);
       throw grpcError(status.INTERNAL, `cannot start the Deckhand agent: ${(err as Error).message}`);
