@@ -8,9 +8,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,7 +58,9 @@ type Plugin struct {
 	// Started to handshake done (the host connected).
 	Handshake time.Duration
 	Pid       int
-	log       *lineLog
+	// Socket is the unix socket the plugin serves on.
+	Socket string
+	log    *lineLog
 }
 
 // lineLog keeps what the plugin logged (go-plugin hands its stderr lines to the host's logger).
@@ -108,11 +110,11 @@ func Launch(path string, env []string) (*Plugin, error) {
 		client.Kill()
 		return nil, err
 	}
-	pid := 0
+	pid, socket := 0, ""
 	if rc := client.ReattachConfig(); rc != nil {
-		pid = rc.Pid
+		pid, socket = rc.Pid, rc.Addr.String()
 	}
-	return &Plugin{Clients: raw.(*Clients), client: client, rpc: rpc, Handshake: handshake, Pid: pid, log: logs}, nil
+	return &Plugin{Clients: raw.(*Clients), client: client, rpc: rpc, Handshake: handshake, Pid: pid, Socket: socket, log: logs}, nil
 }
 
 // Ping is go-plugin's health check of the "plugin" service.
@@ -134,8 +136,9 @@ func (p *Plugin) Crash() error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	p.client.Kill()
+	// a killed plugin cannot remove its socket's folder; the harness leaves nothing behind
+	if strings.HasSuffix(p.Socket, "/plugin.sock") {
+		_ = os.RemoveAll(filepath.Dir(p.Socket))
+	}
 	return nil
 }
-
-// ReadAll is a helper for FIFO readers.
-var _ = io.ReadAll
