@@ -24,9 +24,10 @@ const unused = {
 };
 
 mkdirSync('nomad-plugin/dist', { recursive: true });
-const result = await build({
+// the plugin itself, as text: the launcher compiles it through a V8 code cache
+const inner = await build({
   entryPoints: ['nomad-plugin/src/main.ts'],
-  outfile: 'nomad-plugin/dist/deckhand',
+  write: false,
   bundle: true,
   format: 'cjs',
   platform: 'node',
@@ -41,13 +42,28 @@ const result = await build({
     __DECKHAND_VERSION__: JSON.stringify(version),
     'import.meta.url': '__deckhandUrl',
   },
+  banner: { js: "const __deckhandUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+// the file: a small launcher around it
+const result = await build({
+  entryPoints: ['nomad-plugin/src/launcher.ts'],
+  outfile: 'nomad-plugin/dist/deckhand',
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  metafile: true,
+  define: { __DECKHAND_PLUGIN_SOURCE__: JSON.stringify(inner.outputFiles[0].text), 'import.meta.url': '__deckhandUrl' },
   banner: { js: "#!/usr/bin/env node\nconst __deckhandUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
 const builtins = new Set((await import('node:module')).builtinModules);
-const external = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external && !i.path.startsWith('node:') && !builtins.has(i.path)).map((i) => i.path));
+const external = [inner, result].flatMap((r) => Object.values(r.metafile.outputs)).flatMap((o) => o.imports.filter((i) => i.external && !i.path.startsWith('node:') && !builtins.has(i.path)).map((i) => i.path));
 if (external.length > 0) throw new Error(`nomad-plugin/dist/deckhand still imports ${[...new Set(external)].join(', ')} from outside: it must be one self-contained file`);
 chmodSync('nomad-plugin/dist/deckhand', 0o755);
-writeFileSync('nomad-plugin/dist/meta.json', JSON.stringify(result.metafile));
+writeFileSync('nomad-plugin/dist/meta.json', JSON.stringify(inner.metafile));
 // A file without an extension is read as the nearest package.json says, and the repository's says
 // ES modules; copied into plugin_dir the file has none and Node reads it as CommonJS, as here.
 writeFileSync('nomad-plugin/dist/package.json', '{ "type": "commonjs" }\n');

@@ -2,8 +2,10 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -191,12 +193,49 @@ func TestFingerprint(t *testing.T) {
 	}
 }
 
-func TestShutdownEndsTheProcess(t *testing.T) {
+func TestShutdownEndsTheProcessAndRemovesItsSocket(t *testing.T) {
 	p := launch(t)
+	configure(t, p, pluginConfigBody(t, ""))
+	// a stream the client holds open must not keep the plugin from ending
+	stream, err := p.Driver.Fingerprint(ctx(t), &drivers.FingerprintRequest{})
+	must(t, err)
+	_, err = stream.Recv()
+	must(t, err)
+	began := time.Now()
 	p.Close()
 	if !p.Exited() {
 		t.Fatal("the plugin did not exit after the controller's Shutdown")
 	}
+	if took := time.Since(began); took > 1500*time.Millisecond {
+		t.Fatalf("shutting down took %v: go-plugin's host SIGKILLs after 2 s", took)
+	}
+	if _, err := os.Stat(filepath.Dir(p.Socket)); !os.IsNotExist(err) {
+		t.Fatalf("the socket's folder %s is left: %v", filepath.Dir(p.Socket), err)
+	}
 }
 
 var _ = plugin.ProtocolGRPC
+
+// The plugin's stderr lines reach the host's log as entries with their level and fields; the
+// stdio and broker services go-plugin's host opens raise no error.
+func TestLogsReachTheHostAsEntries(t *testing.T) {
+	p := launch(t)
+	configure(t, p, pluginConfigBody(t, ""))
+	p.Close()
+	var configured bool
+	for _, line := range p.Logs() {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("host log line is not JSON: %q", line)
+		}
+		if e["@level"] == "error" || strings.Contains(line, "not available") {
+			t.Errorf("the host logged a problem: %s", line)
+		}
+		if e["@message"] == "plugin configured" && e["@level"] == "info" && e["reserved_cpu_cores"] == float64(1) {
+			configured = true
+		}
+	}
+	if !configured {
+		t.Fatalf("the plugin's JSON log line did not reach the host as an info entry with its fields:\n%s", strings.Join(p.Logs(), "\n"))
+	}
+}

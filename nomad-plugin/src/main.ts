@@ -2,7 +2,7 @@
  * `deckhand`, the Nomad task driver plugin: the file an operator copies into the client's
  * plugin_dir. Nomad starts it with its magic cookie, reads the handshake line from stdout and
  * talks gRPC over the unix socket it names (docs/nomad.md). Started by hand, it says what it is
- * and exits 1.
+ * and exits 1. The file runs this through launcher.ts, which keeps a V8 code cache for it.
  */
 import { startedByNomad, NOT_BY_HAND, offeredVersionProblem } from './go-plugin/cookie.js';
 import { stderrLog } from './go-plugin/log.js';
@@ -11,7 +11,7 @@ import { baseService } from './base/service.js';
 import { DeckhandDriver } from './driver/service.js';
 import { pluginVersion } from './version.js';
 
-async function main(): Promise<void> {
+async function serve(): Promise<void> {
   if (!startedByNomad(process.env)) {
     process.stderr.write(NOT_BY_HAND);
     process.exitCode = 1;
@@ -47,7 +47,9 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`${JSON.stringify({ '@level': 'error', '@message': `the deckhand plugin failed: ${err instanceof Error ? err.message : String(err)}`, '@timestamp': new Date().toISOString() })}\n`);
-  process.exit(1);
-});
+export function main(): Promise<void> {
+  return serve().catch((err: unknown) => {
+    process.stderr.write(`${JSON.stringify({ '@level': 'error', '@message': `the deckhand plugin failed: ${err instanceof Error ? err.message : String(err)}`, '@timestamp': new Date().toISOString() })}\n`);
+    process.exit(1);
+  });
+}

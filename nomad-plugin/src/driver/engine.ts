@@ -2,16 +2,19 @@
  * The Docker engine of the plugin config, as the driver uses it: its version for the
  * fingerprint, the job containers of a task (by their com.deckhand.job label) for stats, and
  * their removal when an agent was killed before it could remove them itself.
+ *
+ * dockerode is loaded on first use, not at start: it is most of what the plugin would load
+ * before its handshake (~100 ms), and Nomad's first launch of a plugin only asks what it is.
  */
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { JOB_LABEL } from '../../../agent/executor/docker/labels.js';
-import { removeLeftovers } from '../../../agent/executor/docker/leftovers.js';
-import { engineMessage } from '../../../agent/executor/docker/engine.js';
 
-export function connectEngine(endpoint: string): Docker {
+export function connectEngine(endpoint: string): Promise<Docker> {
   const url = new URL(endpoint);
-  if (url.protocol === 'unix:') return new Docker({ socketPath: url.pathname });
-  return new Docker({ host: url.hostname, port: url.port || (url.protocol === 'https:' ? 2376 : 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' });
+  return import('dockerode').then(({ default: Docker }) => {
+    if (url.protocol === 'unix:') return new Docker({ socketPath: url.pathname });
+    return new Docker({ host: url.hostname, port: url.port || (url.protocol === 'https:' ? 2376 : 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' });
+  });
 }
 
 export interface EngineVersion {
@@ -26,6 +29,7 @@ export async function engineVersion(docker: Docker, timeoutMs: number): Promise<
     const v = (await (docker.version as (opts: { abortSignal: AbortSignal }) => Promise<unknown>).call(docker, { abortSignal: abort })) as { Version: string; ApiVersion: string };
     return { version: v.Version, apiVersion: v.ApiVersion };
   } catch (err) {
+    const { engineMessage } = await import('../../../agent/executor/docker/engine.js');
     return { error: abort.aborted ? `no answer within ${timeoutMs / 1000} s` : engineMessage(err) };
   }
 }
@@ -76,6 +80,7 @@ export async function sampleContainers(docker: Docker, containersId: string): Pr
 }
 
 /** Removes the task's containers and networks, if any are left. */
-export function removeTaskContainers(docker: Docker, containersId: string): Promise<void> {
+export async function removeTaskContainers(docker: Docker, containersId: string): Promise<void> {
+  const { removeLeftovers } = await import('../../../agent/executor/docker/leftovers.js');
   return removeLeftovers(docker, containersId);
 }

@@ -64,7 +64,7 @@ function isGrpcError(err: unknown): err is GrpcError {
 
 export class DeckhandDriver {
   private config: PluginConfig | undefined;
-  private docker: Docker | undefined;
+  private engine: Promise<Docker> | undefined;
   private readonly tasks = new Map<string, DriverTask>();
   readonly events = new TaskEventHub();
 
@@ -72,7 +72,14 @@ export class DeckhandDriver {
 
   configure(config: PluginConfig): void {
     this.config = config;
-    this.docker = connectEngine(config.dockerEndpoint);
+    this.engine = undefined;
+  }
+
+  /** The engine of the plugin config, connected on first use; undefined before SetConfig. */
+  private docker(): Promise<Docker | undefined> {
+    if (!this.config) return Promise.resolve(undefined);
+    this.engine ??= connectEngine(this.config.dockerEndpoint);
+    return this.engine;
   }
 
   private task(id: string): DriverTask {
@@ -162,7 +169,7 @@ export class DeckhandDriver {
     call.on('cancelled', () => (open = false));
     call.on('close', () => (open = false));
     while (open) {
-      const fp = await fingerprint(this.config, this.docker, this.ctx.version);
+      const fp = await fingerprint(this.config, await this.docker(), this.ctx.version);
       if (!open) break;
       call.write(fp);
       await new Promise<void>((resolve) => {
@@ -177,7 +184,8 @@ export class DeckhandDriver {
 
   private async start(task: Record<string, unknown>): Promise<unknown> {
     const config = this.config;
-    if (!config || !this.docker) throw grpcError(status.FAILED_PRECONDITION, 'the driver has no configuration yet (SetConfig was not called)');
+    const docker = await this.docker();
+    if (!config || !docker) throw grpcError(status.FAILED_PRECONDITION, 'the driver has no configuration yet (SetConfig was not called)');
     const nomadTask = task as unknown as NomadTaskConfig;
     if (this.tasks.has(nomadTask.id)) throw grpcError(status.ALREADY_EXISTS, `task with ID ${nomadTask.id} already started`);
     let taskConfig;
@@ -188,7 +196,7 @@ export class DeckhandDriver {
       throw err;
     }
     // an engine that is down now may be back in a moment: worth a restart, not a failed job
-    const engineUp = engineVersion(this.docker, 5000).then((engine) => {
+    const engineUp = engineVersion(docker, 5000).then((engine) => {
       if ('error' in engine) throw recoverableError(`the Docker engine at ${config.dockerEndpoint} does not answer (${engine.error}); the job needs it`);
     });
     let started;
@@ -236,7 +244,7 @@ export class DeckhandDriver {
       this.event(task, `the client gives the agent ${timeoutMs / 1000} s to stop, but the task config's kill_timeout says ${planned / 1000} s: set both to the same (kill_timeout of the task and of its config), within the client's max_kill_timeout`);
     }
     this.event(task, `${signalName(kill)} sent to the Deckhand agent: it cancels the job within ${timeoutMs / 1000} s`);
-    const { killed } = await task.stop(kill, timeoutMs, this.docker);
+    const { killed } = await task.stop(kill, timeoutMs, await this.docker());
     if (killed) this.event(task, `the Deckhand agent did not end within ${timeoutMs / 1000} s: killed, and its containers removed`);
     return {};
   }
@@ -250,7 +258,8 @@ export class DeckhandDriver {
       await task.ended;
     }
     // an agent killed while the driver was away (or by destroy) could not remove its containers
-    if (this.docker) await removeTaskContainers(this.docker, task.state.containersId).catch(() => undefined);
+    const docker = await this.docker();
+    if (docker) await removeTaskContainers(docker, task.state.containersId).catch(() => undefined);
     task.dispose();
     this.tasks.delete(taskId);
     return {};
@@ -263,7 +272,7 @@ export class DeckhandDriver {
       return;
     }
     const intervalMs = Math.max(100, durationMs(call.request.collection_interval, 1000));
-    const collector = new TaskStatsCollector(task.state.pid, this.docker, task.state.containersId);
+    const collector = new TaskStatsCollector(task.state.pid, await this.docker(), task.state.containersId);
     let open = true;
     call.on('cancelled', () => (open = false));
     while (open && task.running) {

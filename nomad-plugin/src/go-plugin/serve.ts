@@ -44,14 +44,24 @@ export async function servePlugin(services: PluginServices, log: PluginLog, env:
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= new Promise<void>((resolve) => {
-      for (const call of openStreams) call.end();
-      const force = setTimeout(() => server.forceShutdown(), 1000);
-      force.unref();
-      server.tryShutdown(() => {
-        clearTimeout(force);
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
         rmSync(join(path, '..'), { recursive: true, force: true });
         resolveStopped();
         resolve();
+      };
+      for (const call of openStreams) call.end();
+      // streams the host keeps open (fingerprint, events, stats) would hold a graceful shutdown
+      // past go-plugin's 2 s before SIGKILL: cut them after a moment
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        finish();
+      }, 500);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        finish();
       });
     });
     return stopping;
