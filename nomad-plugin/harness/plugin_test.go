@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -237,5 +238,21 @@ func TestLogsReachTheHostAsEntries(t *testing.T) {
 	}
 	if !configured {
 		t.Fatalf("the plugin's JSON log line did not reach the host as an info entry with its fields:\n%s", strings.Join(p.Logs(), "\n"))
+	}
+}
+
+// SIGTERM, even at once after the handshake, ends the plugin cleanly: exit 0, no socket left.
+func TestSigtermEndsThePluginCleanly(t *testing.T) {
+	p := launch(t)
+	must(t, syscall.Kill(p.Pid, syscall.SIGTERM))
+	deadline := time.Now().Add(3 * time.Second)
+	for !p.Exited() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !p.Exited() {
+		t.Fatal("the plugin did not end on SIGTERM")
+	}
+	if _, err := os.Stat(filepath.Dir(p.Socket)); !os.IsNotExist(err) {
+		t.Fatalf("the socket's folder %s is left: %v", filepath.Dir(p.Socket), err)
 	}
 }

@@ -33,6 +33,10 @@ async function serve(): Promise<void> {
   process.on('SIGINT', () => undefined);
   process.on('SIGHUP', () => undefined);
 
+  // SIGTERM ends the plugin cleanly (its socket's folder removed), even one still starting
+  const terminated = new AbortController();
+  process.on('SIGTERM', () => terminated.abort());
+
   const version = pluginVersion();
   const driver = new DeckhandDriver({ version, log, env: process.env });
   const served = await servePlugin(
@@ -40,8 +44,8 @@ async function serve(): Promise<void> {
     log,
     process.env,
     (line) => void process.stdout.write(line),
+    terminated.signal,
   );
-  process.on('SIGTERM', () => void served.stop());
   await served.stopped;
   // anything still open (a stats timer, a docker socket) must not keep a stopped plugin alive
   process.exit(0);

@@ -33,7 +33,8 @@ function socketPath(env: NodeJS.ProcessEnv): string {
   return path;
 }
 
-export async function servePlugin(services: PluginServices, log: PluginLog, env: NodeJS.ProcessEnv, writeStdout: (line: string) => void): Promise<ServedPlugin> {
+/** Serves until the host's Shutdown, stop(), or `stopSignal` (SIGTERM, which may come before the handshake). */
+export async function servePlugin(services: PluginServices, log: PluginLog, env: NodeJS.ProcessEnv, writeStdout: (line: string) => void, stopSignal?: AbortSignal): Promise<ServedPlugin> {
   const { services: defs } = protocol();
   // go-plugin's host allows messages up to 2 GiB; a TaskConfig with a large environment must fit
   const server = new Server({ 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
@@ -102,9 +103,14 @@ export async function servePlugin(services: PluginServices, log: PluginLog, env:
   server.addService(defs.base, services.base);
   server.addService(defs.driver, services.driver);
 
+  stopSignal?.addEventListener('abort', () => void stop(), { once: true });
   await new Promise<void>((resolve, reject) => {
     server.bindAsync(`unix://${path}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
   });
+  if (stopSignal?.aborted) {
+    await stop();
+    return { socketPath: path, stopped, stop };
+  }
   // only now: the host dials as soon as it reads the line
   writeStdout(handshakeLine(path));
   log.log('debug', 'plugin serving', { socket: path });
