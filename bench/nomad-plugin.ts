@@ -10,7 +10,7 @@
  *     run. Target: under +100 ms.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createReadStream, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -167,6 +167,7 @@ async function startTaskVersusAgentRun(): Promise<{ agentRun: number; startTask:
   base.close();
   driver.close();
   p.child.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
   return { agentRun: middle(agentRun), startTask: middle(startTask) };
 }
 
