@@ -4,7 +4,7 @@ JOB ?= build
 # the project whose .circleci/config.yml `make run` executes (default: an example that runs offline)
 DIR ?= examples/hello
 
-.PHONY: all deps build test test-unit docker images test-deps bench run clean
+.PHONY: all deps build nomad-plugin test test-unit test-nomad test-nomad-harness docker images test-deps bench run clean
 
 all: build
 
@@ -18,6 +18,11 @@ build: deps
 	npx tsc -p tsconfig.json
 	node dist/agent/generate-validators.js >/dev/null
 	node scripts/bundle.mjs
+	node scripts/bundle-nomad-plugin.mjs
+
+# The Nomad task driver plugin: one executable file, nomad-plugin/dist/deckhand (docs/nomad.md).
+nomad-plugin: deps
+	node scripts/bundle-nomad-plugin.mjs
 
 # A Docker engine, installed and started if none is running.
 docker:
@@ -34,9 +39,21 @@ test-deps:
 	bash scripts/ensure-registry-binary.sh
 	bash scripts/ensure-test-tools.sh
 
-# The whole suite: compiler, expressions, schema, corpus, and the Docker executor against a real engine.
+# The whole suite: compiler, expressions, schema, corpus, and the Docker executor against a real engine;
+# then the Nomad plugin's Go harness.
 test: build images test-deps
 	node --test --test-reporter=spec $$(find dist/test -name '*.test.js' | sort)
+	$(MAKE) --no-print-directory test-nomad-harness
+
+# The Nomad task driver plugin driven as a Nomad client drives it, and `deckhand nomad`'s job files,
+# client configs and HTTP calls checked with Nomad's API types and HCL parser (Go, nomad-plugin/harness).
+# Go's build cache (GOCACHE) keeps the harness build between runs.
+test-nomad: build images
+	$(MAKE) --no-print-directory test-nomad-harness
+
+test-nomad-harness:
+	bash scripts/ensure-nomad-harness-tools.sh
+	cd nomad-plugin/harness && go test -count=1 -timeout 15m ./...
 
 # Tests outside test/executor/docker/ and test/executor/machine/ that run jobs on the Docker engine
 # (`deckhand execute`/`run`, DockerExecutor, the job-tools containers, the machine executor's sshd
@@ -69,6 +86,7 @@ bench: build images
 	node dist/bench/output-latency.js
 	node dist/bench/vm-acquire.js
 	node dist/bench/machine-ssh.js
+	node dist/bench/nomad-plugin.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
 run: build images

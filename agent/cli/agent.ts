@@ -3,7 +3,7 @@
  * (`deckhand execute --print-assignment`, a dispatcher, the control API), with the same output
  * as `deckhand execute`. `deckhand agent nomad-task`: the same, as the main task of a Nomad job.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAssignment, parseAssignmentText } from '../assignment/validate.js';
 import { errorKind, errorMessage, exitCodeFor, UsageError } from '../errors.js';
@@ -40,6 +40,12 @@ function readAssignment(path: string): string {
 export interface NomadTaskFlags {
   payload?: string;
   killTimeout?: string;
+  /** where to record the exit code at the end ({"exitCode": N}), for a task driver that outlived its view of the process */
+  exitFile?: string;
+  store?: string;
+  outputProcessor?: string;
+  outputSecretFile?: string;
+  outputUrl?: string;
   output: 'text' | 'json';
   logFormat: 'text' | 'json';
   logFile?: string;
@@ -53,13 +59,31 @@ export interface NomadTaskFlags {
  * `nomad alloc logs -stderr`.
  */
 export async function agentNomadTaskCommand(flags: NomadTaskFlags): Promise<number> {
+  const code = await runNomadTask(flags);
+  if (flags.exitFile) recordExit(flags.exitFile, code);
+  return code;
+}
+
+/** Written whole or not at all: the driver reads it once the process is gone. */
+function recordExit(file: string, exitCode: number): void {
+  try {
+    writeFileSync(`${file}.tmp`, `${JSON.stringify({ exitCode, at: new Date().toISOString() })}\n`);
+    renameSync(`${file}.tmp`, file);
+  } catch (err) {
+    agentLogger('json').log('warn', `cannot record the exit code in --exit-file ${file}: ${(err as Error).message}`);
+  }
+}
+
+async function runNomadTask(flags: NomadTaskFlags): Promise<number> {
   const log = agentLogger(flags.logFormat);
   try {
-    const [{ readNomadTask, readNodeSlice, describeNomadTask }, { readDispatchPayload, resolvePayloadPath }, { parseKillTimeout, splitKillTimeout }, { expandTaskPaths }] = await Promise.all([
+    const [{ readNomadTask, readNodeSlice, describeNomadTask }, { readDispatchPayload, resolvePayloadPath }, { parseKillTimeout, splitKillTimeout }, { expandTaskPaths }, { applyClientSettings }, { containerJobIdFor }] = await Promise.all([
       import('../nomad/task-env.js'),
       import('../nomad/payload.js'),
       import('../nomad/kill-timeout.js'),
       import('../nomad/task-paths.js'),
+      import('../nomad/client-settings.js'),
+      import('../nomad/task-containers.js'),
     ]);
     const budget = splitKillTimeout(parseKillTimeout(flags.killTimeout));
     const task = readNomadTask(process.env);
@@ -68,6 +92,7 @@ export async function agentNomadTaskCommand(flags: NomadTaskFlags): Promise<numb
     // one Nomad job per parallel node, as CircleCI Server dispatches them: meta names the slice
     const slice = readNodeSlice(task);
     if (slice) assignment = { ...assignment, run: { ...assignment.run, nodeIndex: slice.index, nodeTotal: slice.total } };
+    assignment = applyClientSettings(assignment, { store: flags.store, outputProcessor: flags.outputProcessor, outputSecretFile: flags.outputSecretFile, outputUrl: flags.outputUrl });
     const described = describeNomadTask(task);
     log.log('info', 'nomad task', { ...described, jobName: assignment.spec.job.name, runId: assignment.run.id, nodeIndex: assignment.run.nodeIndex, nodeTotal: assignment.run.nodeTotal, killTimeoutMs: budget.totalMs });
     const where = [task.allocId && `allocation ${task.allocId}`, task.jobId && `job ${task.jobId}`, task.cpuLimit !== undefined && `${task.cpuLimit} MHz CPU`, task.memoryLimit !== undefined && `${task.memoryLimit} MB memory`].filter(Boolean);
@@ -79,6 +104,8 @@ export async function agentNomadTaskCommand(flags: NomadTaskFlags): Promise<numb
       env: process.env,
       ...(where.length > 0 ? { notes: [`Nomad: ${where.join(', ')}`] } : {}),
       killGraceMs: budget.stepGraceMs,
+      // labelled by the allocation, so the task driver finds the job's containers
+      ...(task.allocId && task.taskName ? { containerJobId: containerJobIdFor({ allocId: task.allocId, taskName: task.taskName }) } : {}),
       // what is left of the kill timeout, less the margin, from the moment the signal came
       deliverBy: () => Date.now() + budget.totalMs - budget.marginMs,
     });

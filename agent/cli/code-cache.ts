@@ -26,7 +26,14 @@ export interface BundleExports {
 
 /** Loads `bundle` (a CommonJS file) with the code cache kept for `argv`'s subcommand, and runs its main(argv). */
 export function runBundle(bundle: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const source = readFileSync(bundle, 'utf8');
+  return runSource(readFileSync(bundle, 'utf8'), bundle, argv, env);
+}
+
+/**
+ * The same for a bundle's source held in memory (the Nomad plugin carries its own inside its one
+ * file): `bundle` is the file whose path and build name the cache, and the source's filename.
+ */
+export function runSource(source: string, bundle: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const location = cacheLocation(bundle, argv, env);
   const cachedData = location ? readOptional(location.file) : undefined;
   // the same wrapper Node's CommonJS loader puts around a file, so the bundle sees require & co.

@@ -144,10 +144,95 @@ export function buildProgram(): Command {
     .addOption(new Option('--output <format>', 'the job\'s output on stdout: text, or json for NDJSON events').choices(['text', 'json']).default('text'))
     .addOption(logFormatOption('json'))
     .option('--log-file <file>', 'where to write the full log (default $NOMAD_TASK_DIR/deckhand-job.log)')
+    .option('--store <dir|s3://bucket/prefix>', 'the client\'s store: replaces the assignment\'s storage.url (docs/nomad.md)')
+    .option('--output-processor <host:port>', 'the client\'s output processor: streams there (docs/nomad.md)')
+    .option('--output-secret-file <file>', 'the output processor\'s secret, to mint the job\'s token when the assignment has none')
+    .option('--output-url <base>', 'the output processor\'s HTTP address, to name the job\'s page')
+    .option('--exit-file <file>', 'when the job ends, write {"exitCode": N} here (the task driver reads it)')
     .action(async (opts: NomadTaskFlags) => {
       const { agentNomadTaskCommand } = await import('./agent.js');
       process.exitCode = await agentNomadTaskCommand(opts);
     });
+
+  const nomad = program.command('nomad').description('run Deckhand on a Nomad fleet: job files, client configuration, dispatch and drain (docs/nomad.md)');
+  const connectionOptions = (cmd: Command): Command =>
+    cmd
+      .option('--address <url>', 'a Nomad agent\'s HTTP address (default $NOMAD_ADDR, else http://127.0.0.1:4646)')
+      .option('--token <token>', 'ACL token (default $NOMAD_TOKEN)')
+      .option('--namespace <ns>', 'namespace (default $NOMAD_NAMESPACE)')
+      .option('--region <region>', 'region (default $NOMAD_REGION)')
+      .option('--ca-cert <file>', 'CA certificate (PEM) of Nomad\'s HTTPS (default $NOMAD_CACERT)')
+      .option('--client-cert <file>', 'client certificate (PEM) (default $NOMAD_CLIENT_CERT)')
+      .option('--client-key <file>', 'client key (PEM) (default $NOMAD_CLIENT_KEY)')
+      .option('--tls-server-name <name>', 'the name the server\'s certificate must carry (default $NOMAD_TLS_SERVER_NAME)');
+  nomad
+    .command('job')
+    .description('print the parameterized batch job that runs jobs of one resource class (HCL for nomad job run, or the job API\'s JSON)')
+    .requiredOption('--resource-class <class>', 'a CircleCI Docker resource class: small, medium, large, …')
+    .addOption(new Option('--driver <driver>', 'deckhand (the task driver plugin) or raw_exec').choices(['deckhand', 'raw_exec']).default('deckhand'))
+    .addOption(new Option('--format <format>', 'hcl or json').choices(['hcl', 'json']).default('hcl'))
+    .option('--job-id <id>', 'the job\'s ID (default deckhand-<class>)')
+    .option('--node-class <class>', 'run only on clients of this node class', 'deckhand')
+    .option('--datacenters <list>', 'comma-separated datacenters', '*')
+    .option('--kill-timeout <duration>', 'how long a canceled job has to stop', '25s')
+    .option('--max-kill-timeout <duration>', 'the clients\' max_kill_timeout (kill-timeout must fit)', '30s')
+    .option('--mhz-per-cpu <mhz>', 'MHz one CPU of the class counts for in Nomad\'s cpu', '2000')
+    .option('--deckhand <command>', 'raw_exec: the deckhand command on the clients', 'deckhand')
+    .action(async (opts: import('./nomad.js').NomadJobFlags) => {
+      const { nomadJobCommand } = await import('./nomad.js');
+      process.exitCode = nomadJobCommand(opts);
+    });
+  nomad
+    .command('client-config')
+    .description('print a Nomad client\'s configuration for Deckhand jobs, for this machine (reserved CPU in this machine\'s MHz)')
+    .requiredOption('--servers <addresses>', 'the Nomad servers, HOST[:PORT],… (port 4647 when none is given)')
+    .addOption(new Option('--format <format>', 'hcl or json').choices(['hcl', 'json']).default('hcl'))
+    .option('--node-class <class>', 'the node class jobs are constrained to', 'deckhand')
+    .option('--datacenter <dc>', 'the client\'s datacenter', 'dc1')
+    .option('--data-dir <dir>', 'Nomad\'s data_dir', '/opt/nomad/data')
+    .option('--plugin-dir <dir>', 'where the deckhand plugin file is', '/opt/nomad/plugins')
+    .option('--deckhand <path>', 'the deckhand executable on the client', '/usr/local/bin/deckhand')
+    .option('--docker-endpoint <url>', 'the Docker engine jobs run in', 'unix:///var/run/docker.sock')
+    .option('--store <dir|s3://bucket/prefix>', 'the store every job on this client uses')
+    .option('--output-processor <host:port>', 'where every job\'s output is streamed')
+    .option('--output-secret-file <file>', 'the output processor\'s secret, to mint job tokens')
+    .option('--reserved-cores <n>', 'CPU cores kept back from jobs', '2')
+    .option('--reserved-memory <mb>', 'memory (MB) kept back from jobs', '4096')
+    .option('--mhz-per-core <mhz>', 'MHz of one core (default: what this machine reports)')
+    .option('--max-kill-timeout <duration>', 'the longest kill_timeout a job may have', '30s')
+    .option('--drain-deadline <duration>', 'how long a shutdown waits for running jobs', '1h')
+    .option('--tls-ca <file>', 'TLS: the CA file on the client (with --tls-cert, --tls-key)')
+    .option('--tls-cert <file>', 'TLS: the client\'s certificate file')
+    .option('--tls-key <file>', 'TLS: the client\'s key file')
+    .action(async (opts: import('./nomad.js').NomadClientConfigFlags) => {
+      const { nomadClientConfigCommand } = await import('./nomad.js');
+      process.exitCode = nomadClientConfigCommand(opts);
+    });
+  connectionOptions(
+    nomad
+      .command('dispatch')
+      .description('dispatch one job run (its assignment) to the parameterized job of its resource class; prints the dispatched job\'s ID')
+      .requiredOption('--assignment <file|->', 'the assignment (deckhand execute --print-assignment), or a reference {"assignmentUrl": …}')
+      .option('--wait', 'follow the allocation to its end and exit with the job\'s exit code')
+      .option('--job <id>', 'the parameterized job (default deckhand-<the assignment\'s resource class>)')
+      .option('--run-id <id>', 'a reference\'s run id (meta run_id)')
+      .option('--idempotency-token <token>', 'default: the run\'s id'),
+  ).action(async (opts: import('./nomad.js').NomadDispatchFlags) => {
+    const { nomadDispatchCommand } = await import('./nomad.js');
+    process.exitCode = await nomadDispatchCommand(opts);
+  });
+  connectionOptions(
+    nomad
+      .command('drain')
+      .description('stop a client taking jobs and let running ones finish (an autoscaling lifecycle hook runs drain --self); waits for the drain unless --detach')
+      .option('--self', 'the client whose agent the address names')
+      .option('--node <id>', 'another client, by node ID')
+      .option('--deadline <duration>', 'stop jobs still running after this long (none: no deadline)', '1h')
+      .option('--detach', 'return once the drain has started'),
+  ).action(async (opts: import('./nomad.js').NomadDrainFlags) => {
+    const { nomadDrainCommand } = await import('./nomad.js');
+    process.exitCode = await nomadDrainCommand(opts);
+  });
 
   const outputProcessor = program
     .command('output-processor')

@@ -23,6 +23,8 @@ export interface JobCommandOptions {
   /** lines at the top of the job's output */
   notes?: string[];
   killGraceMs?: number;
+  /** the com.deckhand.job label of the job's containers (default: from the run id) */
+  containerJobId?: string;
   /** the latest moment (epoch ms) output delivery may go on after a cancel by `signal` */
   deliverBy?: (signal: CancelSignal) => number | undefined;
 }
@@ -44,6 +46,7 @@ export async function runJobCommand(assignment: JobAssignment, opts: JobCommandO
     ...(opts.output === 'text' && process.stdout.isTTY === true ? { livePullProgress: { write: (text: string) => void process.stdout.write(text), columns: process.stdout.columns } } : {}),
     ...(opts.notes ? { notes: opts.notes } : {}),
     ...(opts.killGraceMs !== undefined ? { killGraceMs: opts.killGraceMs } : {}),
+    ...(opts.containerJobId !== undefined ? { containerJobId: opts.containerJobId } : {}),
   });
   const unwatch = watchInterrupts({
     what: 'the job',

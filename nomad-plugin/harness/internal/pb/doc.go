@@ -1,0 +1,2 @@
+// Package pb holds the Go stubs protoc generates from ../../proto (make nomad-harness-stubs).
+package pb
