@@ -60,11 +60,11 @@ test-nomad-harness:
 # containers): only `make test` runs them. Paths under test/, no .ts.
 ENGINE_TESTS := \
 	artifacts/end-to-end \
-	cli/agent cli/nomad-task \
+	cli/agent cli/machine-jobs cli/nomad-task \
 	job-tools/glob job-tools/halt job-tools/install job-tools/split \
 	output/backpressure output/stream/faults output/stream/memory output/stream/streaming \
 	runner/engine-loss runner/execute runner/machine-job \
-	steps/add-ssh-keys steps/checkout steps/persist-to-workspace steps/save-cache steps/store-artifacts steps/store-test-results \
+	steps/add-ssh-keys steps/checkout steps/persist-to-workspace steps/save-cache steps/setup-remote-docker steps/store-artifacts steps/store-test-results \
 	test-results/execute \
 	vm/aws-provider vm/docker-provider vm/static-provider \
 	workflow/run workflow/s3-store

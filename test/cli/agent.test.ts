@@ -115,11 +115,11 @@ describe('deckhand agent run', { concurrency: false, timeout: 300_000 }, () => {
     assert.match(absent.err, /^deckhand: --assignment .*absent\.json cannot be read \(ENOENT\); give a file written by deckhand execute --print-assignment, or - for standard input\n$/);
   });
 
-  test('a machine job is refused by the executor registry before anything starts, exit 2', () => {
-    const dir = project('version: 2.1\njobs:\n  build:\n    machine: true\n    steps:\n      - run: echo should not run\n');
+  test('a macos job is refused by the executor registry before anything starts, exit 2', () => {
+    const dir = project('version: 2.1\njobs:\n  build:\n    macos:\n      xcode: 15.4.0\n    steps:\n      - run: echo should not run\n');
     const r = execute(dir, []);
     assert.equal(r.code, 2, r.err);
-    assert.match(r.err, /^deckhand: job "build" uses the machine executor, which is not supported yet; Deckhand runs docker jobs\n$/);
+    assert.match(r.err, /^deckhand: job "build" uses the macos executor, which is not supported yet; Deckhand runs docker and machine jobs\n$/);
     assert.ok(!r.out.includes('should not run'));
   });
 

@@ -197,14 +197,6 @@ jobs:
     assert.match(r.out, /Rerunning the step \(attempt 2 of 4\) after 1s/);
   });
 
-  test('setup_remote_docker is announced and skipped without failing the job', () => {
-    const dir = project(job(BUSYBOX, '      - setup_remote_docker\n      - run: echo after'));
-    const r = execute(dir, []);
-    assert.equal(r.code, 0, r.out + r.err);
-    assert.match(r.out, /setup_remote_docker is not yet supported by deckhand; skipping this step/);
-    assert.match(r.out, /\nafter\n/);
-  });
-
   test('--output json prints one event per line, output bytes included', () => {
     const dir = project(job(BUSYBOX, '      - run: echo json-out'));
     const r = execute(dir, ['--output', 'json']);
