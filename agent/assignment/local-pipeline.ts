@@ -25,6 +25,8 @@ export function localCompileOptions(opts: PipelineFlags, git: GitInfo): CompileO
     revision: opts.revision ?? git.revision,
     gitUrl: git.remoteUrl,
     parameters: opts.pipelineParameters ?? {},
+    // every missing orb and every other problem at once, not one per run
+    collectProblems: true,
     ...(opts.orbs ? { registry: opts.orbs.registry, ...(opts.orbs.fetchProblems ? { orbFetchProblems: opts.orbs.fetchProblems } : {}) } : {}),
   };
 }
