@@ -46,9 +46,20 @@ export function isOrbSourceFolder(path: string): boolean {
 }
 
 export function packOrb(dir: string): PackedOrb {
+  try {
+    return pack(dir);
+  } catch (err) {
+    // a file that cannot be read (a dangling link, a folder named like a file, no permission) is the source's problem, told in one line
+    const e = err as NodeJS.ErrnoException;
+    if (typeof e?.code === 'string' && typeof e.path === 'string') throw configError(undefined, `cannot read ${e.path} (${e.code}) while packing the orb in ${dir}`);
+    throw err;
+  }
+}
+
+function pack(dir: string): PackedOrb {
   if (!isOrbSourceFolder(dir)) throw configError(undefined, `${dir} is not a folder: orb pack reads an orb's source folder (the one holding @orb.yml)`);
   const rootFile = join(dir, '@orb.yml');
-  if (!existsSync(rootFile)) {
+  if (!existsSync(rootFile) || !statSync(rootFile).isFile()) {
     throw configError(undefined, `${dir} has no @orb.yml: an orb source folder holds @orb.yml (version, description…) with commands/, jobs/, executors/ and examples/ beside it; give that folder, or the packed orb file`);
   }
   const warnings: Diagnostic[] = [];

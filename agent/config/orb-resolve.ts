@@ -59,32 +59,44 @@ export async function ensureOrbs(prepared: PreparedConfig, opts: EnsureOrbsOptio
       for (const key of missing.keys()) problems.set(key, opts.offlineReason ?? 'not fetched: working offline');
       break;
     }
-    await Promise.all(
+    // asked all at once; stored one at a time, since two references may answer one version
+    const answers = await Promise.all(
       [...missing].map(async ([key, ref]) => {
         try {
-          const stored = await fetchInto(ref, fetcher, opts.registry);
-          fetched.push(stored);
-          opts.onFetched?.(stored);
+          return { key, ref, answer: await fetcher.orbVersion(formatOrbRef(ref)) };
         } catch (err) {
-          problems.set(key, err instanceof ConfigError ? `what ${new URL(fetcher.host).host} answered is not a usable orb: ${err.diagnostics.map(formatDiagnostic).join('; ')}` : errorMessage(err));
+          return { key, ref, error: err };
         }
       }),
     );
+    for (const a of answers) {
+      try {
+        if ('error' in a) throw a.error;
+        const stored = storeAnswer(a.ref, a.answer, fetcher.host, opts.registry);
+        fetched.push(stored);
+        opts.onFetched?.(stored);
+      } catch (err) {
+        problems.set(a.key, err instanceof ConfigError ? `what ${new URL(fetcher.host).host} answered is not a usable orb: ${err.diagnostics.map(formatDiagnostic).join('; ')}` : errorMessage(err));
+      }
+    }
   }
   return { fetched, problems };
 }
 
 /** Fetches one reference and stores it under the exact version the registry answered. */
 export async function fetchInto(ref: OrbRef, fetcher: OrbFetcher, registry: OrbRegistry): Promise<FetchedOrb> {
+  return storeAnswer(ref, await fetcher.orbVersion(formatOrbRef(ref)), fetcher.host, registry);
+}
+
+function storeAnswer(ref: OrbRef, answer: OrbVersion | undefined, registryHost: string, registry: OrbRegistry): FetchedOrb {
   const reference = formatOrbRef(ref);
-  const host = new URL(fetcher.host).host;
-  const answer = await fetcher.orbVersion(reference);
+  const host = new URL(registryHost).host;
   if (!answer) throw new DeckhandError(`the orb registry ${host} has no ${reference} (check the orb's name and version)`, 'input');
   if (!versionMatches(ref.version, answer.version)) {
     throw new DeckhandError(`the orb registry ${host} answered ${reference} with version ${JSON.stringify(answer.version)}, which does not match it`, 'infrastructure');
   }
   const exact: OrbRef = { namespace: ref.namespace, name: ref.name, version: answer.version };
   const stored = formatOrbRef(exact);
-  registry.store(answer.source, exact, stored, { registry: fetcher.host, reference, fetchedAt: new Date().toISOString() });
-  return { reference, stored, host: fetcher.host };
+  registry.store(answer.source, exact, stored, { registry: registryHost, reference, fetchedAt: new Date().toISOString() });
+  return { reference, stored, host: registryHost };
 }

@@ -110,8 +110,11 @@ test('DECKHAND_ORB_REGISTRY names the registry; CIRCLE_TOKEN reaches a private o
 test('offline, every missing orb is listed at once; each suggested command works', async () => {
   const h = home();
   const cfg = uses('  node: acme/node@5\n  util: acme/util\n  more: acme/util@1.3', 'node/test');
-  const missing = await deckhand(['config', 'validate', '-c', cfg], { DECKHAND_HOME: h, DECKHAND_OFFLINE: '1' });
+  const asked = standIn.requests.length;
+  // the registry is named, yet never asked
+  const missing = await deckhand(['config', 'validate', '-c', cfg], { DECKHAND_HOME: h, DECKHAND_OFFLINE: '1', DECKHAND_ORB_REGISTRY: host });
   assert.equal(missing.code, 1);
+  assert.equal(standIn.requests.length, asked);
   const lines = missing.err.trimEnd().split('\n');
   assert.deepEqual(
     lines.map((l) => l.replace(/ \(\/tmp\/[^)]*\)/, '').replace(/; fetch it with.*/, '')),
@@ -130,8 +133,9 @@ test('offline, every missing orb is listed at once; each suggested command works
     assert.equal(r.code, 0, r.err);
   }
   // acme/node imports acme/util@1, which the imports above answer too
-  const ok = await deckhand(['config', 'validate', '-c', cfg, '--offline'], { DECKHAND_HOME: h });
+  const ok = await deckhand(['config', 'validate', '-c', cfg, '--offline', '--orb-registry', host], { DECKHAND_HOME: h });
   assert.equal(ok.code, 0, ok.err);
+  assert.equal(standIn.requests.length, asked);
 
   // and the fetch each line suggests
   const h2 = home();

@@ -96,3 +96,18 @@ test('pack: an include that escapes through a symbolic link is refused; a nested
     '"parameters" is not a key orb pack keeps; the packed orb leaves it out, as circleci orb pack does',
   ]);
 });
+
+test('what cannot be read is one line naming it, never an internal error', () => {
+  const dir = writeTree({ '@orb.yml': 'version: 2.1\n' });
+  symlinkSync(join(dir, 'nowhere.yml'), join(dir, 'commands-link'));
+  mkdirSync(join(dir, 'commands'));
+  symlinkSync(join(dir, 'nowhere.yml'), join(dir, 'commands', 'dangling.yml'));
+  assert.throws(() => packOrb(dir), (err: unknown) => {
+    assert.ok(err instanceof ConfigError, String(err));
+    assert.equal(err.message, `cannot read ${join(dir, 'commands', 'dangling.yml')} (ENOENT) while packing the orb in ${dir}`);
+    return true;
+  });
+  const folderRoot = writeTree({ 'commands/x.yml': 'steps: []\n' });
+  mkdirSync(join(folderRoot, '@orb.yml'));
+  assert.throws(() => packOrb(folderRoot), /has no @orb\.yml/);
+});

@@ -123,6 +123,21 @@ test('offline nothing is fetched: every missing orb, an imported one\'s too, is 
   );
 });
 
+test('an answer that is not a usable orb is not stored, and says why', async () => {
+  standIn.publish('acme/bad@1.0.0', '- a list, not an orb\n');
+  standIn.publish('acme/unpacked@1.0.0', 'version: 2.1\ncommands:\n  x:\n    steps:\n      - run: <<include(x.sh)>>\n');
+  const registry = emptyRegistry();
+  const prepared = prepareConfig(loadYaml(config('    bad: acme/bad@1\n    unpacked: acme/unpacked@1'), { file: 'config.yml' }), 'config.yml', {});
+  const { problems, fetched } = await ensureOrbs(prepared, { registry, fetcher: new OrbSource({ host }) });
+  assert.deepEqual(fetched, []);
+  assert.deepEqual(registry.list(), []);
+  const where = new URL(host).host;
+  assert.deepEqual(problems, new Map([
+    ['acme/bad@1', `what ${where} answered is not a usable orb: acme/bad@1.0.0:1:1: an orb must be a YAML map (with commands, jobs, executors…)`],
+    ['acme/unpacked@1', `what ${where} answered is not a usable orb: acme/unpacked@1.0.0:5:14: <<include(x.sh)>> was never replaced: an include belongs to an orb's source folder and is filled in when the orb is packed; pack it with "deckhand orb pack DIR", or import the folder with "deckhand orb import DIR --name ns/name@version"`],
+  ]));
+});
+
 function standInSource(ref: string): string {
   const orb = (standIn as unknown as { orbs: Map<string, { versions: Map<string, { source: string }> }> }).orbs;
   const [name, version] = ref.split('@');
