@@ -1,23 +1,31 @@
-/** `deckhand config process`: the processed 2.0 config, or one job's JobSpec. */
+/** `deckhand config process`: the processed 2.0 config, or one job's JobSpec (an approval job's too). */
 import { existsSync, readFileSync } from 'node:fs';
-import { compileFile, findJob } from '../config/compile.js';
+import { compileSource, findJob } from '../config/compile.js';
+import { formatDiagnostic } from '../config/diagnostics.js';
 import { readGitInfo } from '../config/git-info.js';
 import { processedYaml } from '../config/process-output.js';
-import { loadYaml, isMapValue } from '../config/source.js';
+import { loadYaml, loadYamlFile, isMapValue } from '../config/source.js';
 import { toJobSpec } from '../config/to-jobspec.js';
 import { UsageError } from '../errors.js';
 import type { ProcessFlags } from './main.js';
+import { fetchConfigOrbs, orbAccess } from './orb-access.js';
 
-export function processCommand(flags: ProcessFlags): number {
+export async function processCommand(flags: ProcessFlags): Promise<number> {
   if (flags.jobspec && !flags.job) throw new UsageError('--jobspec needs --job NAME (the JobSpec describes one job)');
   if (!existsSync(flags.config)) throw new UsageError(`config file ${flags.config} does not exist (use -c FILE)`);
+  const access = orbAccess(flags, process.env);
   const git = readGitInfo(process.cwd());
-  const compiled = compileFile(flags.config, {
+  const options = {
     branch: flags.branch ?? (flags.tag ? undefined : git.branch),
     tag: flags.tag,
     revision: flags.revision ?? git.revision,
     parameters: flags.pipelineParameters ? readPipelineParameters(flags.pipelineParameters) : {},
-  });
+    registry: access.registry,
+  };
+  const root = loadYamlFile(flags.config);
+  const orbFetchProblems = await fetchConfigOrbs(root, flags.config, options, access);
+  const compiled = compileSource(root, flags.config, { ...options, orbFetchProblems, collectProblems: true });
+  for (const w of compiled.warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
   if (flags.job) {
     const found = findJob(compiled, flags.job, flags.workflow);
     if (flags.jobspec) {

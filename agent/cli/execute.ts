@@ -10,18 +10,21 @@ import { resolve } from 'node:path';
 import type { RuntimeSettings } from '../assignment/assignment.js';
 import { findJob } from '../config/compile.js';
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.js';
+import { readGitInfo } from '../config/git-info.js';
 import { toJobSpec } from '../config/to-jobspec.js';
 import { UsageError } from '../errors.js';
 import { defaultLogPath } from '../output/log-file.js';
 import { outputTargetFromFlags, type OutputStreamFlags } from '../output/stream/stream-options.js';
 import { localAssignment } from '../assignment/local.js';
-import { compileLocalPipeline } from '../assignment/local-pipeline.js';
+import { compileLocalPipeline, localCompileOptions, type PipelineFlags } from '../assignment/local-pipeline.js';
 import { readPipelineParameters } from './config-process.js';
 import { localInputs, type LocalInputFlags } from './local-inputs.js';
+import { fetchConfigFileOrbs, orbAccess, type OrbFlags } from './orb-access.js';
+import { configProblemLines } from './report-error.js';
 import { runJobCommand } from './run-job.js';
 
 /** The execute flags as commander parses them. */
-export interface ExecuteFlags extends LocalInputFlags, OutputStreamFlags {
+export interface ExecuteFlags extends LocalInputFlags, OutputStreamFlags, OrbFlags {
   job: string;
   config: string;
   workflow?: string;
@@ -49,7 +52,7 @@ export async function executeCommand(flags: ExecuteFlags, color: boolean): Promi
   } catch (err) {
     // for execute, a bad config is an input error (exit 2); exit 1 means the job itself failed
     if (!(err instanceof ConfigError)) throw err;
-    for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
+    process.stderr.write(configProblemLines(err));
     return 2;
   }
 }
@@ -62,10 +65,11 @@ async function execute(flags: ExecuteFlags, color: boolean): Promise<number> {
   }
   const inputs = localInputs(flags, process.env);
   const repository = process.cwd();
-  const { compiled, git } = compileLocalPipeline(
-    { config: flags.config, branch: flags.branch, tag: flags.tag, revision: flags.revision, pipelineParameters: flags.pipelineParameters ? readPipelineParameters(flags.pipelineParameters) : undefined },
-    repository,
-  );
+  const pipeline: PipelineFlags = { config: flags.config, branch: flags.branch, tag: flags.tag, revision: flags.revision, pipelineParameters: flags.pipelineParameters ? readPipelineParameters(flags.pipelineParameters) : undefined };
+  const orbs = orbAccess(flags, process.env);
+  const fetchProblems = await fetchConfigFileOrbs(flags.config, { ...localCompileOptions(pipeline, readGitInfo(repository)), registry: orbs.registry }, orbs);
+  const { compiled, git } = compileLocalPipeline({ ...pipeline, orbs: { registry: orbs.registry, fetchProblems } }, repository);
+  for (const w of compiled.warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
   const found = findJob(compiled, flags.job, flags.workflow);
   const spec = toJobSpec(compiled, found.job, found.wfJob, found.workflow?.name);
   const runId = flags.jobRunId ?? randomUUID();

@@ -11,6 +11,7 @@ import type { RetainedKind } from '../store/retention.js';
 import type { AgentRunFlags, NomadTaskFlags } from './agent.js';
 import type { ExecuteFlags } from './execute.js';
 import { reportAndExit } from './report-error.js';
+import type { OrbFlags } from './orb-access.js';
 import type { RunFlags } from './run.js';
 
 function version(): string {
@@ -29,11 +30,13 @@ export function buildProgram(): Command {
   const config = program.command('config').description('check and compile .circleci/config.yml');
   config
     .command('validate')
-    .description('check a config: exit 0 if valid, else one FILE:LINE:COL line per problem and exit 1')
+    .description('check a config: exit 0 if valid, else one FILE:LINE:COL line per problem (all of them) and exit 1; warnings do not fail it')
     .option('-c, --config <file>', 'config file', '.circleci/config.yml')
-    .action(async (opts: { config: string }) => {
+    .option(ORB_REGISTRY_FLAG, ORB_REGISTRY_HELP)
+    .option('--offline', OFFLINE_HELP)
+    .action(async (opts: { config: string } & OrbFlags) => {
       const { validateCommand } = await import('./config-validate.js');
-      process.exitCode = validateCommand(opts.config);
+      process.exitCode = await validateCommand(opts.config, opts);
     });
   config
     .command('process')
@@ -46,9 +49,11 @@ export function buildProgram(): Command {
     .option('--job <name>', 'one job: a workflow job name, or a job definition')
     .option('--workflow <name>', 'look the job up in this workflow')
     .option('--jobspec', 'print the JobSpec JSON of --job instead of YAML')
+    .option(ORB_REGISTRY_FLAG, ORB_REGISTRY_HELP)
+    .option('--offline', OFFLINE_HELP)
     .action(async (opts: ProcessFlags) => {
       const { processCommand } = await import('./config-process.js');
-      process.exitCode = processCommand(opts);
+      process.exitCode = await processCommand(opts);
     });
 
   program
@@ -91,6 +96,8 @@ export function buildProgram(): Command {
     .option('--output-url <base>', 'the output processor\'s HTTP address, to print the job\'s page (e.g. http://host:8080)')
     .addOption(logFormatOption())
     .option('--print-assignment', 'print the job\'s assignment (JSON; secrets as references) and exit without running it: deckhand agent run takes it (docs/assignment.md)')
+    .option(ORB_REGISTRY_FLAG, ORB_REGISTRY_HELP)
+    .option('--offline', OFFLINE_HELP)
     .action(async (opts: ExecuteFlags) => {
       const { executeCommand } = await import('./execute.js');
       process.exitCode = await executeCommand(opts, program.opts<{ color: boolean }>().color);
@@ -119,6 +126,8 @@ export function buildProgram(): Command {
     .option('--machine-aws-config <file>', 'the aws provider\'s settings, JSON (docs/machine.md)')
     .option('--store <dir|s3://bucket/prefix>', 'where caches, workspaces and artifacts go (default $DECKHAND_HOME/store; docs/storage.md)')
     .option('--pipeline-parameters <file|json>', 'pipeline parameter values: a JSON/YAML file or inline JSON')
+    .option(ORB_REGISTRY_FLAG, ORB_REGISTRY_HELP)
+    .option('--offline', OFFLINE_HELP)
     .action(async (opts: RunFlags) => {
       const { runCommand } = await import('./run.js');
       process.exitCode = await runCommand(opts, program.opts<{ color: boolean }>().color);
@@ -263,18 +272,33 @@ export function buildProgram(): Command {
       process.exitCode = outputProcessorTokenCommand(jobId, cmd.optsWithGlobals<import('./output-processor.js').TokenFlags>());
     });
 
-  const orb = program.command('orb').description('the local orb registry (under DECKHAND_HOME, default ~/.deckhand)');
+  const orb = program.command('orb').description('the local orb registry (under DECKHAND_HOME, default ~/.deckhand): orbs fetched, imported or packed from source');
   orb
-    .command('import <file>')
-    .description('add an orb source file to the local registry')
-    .requiredOption('--name <ns/name@version>', 'the reference configs use, e.g. circleci/node@5.1.0')
-    .action(async (file: string, opts: { name: string }) => {
+    .command('import <path>')
+    .description('add an orb to the local registry: its packed file, or its source folder (packed first, as orb pack does)')
+    .requiredOption('--name <ns/name@version>', 'the exact version to store it as, e.g. circleci/node@5.1.0 (it also answers @5.1, @5 and @volatile)')
+    .action(async (path: string, opts: { name: string }) => {
       const { orbImportCommand } = await import('./orb.js');
-      process.exitCode = orbImportCommand(file, opts.name);
+      process.exitCode = orbImportCommand(path, opts.name);
+    });
+  orb
+    .command('pack <dir>')
+    .description('print the packed orb of a source folder (@orb.yml, commands/, jobs/, executors/, examples/, <<include(file)>>), as circleci orb pack does')
+    .action(async (dir: string) => {
+      const { orbPackCommand } = await import('./orb.js');
+      process.exitCode = orbPackCommand(dir);
+    });
+  orb
+    .command('fetch <ref...>')
+    .description('fetch orbs from the orb registry into the local one, e.g. circleci/node@5 (stored under the exact version the registry answers)')
+    .option(ORB_REGISTRY_FLAG, ORB_REGISTRY_HELP)
+    .action(async (refs: string[], opts: OrbFlags) => {
+      const { orbFetchCommand } = await import('./orb.js');
+      process.exitCode = await orbFetchCommand(refs, opts);
     });
   orb
     .command('list')
-    .description('list the orbs in the local registry')
+    .description('list the orbs in the local registry (and where fetched ones came from)')
     .action(async () => {
       const { orbListCommand } = await import('./orb.js');
       process.exitCode = orbListCommand();
@@ -343,6 +367,10 @@ function logFormatOption(defaultFormat: 'text' | 'json' = 'text'): Option {
   return new Option('--log-format <format>', 'agent messages on stderr: text, or json lines').choices(['text', 'json']).default(defaultFormat);
 }
 
+const ORB_REGISTRY_FLAG = '--orb-registry <url>';
+const ORB_REGISTRY_HELP = 'fetch missing orbs from this orb registry, e.g. a CircleCI Server host (default: $DECKHAND_ORB_REGISTRY, else https://circleci.com; $CIRCLE_TOKEN for private orbs)';
+const OFFLINE_HELP = 'never touch the network: use only orbs already in the local registry (also DECKHAND_OFFLINE=1)';
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -351,7 +379,7 @@ function toInt(value: string): number {
   return /^\d+$/.test(value) ? Number(value) : Number.NaN;
 }
 
-export interface ProcessFlags {
+export interface ProcessFlags extends OrbFlags {
   config: string;
   pipelineParameters?: string;
   branch?: string;

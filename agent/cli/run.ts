@@ -2,7 +2,9 @@
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
-import { ConfigError, formatDiagnostic } from '../config/diagnostics.js';
+import { localCompileOptions } from '../assignment/local-pipeline.js';
+import { ConfigError } from '../config/diagnostics.js';
+import { readGitInfo } from '../config/git-info.js';
 import { UsageError } from '../errors.js';
 import type { RuntimeSettings } from '../assignment/assignment.js';
 import { askingApprover, fixedApprover, type ApprovalPolicy, type Approver } from '../workflow/approval.js';
@@ -11,10 +13,12 @@ import { startWorkflow } from '../workflow/run-workflow.js';
 import { readPipelineParameters } from './config-process.js';
 import { watchInterrupts } from './interrupts.js';
 import { localInputs, type LocalInputFlags } from './local-inputs.js';
+import { fetchConfigFileOrbs, orbAccess, type OrbFlags } from './orb-access.js';
+import { configProblemLines } from './report-error.js';
 import { agentLogger } from './run-job.js';
 
 /** The run flags as commander parses them. */
-export interface RunFlags extends LocalInputFlags {
+export interface RunFlags extends LocalInputFlags, OrbFlags {
   config: string;
   workflow?: string;
   pull: RuntimeSettings['docker']['pull'];
@@ -33,13 +37,19 @@ export async function runCommand(flags: RunFlags, color: boolean): Promise<numbe
     if (!existsSync(flags.config)) throw new UsageError(`config file ${flags.config} does not exist (use -c FILE)`);
     const inputs = localInputs(flags, process.env);
     const log = agentLogger('text');
-    const workflow = startWorkflow({
+    const pipeline = {
       config: flags.config,
-      workflow: flags.workflow,
       branch: flags.branch,
       tag: flags.tag,
       revision: flags.revision,
       pipelineParameters: flags.pipelineParameters ? readPipelineParameters(flags.pipelineParameters) : undefined,
+    };
+    const orbs = orbAccess(flags, process.env);
+    const fetchProblems = await fetchConfigFileOrbs(flags.config, { ...localCompileOptions(pipeline, readGitInfo(process.cwd())), registry: orbs.registry }, orbs);
+    const workflow = startWorkflow({
+      ...pipeline,
+      orbs: { registry: orbs.registry, fetchProblems },
+      workflow: flags.workflow,
       repository: process.cwd(),
       jobs: {
         username: userInfo().username,
@@ -72,7 +82,7 @@ export async function runCommand(flags: RunFlags, color: boolean): Promise<numbe
     }
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
+    process.stderr.write(configProblemLines(err));
     return 2;
   }
 }

@@ -2,9 +2,9 @@
  * CircleCI's built-in steps: their keys, and their canonical (processed) form. A built-in step
  * in canonical form is `{ <type>: { …args } }` with every shorthand expanded; `deploy` is `run`.
  */
-import { configError, type SourcePos } from './diagnostics.js';
+import { configError, configWarning, type SourcePos, type WarningSink } from './diagnostics.js';
 import { copyPos, describeType, isMapValue, keyPos, valuePos, type Value, type ValueMap } from './source.js';
-import { didYouMean } from './suggest.js';
+import { closest, didYouMean } from './suggest.js';
 
 const RUN_KEYS = ['command', 'name', 'shell', 'environment', 'background', 'working_directory', 'no_output_timeout', 'when', 'max_auto_reruns', 'auto_rerun_delay'];
 
@@ -33,12 +33,19 @@ const REQUIRED: Record<string, readonly string[]> = {
   attach_workspace: ['at'],
 };
 
+/**
+ * Steps whose map CircleCI's published schema leaves open: any other key is ignored. On the other
+ * built-in steps the schema is closed, yet CircleCI runs configs with extra keys on them; there
+ * only a near miss of one of the step's own keys is refused (a typo that would drop a setting).
+ */
+const OPEN_STEPS = new Set(['run', 'deploy']);
+
 export function isBuiltinStep(name: string): boolean {
   return Object.hasOwn(BUILTIN_STEP_KEYS, name);
 }
 
-/** Checks a built-in step's arguments and returns its canonical form. */
-export function canonicalBuiltin(type: string, args: Value, pos: SourcePos | undefined): ValueMap {
+/** Checks a built-in step's arguments and returns its canonical form (keys CircleCI ignores left out, with a warning). */
+export function canonicalBuiltin(type: string, args: Value, pos: SourcePos | undefined, warn: WarningSink = () => undefined): ValueMap {
   let map: ValueMap;
   if (args === null || args === undefined) map = {};
   else if (typeof args === 'string' && (type === 'run' || type === 'deploy')) map = { command: args };
@@ -47,9 +54,13 @@ export function canonicalBuiltin(type: string, args: Value, pos: SourcePos | und
   if (isMapValue(args)) copyPos(args, map);
   const keys = BUILTIN_STEP_KEYS[type];
   for (const k of Object.keys(map)) {
-    if (!keys.includes(k)) {
-      throw configError(isMapValue(args) ? keyPos(args, k) : pos, `step "${type}" has no key "${k}"${didYouMean(k, keys)}; its keys are ${keys.join(', ')}`);
+    if (keys.includes(k)) continue;
+    const at = isMapValue(args) ? keyPos(args, k) : pos;
+    if (!OPEN_STEPS.has(type) && closest(k, keys) !== undefined) {
+      throw configError(at, `step "${type}" has no key "${k}"${didYouMean(k, keys)}; its keys are ${keys.join(', ')}`);
     }
+    warn(configWarning(at, `"${k}" in step "${type}" is ignored (CircleCI ignores it too)${didYouMean(k, keys)}; the step's keys are ${keys.join(', ')}`));
+    delete map[k];
   }
   if (type === 'restore_cache') {
     if (map.key === undefined && map.keys === undefined) throw configError(pos, 'step "restore_cache" needs "key" or "keys"');

@@ -3,9 +3,10 @@
  * workflows expanded → every workflow job instantiated. The result holds processed 2.0 jobs and
  * workflows; `process-output.ts` renders it as YAML and `to-jobspec.ts` turns one job into a JobSpec.
  */
-import { ConfigError, configError, type Diagnostic, type SourcePos } from './diagnostics.js';
+import { ConfigError, configError, isWarning, sortUnique, type Diagnostic, type SourcePos } from './diagnostics.js';
+import { findIncludes, unresolvedInclude } from './includes.js';
 import { instantiateJob, type ProcessedJob } from './jobs.js';
-import { OrbRegistry } from './orb-registry.js';
+import { OrbRegistry, type OrbRef } from './orb-registry.js';
 import { bindArguments, parseParameterDefs } from './parameters.js';
 import { makePipelineValues, type PipelineOptions } from './pipeline.js';
 import { buildScope, lookup, resolve, type Scope } from './scope.js';
@@ -18,6 +19,13 @@ import type { PipelineValues } from '../jobspec/jobspec.js';
 export interface CompileOptions extends PipelineOptions {
   /** the orb registry (default: under DECKHAND_HOME) */
   registry?: OrbRegistry;
+  /** why orbs could not be fetched, by reference as written (orb-fetch.ts): told with the missing orb */
+  orbFetchProblems?: ReadonlyMap<string, string>;
+  /**
+   * Go on past a problem to find the others (every missing orb, every workflow and job), then fail
+   * with all of them: what `config validate` wants. Otherwise the first problem fails the compile.
+   */
+  collectProblems?: boolean;
 }
 
 export interface CompiledJob extends ProcessedJob {
@@ -41,6 +49,8 @@ export interface CompiledConfig {
   skippedWorkflows: string[];
   /** the config's own scope, to compile a job that no workflow uses */
   root: Scope;
+  /** what CircleCI accepts and ignores or quietly mends, positioned; ordered by position */
+  warnings: Diagnostic[];
 }
 
 const V21_ONLY = ['orbs', 'commands', 'executors', 'parameters'];
@@ -53,15 +63,30 @@ export function compileText(text: string, file: string, opts: CompileOptions = {
   return compileSource(loadYaml(text, { file }), file, opts);
 }
 
-/** Structural problems only (no orbs loaded), all of them: what `config validate` reports first. */
+/** Structural problems and warnings only (no orbs loaded), all of them: what `config validate` reports first. */
 export function checkShape(root: Value, file: string): Diagnostic[] {
   if (!isMapValue(root)) return [{ pos: { file, line: 1, col: 1 }, message: 'a config must be a YAML map with version, jobs and workflows' }];
   return validateConfigShape(root, file);
 }
 
-export function compileSource(root: Value, file: string, opts: CompileOptions = {}): CompiledConfig {
-  const problems = checkShape(root, file);
-  if (problems.length > 0) throw new ConfigError(problems);
+/** The config with its pipeline values bound and orb references interpolated: where compiling starts. */
+export interface PreparedConfig {
+  config: ValueMap;
+  version: string;
+  pipeline: PipelineValues;
+  /** the config with `orbs:` references written out (`circleci/android@<< pipeline.parameters.v >>`) */
+  withOrbs: ValueMap;
+}
+
+/**
+ * Checks the config's shape (throwing every structural problem, unless `tolerateShape`: then only
+ * a config that is not a map fails) and binds its pipeline values.
+ */
+export function prepareConfig(root: Value, file: string, opts: CompileOptions = {}, tolerateShape = false): PreparedConfig & { warnings: Diagnostic[] } {
+  const shape = checkShape(root, file);
+  const warnings = shape.filter(isWarning);
+  const problems = shape.filter((d) => !isWarning(d));
+  if (problems.length > 0 && (!tolerateShape || !isMapValue(root))) throw withWarnings(new ConfigError(problems), warnings, file);
   const config = root as ValueMap;
   const version = String(config.version);
   if (version !== '2.1') {
@@ -70,40 +95,97 @@ export function compileSource(root: Value, file: string, opts: CompileOptions = 
     }
   }
   const pipeline = makePipelineValues({ ...opts, parameters: pipelineParameters(config, opts.parameters ?? {}, file) });
-  const pipelineMap = pipeline as unknown as ValueMap;
   // orb references may be written with pipeline values, e.g. circleci/android@<< pipeline.parameters.v >>
-  const withOrbs = interpolateOrbRefs(config, pipelineMap);
+  const withOrbs = interpolateOrbRefs(config, pipeline as unknown as ValueMap);
+  return { config, version, pipeline, withOrbs, warnings };
+}
+
+/** The config's orbs as scopes, every orb that cannot be loaded reported to `unavailable` instead of failing. */
+export function orbScopes(prepared: PreparedConfig, registry: OrbRegistry, unavailable: (ref: OrbRef, problem: ConfigError) => void, fetchProblems?: ReadonlyMap<string, string>): Scope {
+  return buildScope(prepared.withOrbs, 'the config', '', { registry, cache: new Map(), unavailable, ...(fetchProblems ? { fetchProblems } : {}) });
+}
+
+export function compileSource(root: Value, file: string, opts: CompileOptions = {}): CompiledConfig {
+  const prepared = prepareConfig(root, file, opts);
+  const { config, version, pipeline, withOrbs } = prepared;
+  const pipelineMap = pipeline as unknown as ValueMap;
+  const warnings: Diagnostic[] = [...prepared.warnings];
+  const warn = (d: Diagnostic): void => {
+    warnings.push(d);
+  };
+  const problems: Diagnostic[] = [];
+  const collect = opts.collectProblems === true;
+  /** runs one part of the compile; with collectProblems a ConfigError is noted and the rest goes on */
+  const attempt = <T>(fn: () => T): T | undefined => {
+    if (!collect) return fn();
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.diagnostics);
+      return undefined;
+    }
+  };
+
+  // an include left unpacked is an error wherever it is, used or not
+  for (const inc of findIncludes(config, posOf(config) ?? { file, line: 1, col: 1 })) attempt(() => { throw unresolvedInclude(inc.body, inc.pos); });
   const registry = opts.registry ?? new OrbRegistry();
-  const scope = buildScope(withOrbs, 'the config', '', { registry, cache: new Map() });
+  const scope = buildScope(withOrbs, 'the config', '', {
+    registry,
+    cache: new Map(),
+    ...(opts.orbFetchProblems ? { fetchProblems: opts.orbFetchProblems } : {}),
+    ...(collect ? { unavailable: (_ref: OrbRef, err: ConfigError) => void problems.push(...err.diagnostics) } : {}),
+  });
 
   const jobs = new Map<string, CompiledJob>();
   const workflows: CompiledWorkflow[] = [];
   const skipped: string[] = [];
   const isJobDefined = (ref: string): boolean => lookup(scope, 'jobs', ref) !== undefined;
-  const bodies = new Map<string, string>();
+  const bodies = new Map<string, { body: ValueMap; text?: string }>();
+  const builtins = new Map<Value, ValueMap>();
 
   for (const [name, wfRaw] of workflowEntries(config)) {
-    if (!isMapValue(wfRaw)) throw configError(valuePos(config.workflows, name), `workflow "${name}" must be a map with "jobs:"`);
-    if (!workflowRuns(wfRaw, { pipeline: pipelineMap })) {
+    if (!isMapValue(wfRaw)) {
+      attempt(() => { throw configError(valuePos(config.workflows, name), `workflow "${name}" must be a map with "jobs:"`); });
+      continue;
+    }
+    const runs = attempt(() => workflowRuns(wfRaw, { pipeline: pipelineMap }));
+    if (runs === undefined) continue;
+    if (!runs) {
       skipped.push(name);
       continue;
     }
-    const wf = expandWorkflow(name, wfRaw, pipelineMap, isJobDefined);
+    const wf = attempt(() => expandWorkflow(name, wfRaw, pipelineMap, isJobDefined, warn, collect ? (err) => void problems.push(...err.diagnostics) : undefined));
+    if (wf === undefined) continue;
     const keys = new Map<string, string>();
     for (const wj of wf.jobs) {
       if (wj.type === 'approval') continue;
-      const job = instantiateJob(scope, useOf(wj), pipelineMap);
-      const serialized = JSON.stringify(job.body);
+      const job = attempt(() => instantiateJob(scope, useOf(wj), pipelineMap, warn, builtins));
+      if (job === undefined) continue;
       // one processed job per distinct body; a same-named job with other arguments in another workflow gets a suffix
       let key = wj.name;
-      for (let n = 2; bodies.has(key) && bodies.get(key) !== serialized; n++) key = `${wj.name}-${n}`;
-      bodies.set(key, serialized);
+      let serialized: string | undefined;
+      for (let n = 2; bodies.has(key); n++) {
+        // compared only on a clash of names: most jobs have a name of their own
+        serialized ??= JSON.stringify(job.body);
+        const other = bodies.get(key)!;
+        if (typeof other.text !== 'string') other.text = JSON.stringify(other.body);
+        if (other.text === serialized) break;
+        key = `${wj.name}-${n}`;
+      }
+      if (!bodies.has(key)) bodies.set(key, { body: job.body });
       jobs.set(key, { ...job, key });
       keys.set(wj.name, key);
     }
     workflows.push({ ...wf, keys });
   }
-  return { file, version, setup: config.setup === true, pipeline, jobs, workflows, skippedWorkflows: skipped, root: scope };
+  if (problems.length > 0) throw withWarnings(new ConfigError(sortUnique(problems, file)), warnings, file);
+  return { file, version, setup: config.setup === true, pipeline, jobs, workflows, skippedWorkflows: skipped, root: scope, warnings: sortUnique(warnings, file) };
+}
+
+function withWarnings(err: ConfigError, warnings: Diagnostic[], file?: string): ConfigError {
+  err.warnings = sortUnique(warnings, file);
+  return err;
 }
 
 /** Interpolates the `ns/name@version` strings of `orbs:` (inline orbs keep their own `<< >>`). */
@@ -145,12 +227,18 @@ function pipelineParameters(config: ValueMap, given: Record<string, string | num
   return out;
 }
 
-/** A job's processed form on its own: a workflow job by name, else a job definition with default arguments. */
+/** A job's processed form on its own: a workflow job by name (an approval too), else a job definition with default arguments. */
 export function findJob(compiled: CompiledConfig, name: string, workflow?: string): { job: CompiledJob; workflow?: CompiledWorkflow; wfJob?: WorkflowJob } {
   for (const wf of compiled.workflows) {
     if (workflow !== undefined && wf.name !== workflow) continue;
     const key = wf.keys.get(name);
     if (key !== undefined) return { job: compiled.jobs.get(key)!, workflow: wf, wfJob: wf.jobs.find((j) => j.name === name) };
+    const approval = wf.jobs.find((j) => j.name === name && j.type === 'approval');
+    if (approval) {
+      // an approval is a workflow-only job: no executor, no steps
+      const body: ValueMap = { type: 'approval' };
+      return { job: { key: name, definition: approval.ref, body, ...(approval.pos ? { pos: approval.pos } : {}) }, workflow: wf, wfJob: approval };
+    }
   }
   if (workflow !== undefined && !compiled.workflows.some((w) => w.name === workflow)) {
     const all = [...compiled.workflows.map((w) => w.name), ...compiled.skippedWorkflows];

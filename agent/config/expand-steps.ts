@@ -5,12 +5,14 @@
  * built-in steps that the processed config and the JobSpec carry.
  */
 import { canonicalBuiltin, isBuiltinStep, BUILTIN_STEP_KEYS } from './builtin-steps.js';
-import { configError, type SourcePos } from './diagnostics.js';
+import { configError, configWarning, type SourcePos, type WarningSink } from './diagnostics.js';
+import { executorDefinitionOf, pinExecutorRef } from './executor-refs.js';
 import { interpolate } from './interpolate.js';
 import { evaluateLogicStatement } from './logic.js';
 import { bindArguments, parseParameterDefs, type ParameterDef } from './parameters.js';
 import { lookup, resolve, type Scope } from './scope.js';
-import { describeType, isMapValue, posOf, valuePos, type Value, type ValueMap } from './source.js';
+import { describeType, isMapValue, keyPos, posOf, valuePos, type Value, type ValueMap } from './source.js';
+import { didYouMean } from './suggest.js';
 
 /** Steps already expanded (e.g. a `steps` argument expanded in its caller's scope) pass through. */
 const expanded = new WeakSet<object>();
@@ -22,6 +24,13 @@ export interface ExpandContext {
   pipeline: ValueMap;
   /** command names on the way here, for the recursion message */
   stack: string[];
+  /** where warnings go (keys CircleCI ignores) */
+  warn: WarningSink;
+  /**
+   * Built-in steps already in canonical form in this compile, by the step as written: a step
+   * with nothing substituted in it is the same value in every job, and is checked once.
+   */
+  builtins?: Map<Value, ValueMap>;
 }
 
 const paramCache = new WeakMap<object, Map<string, ParameterDef>>();
@@ -78,8 +87,12 @@ function expandStep(item: Value, scope: Scope, ctx: ExpandContext, pos: SourcePo
   // a command of the scope's own wins over a built-in of the same name (CircleCI allows overriding)
   const own = name.includes('/') ? undefined : lookup(scope, 'commands', name);
   if (!own && isBuiltinStep(name)) {
-    const step = canonicalBuiltin(name, args, pos);
-    expanded.add(step);
+    let step = ctx.builtins?.get(item);
+    if (step === undefined) {
+      step = canonicalBuiltin(name, args, pos, ctx.warn);
+      expanded.add(step);
+      ctx.builtins?.set(item, step);
+    }
     return [step];
   }
   const cmd = own ?? resolve(scope, 'commands', name, pos, Object.keys(BUILTIN_STEP_KEYS));
@@ -95,21 +108,33 @@ function expandStep(item: Value, scope: Scope, ctx: ExpandContext, pos: SourcePo
     pos,
     argsMap: args ?? undefined,
     expandStepsArg: (s, p) => markExpanded(expandSteps(s, scope, ctx, p)),
+    pinExecutorArg: (v) => pinExecutorRef(v, scope),
+    pinExecutorDefault: (v) => pinExecutorRef(v, cmd.scope),
   });
   if (!('steps' in cmd.def)) throw configError(posOf(cmd.def), `${owner} has no "steps"`);
   const body = interpolate(cmd.def.steps, { pipeline: ctx.pipeline, parameters: bound, owner }, posOf(cmd.def));
   return expandSteps(body, cmd.scope, { ...ctx, stack: [...ctx.stack, cmd.qualifiedName + '@' + cmd.scope.prefix] }, posOf(cmd.def));
 }
 
+const CONDITIONAL_KEYS = ['condition', 'steps'];
+
 function conditional(kind: 'when' | 'unless', args: Value, scope: Scope, ctx: ExpandContext, pos: SourcePos | undefined): ValueMap[] {
   if (!isMapValue(args) || !('condition' in args) || !('steps' in args)) {
     throw configError(pos, `a "${kind}" step needs "condition" and "steps"`);
   }
+  // CircleCI's published schema leaves this map open; other keys (a description) are ignored
   for (const k of Object.keys(args)) {
-    if (k !== 'condition' && k !== 'steps') throw configError(pos, `a "${kind}" step takes only "condition" and "steps", not "${k}"`);
+    if (!CONDITIONAL_KEYS.includes(k)) {
+      ctx.warn(configWarning(keyPos(args, k) ?? pos, `"${k}" in a "${kind}" step is ignored (CircleCI ignores it too)${didYouMean(k, CONDITIONAL_KEYS)}; the step takes "condition" and "steps"`));
+    }
   }
-  const holds = evaluateLogicStatement(args.condition, valuePos(args, 'condition') ?? pos);
-  return holds === (kind === 'when') ? expandSteps(args.steps, scope, ctx, valuePos(args, 'steps') ?? pos) : [];
+  // an executor parameter stands for the executor it names (equal: [*macos-executor, << parameters.os >>])
+  const holds = evaluateLogicStatement(args.condition, valuePos(args, 'condition') ?? pos, { equalValue: (v) => executorDefinitionOf(v) ?? v });
+  if (holds !== (kind === 'when')) return [];
+  // `steps:` is a list, a steps parameter (already a list here), or one step on its own
+  const steps = args.steps;
+  const list = steps === null || Array.isArray(steps) ? steps : [steps];
+  return expandSteps(list, scope, ctx, valuePos(args, 'steps') ?? pos);
 }
 
 function markExpanded(steps: ValueMap[]): ValueMap[] {

@@ -5,10 +5,17 @@
  * looked up directly; anything else is a CircleCI expression. `\<<` writes a literal `<<`.
  *
  * Text such as a shell heredoc (`cat <<EOF … >> file`) is left alone: only a `<< >>` that names
- * `parameters.`, `pipeline.` or `matrix.` on one line is an interpolation.
+ * `parameters.`, `pipeline.` or `matrix.` on one line is an interpolation. A string that starts
+ * with `<<` and ends with `>>` is one value only when nothing between holds another `<<` or `>>`:
+ * `<<parameters.image>>:<<parameters.tag>>` is two interpolations in a string.
+ *
+ * `<<include(file)>>` belongs to orb source trees and is replaced when an orb is packed; one left
+ * in a config or a stored orb is an error here rather than text that reaches a shell.
  */
 import { configError, type SourcePos } from './diagnostics.js';
 import { evaluateExpression, ExprError, type ExprValue } from './expr/index.js';
+import { executorRefName } from './executor-refs.js';
+import { unresolvedInclude } from './includes.js';
 import { copyPos, isMapValue, valuePos, type Value, type ValueMap } from './source.js';
 import { didYouMean } from './suggest.js';
 
@@ -22,36 +29,63 @@ export interface InterpolationScope {
   matrix?: Map<string, Value>;
 }
 
-const MARKER = /(\\?)<<([^\n]*?)>>/g;
+/** `\<<` (an escaped, literal `<<`, with or without a `>>` after it) or one `<< … >>` on a line */
+const MARKER = /\\<<|<<([^\n]*?)>>/g;
+/** the whole string is one `<< … >>` (nothing inside opens or closes another) */
+const WHOLE = /^\s*<<((?:(?!<<|>>)[^\n])*)>>\s*$/;
+const INCLUDE = /^\s*include\(/;
 const ROOTS = /\b(parameters|pipeline|matrix)\./;
 const SIMPLE = /^(parameters|pipeline|matrix)((?:\.[A-Za-z0-9_-]+)+)$/;
 
-/** Substitutes every string in a value tree; returns a new tree (inputs are not modified). */
+/**
+ * Substitutes every string in a value tree. Inputs are never modified; a map or list that holds
+ * nothing to substitute comes back as it is (shared, not copied), so callers copy before editing.
+ * Copying only what changes is what keeps a config of hundreds of jobs quick to compile.
+ */
 export function interpolate(v: Value, scope: InterpolationScope, pos?: SourcePos): Value {
-  if (typeof v === 'string') return interpolateString(v, scope, pos);
+  if (typeof v === 'string') return v.includes('<<') ? interpolateString(v, scope, pos) : v;
   if (Array.isArray(v)) {
-    const out = v.map((x, i) => interpolate(x, scope, valuePos(v, i) ?? pos));
+    let out: Value[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      const y = interpolateItem(v, i, x, scope, pos);
+      if (y !== x && out === undefined) out = v.slice(0, i);
+      if (out !== undefined) out.push(y);
+    }
+    if (out === undefined) return v;
     copyPos(v, out);
     return out;
   }
   if (isMapValue(v)) {
-    const out: ValueMap = {};
-    for (const [k, x] of Object.entries(v)) out[k] = interpolate(x, scope, valuePos(v, k) ?? pos);
+    let out: ValueMap | undefined;
+    for (const k in v) {
+      const x = v[k];
+      const y = interpolateItem(v, k, x, scope, pos);
+      if (y !== x && out === undefined) out = { ...v };
+      if (out !== undefined) out[k] = y;
+    }
+    if (out === undefined) return v;
     copyPos(v, out);
     return out;
   }
   return v;
 }
 
+/** One item; its position is looked up only when a string has something to substitute. */
+function interpolateItem(container: Value[] | ValueMap, key: string | number, x: Value, scope: InterpolationScope, pos: SourcePos | undefined): Value {
+  if (typeof x === 'string') return x.includes('<<') ? interpolateString(x, scope, valuePos(container, key) ?? pos) : x;
+  if (typeof x === 'object' && x !== null) return interpolate(x, scope, pos);
+  return x;
+}
+
 export function interpolateString(text: string, scope: InterpolationScope, pos?: SourcePos): Value {
   if (!text.includes('<<')) return text;
   const s = text.includes('<</') ? sections(text, scope, pos) : text;
-  const whole = /^\s*<<([^\n]*?)>>\s*$/.exec(s);
-  if (whole && ROOTS.test(whole[1]) && !s.trimStart().startsWith('\\')) {
-    return resolve(whole[1].trim(), scope, pos);
-  }
-  return s.replace(MARKER, (match, escape: string, body: string) => {
-    if (escape) return match.slice(1);
+  const whole = WHOLE.exec(s);
+  if (whole && ROOTS.test(whole[1])) return resolve(whole[1].trim(), scope, pos);
+  return s.replace(MARKER, (match, body: string | undefined) => {
+    if (body === undefined) return '<<';
+    if (INCLUDE.test(body)) throw unresolvedInclude(body, pos);
     if (!ROOTS.test(body)) return match;
     return render(resolve(body.trim(), scope, pos), body.trim(), pos);
   });
@@ -125,6 +159,8 @@ function render(v: Value, body: string, pos?: SourcePos): string {
   if (v === null) return '';
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  const executorName = executorRefName(v);
+  if (executorName !== undefined) return executorName;
   throw configError(pos, `<< ${body} >> is ${Array.isArray(v) ? 'a list' : 'a map'} and cannot be written inside a string; use it as the whole value`);
 }
 

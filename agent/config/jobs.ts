@@ -3,8 +3,9 @@
  * processed 2.0 job — parameters substituted, executor resolved and merged, steps expanded,
  * pre-steps and post-steps wrapped around.
  */
-import { configError, type SourcePos } from './diagnostics.js';
+import { configError, type SourcePos, type WarningSink } from './diagnostics.js';
 import { commandParameters, expandSteps, type ExpandContext } from './expand-steps.js';
+import { executorRefScope, pinExecutorRef } from './executor-refs.js';
 import { interpolate } from './interpolate.js';
 import { bindArguments } from './parameters.js';
 import { resolve, type Scope } from './scope.js';
@@ -31,31 +32,18 @@ export interface ProcessedJob {
 
 const EXECUTOR_KEYS = ['docker', 'machine', 'macos'] as const;
 
-/**
- * An `executor` argument names an executor of the scope that passed it (the config passing
- * `{name: vale/default}` to an orb job), not of the job's own scope: remember which.
- */
-const pinnedExecutorScope = new WeakMap<object, Scope>();
-
-function pinExecutor(scope: Scope): (v: Value) => Value {
-  return (v) => {
-    const ref: ValueMap = typeof v === 'string' ? { name: v } : { ...(v as ValueMap) };
-    copyPos(v, ref);
-    pinnedExecutorScope.set(ref, scope);
-    return ref;
-  };
-}
-
-export function instantiateJob(root: Scope, use: JobUse, pipeline: ValueMap): ProcessedJob {
+export function instantiateJob(root: Scope, use: JobUse, pipeline: ValueMap, warn: WarningSink = () => undefined, builtins?: Map<Value, ValueMap>): ProcessedJob {
   const job = resolve(root, 'jobs', use.ref, use.pos);
   const owner = `job "${job.qualifiedName}"`;
-  const ctx: ExpandContext = { pipeline, stack: [] };
+  const ctx: ExpandContext = { pipeline, stack: [], warn, ...(builtins ? { builtins } : {}) };
   const bound = bindArguments(commandParameters(job.def, owner), use.args, {
     owner,
     pos: use.pos,
     argsMap: use.argsMap,
     expandStepsArg: (s, p) => expandSteps(s, root, ctx, p),
-    pinExecutorArg: pinExecutor(root),
+    // an argument names an executor of the workflow's scope; a default, one of the job's own
+    pinExecutorArg: (v) => pinExecutorRef(v, root),
+    pinExecutorDefault: (v) => pinExecutorRef(v, job.scope),
   });
   const { parameters: _declared, ...rest } = job.def;
   copyPos(job.def, rest);
@@ -97,7 +85,7 @@ function mergeExecutor(body: ValueMap, scope: Scope, pipeline: ValueMap, pos: So
     throw configError(valuePos(body, 'executor') ?? pos, `"executor" of ${owner} must be an executor name or a map with "name", got ${describeType(use)}`);
   }
   const usePos = valuePos(body, 'executor') ?? pos;
-  const exec = resolve((isMapValue(use) && pinnedExecutorScope.get(use)) || scope, 'executors', name, usePos);
+  const exec = resolve(executorRefScope(use) ?? scope, 'executors', name, usePos);
   const execOwner = `executor "${exec.qualifiedName}"`;
   const bound = bindArguments(commandParameters(exec.def, execOwner), args, { owner: execOwner, pos: usePos, argsMap });
   const { parameters: _p, description: _d, ...execBody } = exec.def;

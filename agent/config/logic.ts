@@ -6,7 +6,8 @@
  *   and: [s, …]        all true (a non-empty list)
  *   or: [s, …]         any true (a non-empty list)
  *   not: s             negation
- *   equal: [v, …]      all values deeply equal, types included (a non-empty list)
+ *   equal: [v, …]      all values deeply equal, types included (a non-empty list); the items are
+ *                      values, not statements: maps, lists and scalars compare as they are
  *   matches: {pattern, value}   Java regular expression matching the WHOLE string
  *
  * Every sub-statement is checked even when the answer is already known, so a mistake in a branch
@@ -33,15 +34,23 @@ export function isLogicTruthy(v: Value): boolean {
   return true;
 }
 
+export interface LogicOptions {
+  /**
+   * What an `equal` item stands for, when that is not the value itself: an `executor` parameter
+   * stands for the executor it names, so that it equals that executor's definition.
+   */
+  equalValue?: (v: Value) => Value;
+}
+
 /**
  * Evaluates `statement`; `where` is its position (needed for scalars, which carry none of their
  * own). Throws ConfigError naming the offending sub-statement's position.
  */
-export function evaluateLogicStatement(statement: Value, where: SourcePos | undefined): boolean {
-  return evaluate(statement, posOf(statement) ?? where, 1);
+export function evaluateLogicStatement(statement: Value, where: SourcePos | undefined, opts: LogicOptions = {}): boolean {
+  return evaluate(statement, posOf(statement) ?? where, 1, opts);
 }
 
-function evaluate(stmt: Value, pos: SourcePos | undefined, depth: number): boolean {
+function evaluate(stmt: Value, pos: SourcePos | undefined, depth: number, opts: LogicOptions): boolean {
   if (depth > MAX_LOGIC_DEPTH) {
     throw configError(pos, `logic statement nested more than ${MAX_LOGIC_DEPTH} levels deep; flatten it with and/or lists`);
   }
@@ -64,13 +73,13 @@ function evaluate(stmt: Value, pos: SourcePos | undefined, depth: number): boole
     case 'and':
     case 'or': {
       const items = nonEmptyList(op, arg, argPos, 'logic statements');
-      const results = items.map((item, i) => evaluate(item, valuePos(items, i) ?? argPos, depth + 1));
+      const results = items.map((item, i) => evaluate(item, valuePos(items, i) ?? argPos, depth + 1, opts));
       return op === 'and' ? results.every(Boolean) : results.some(Boolean);
     }
     case 'not':
-      return !evaluate(arg, argPos, depth + 1);
+      return !evaluate(arg, argPos, depth + 1, opts);
     case 'equal': {
-      const items = nonEmptyList(op, arg, argPos, 'values to compare');
+      const items = nonEmptyList(op, arg, argPos, 'values to compare').map((item) => (opts.equalValue ? opts.equalValue(item) : item));
       return items.every((item) => deepEqual(item, items[0]));
     }
     case 'matches':

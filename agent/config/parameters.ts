@@ -119,6 +119,8 @@ export interface BindContext {
   expandStepsArg?: (steps: Value[], pos?: SourcePos) => Value[];
   /** pins an `executor` argument to the caller's scope (it names the caller's executor) */
   pinExecutorArg?: (executor: Value) => Value;
+  /** pins an `executor` parameter's default to the declaring element's scope */
+  pinExecutorDefault?: (executor: Value) => Value;
 }
 
 /** Binds arguments to declarations: every declared parameter gets a value or it is an error. */
@@ -144,7 +146,9 @@ export function bindArguments(defs: Map<string, ParameterDef>, args: ValueMap, c
     if (!('default' in def)) {
       throw configError(ctx.pos, `${ctx.owner} requires the parameter "${def.name}" (${def.type}), which is not given`);
     }
-    bound.set(def.name, def.default ?? null);
+    let v = def.default ?? null;
+    if (def.type === 'executor' && v !== null && ctx.pinExecutorDefault) v = ctx.pinExecutorDefault(v);
+    bound.set(def.name, v);
   }
   return bound;
 }

@@ -3,8 +3,8 @@
  * orbs are child scopes reached as `alias/element`. An element is always expanded in the scope
  * it was defined in, so an orb's command finds the orb's own commands and imported orbs.
  */
-import { configError, type SourcePos } from './diagnostics.js';
-import { formatOrbRef, parseOrbRef, type OrbRegistry } from './orb-registry.js';
+import { ConfigError, configError, type Diagnostic, type SourcePos } from './diagnostics.js';
+import { formatOrbRef, parseOrbRef, type OrbRef, type OrbRegistry } from './orb-registry.js';
 import { isMapValue, keyPos, valuePos, type ValueMap } from './source.js';
 import { didYouMean } from './suggest.js';
 
@@ -19,6 +19,8 @@ export interface Scope {
   executors: Map<string, ValueMap>;
   jobs: Map<string, ValueMap>;
   orbs: Map<string, Scope>;
+  /** an orb that could not be loaded stands as an empty scope that answers every use with this */
+  unavailable?: Diagnostic;
 }
 
 export interface Resolved {
@@ -35,6 +37,14 @@ export interface ScopeBuilder {
   registry: OrbRegistry;
   /** orbs already loaded, by resolved reference, so a diamond loads each orb once */
   cache: Map<string, Scope>;
+  /** why orbs could not be fetched, by reference as written (`circleci/node@5`): added to their message */
+  fetchProblems?: ReadonlyMap<string, string>;
+  /**
+   * When set, an orb that cannot be loaded is reported here and the build goes on without it
+   * (every use of it then fails with the same problem), so that one run can report every missing
+   * orb; otherwise the first one fails the build.
+   */
+  unavailable?: (ref: OrbRef, problem: ConfigError) => void;
 }
 
 export function buildScope(source: ValueMap, label: string, prefix: string, builder: ScopeBuilder, chain: string[] = []): Scope {
@@ -63,8 +73,14 @@ export function buildScope(source: ValueMap, label: string, prefix: string, buil
     if (chain.includes(key)) throw configError(pos, `orbs import each other in a cycle: ${[...chain, key].join(' → ')}`);
     let child = builder.cache.get(key);
     if (!child) {
-      const loaded = builder.registry.load(ref, pos);
-      child = buildScope(loaded.source, `orb ${ref.namespace}/${ref.name}@${loaded.version}`, childPrefix, builder, [...chain, key]);
+      try {
+        const loaded = builder.registry.load(ref, pos, builder.fetchProblems?.get(key));
+        child = buildScope(loaded.source, `orb ${ref.namespace}/${ref.name}@${loaded.version}`, childPrefix, builder, [...chain, key]);
+      } catch (err) {
+        if (!(err instanceof ConfigError) || !builder.unavailable) throw err;
+        builder.unavailable(ref, err);
+        child = { label: `orb ${key}`, prefix: childPrefix, commands: new Map(), executors: new Map(), jobs: new Map(), orbs: new Map(), unavailable: err.diagnostics[0] };
+      }
       builder.cache.set(key, child);
     }
     scope.orbs.set(alias, child);
@@ -104,7 +120,10 @@ export function resolve(scope: Scope, kind: ElementKind, name: string, pos: Sour
   const found = lookup(scope, kind, name);
   if (found) return found;
   const slash = name.indexOf('/');
-  if (slash >= 0 && !scope.orbs.has(name.slice(0, slash))) {
+  const orb = slash >= 0 ? scope.orbs.get(name.slice(0, slash)) : undefined;
+  // a use of an orb that could not be loaded: the orb's own problem, once (repeats are merged)
+  if (orb?.unavailable) throw new ConfigError(orb.unavailable);
+  if (slash >= 0 && !orb) {
     const alias = name.slice(0, slash);
     throw configError(pos, `"${name}" uses orb "${alias}", which ${scope.label} does not import${didYouMean(alias, scope.orbs.keys())}; add it under orbs:`);
   }

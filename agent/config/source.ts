@@ -36,7 +36,24 @@ interface Located {
   items?: Map<string | number, SourcePos>;
 }
 
-const table = new WeakMap<object, Located>();
+/**
+ * Where each map and list came from, kept on the value itself under a symbol that is not
+ * enumerable: invisible to Object.keys, spreads, JSON and deep equality, and far cheaper for the
+ * garbage collector than a WeakMap of every value the compiler makes.
+ */
+const LOCATED = Symbol('deckhand.position');
+type Positioned = { [LOCATED]?: Located };
+const table = {
+  get(o: object): Located | undefined {
+    return (o as Positioned)[LOCATED];
+  },
+  has(o: object): boolean {
+    return (o as Positioned)[LOCATED] !== undefined;
+  },
+  set(o: object, loc: Located): void {
+    Object.defineProperty(o, LOCATED, { value: loc, writable: true, configurable: true });
+  },
+};
 
 /** Where a map or sequence starts. */
 export function posOf(container: unknown): SourcePos | undefined {
@@ -60,11 +77,11 @@ export function valuePos(container: unknown, key: string | number): SourcePos | 
   return (isObject(child) ? table.get(child)?.pos : undefined) ?? loc?.items?.get(key) ?? loc?.keys?.get(String(key)) ?? loc?.pos;
 }
 
-/** Gives `to` the positions recorded for `from` (used when the compiler copies a map). */
+/** Gives `to`, a copy the compiler just made, the positions recorded for `from`. */
 export function copyPos(from: unknown, to: object): void {
   if (!isObject(from)) return;
   const loc = table.get(from);
-  if (loc && !table.has(to)) table.set(to, loc);
+  if (loc) table.set(to, loc);
 }
 
 /** Records a position for a value the compiler made itself (e.g. a step expanded from shorthand). */

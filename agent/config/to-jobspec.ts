@@ -24,7 +24,8 @@ export function toJobSpec(compiled: CompiledConfig, job: CompiledJob, wfJob?: Wo
   const body = job.body;
   const pos = job.pos;
   const type = jobType(body.type, pos);
-  const executor: ExecutorSpec = type === 'no-op' && !('docker' in body || 'machine' in body || 'macos' in body) ? { kind: 'none' } : executorOf(body, pos);
+  // a no-op or approval job needs no machine unless it names one
+  const executor: ExecutorSpec = (type === 'no-op' || type === 'approval') && !('docker' in body || 'machine' in body || 'macos' in body) ? { kind: 'none' } : executorOf(body, pos);
   const workflow: WorkflowIdentity | undefined = workflowName !== undefined && wfJob ? { name: workflowName, requires: wfJob.requires } : undefined;
   const spec: JobSpec = {
     schemaVersion: JOBSPEC_VERSION,

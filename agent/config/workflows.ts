@@ -4,7 +4,7 @@
  * contexts normalized. Jobs themselves are instantiated by jobs.ts.
  */
 import type { RequiredStatus } from '../jobspec/jobspec.js';
-import { configError, type SourcePos } from './diagnostics.js';
+import { ConfigError, configError, configWarning, type SourcePos, type WarningSink } from './diagnostics.js';
 import { evaluateExpression, isTruthy, parseExpression, ExprError, type ExprValue } from './expr/index.js';
 import { interpolate, type InterpolationScope } from './interpolate.js';
 import { evaluateLogicStatement } from './logic.js';
@@ -75,14 +75,26 @@ function evalExpression(src: string, scope: InterpolationScope, pos: SourcePos |
   }
 }
 
-export function expandWorkflow(name: string, wf: ValueMap, pipeline: ValueMap, isJobDefined: (ref: string) => boolean): Workflow {
+export function expandWorkflow(
+  name: string,
+  wf: ValueMap,
+  pipeline: ValueMap,
+  isJobDefined: (ref: string) => boolean,
+  warn: WarningSink = () => undefined,
+  /** given, a problem with `requires` (an unknown job, a cycle) is reported here and the workflow's jobs still come back */
+  report?: (problem: ConfigError) => void,
+): Workflow {
   const wfPos = posOf(wf);
   const entries = wf.jobs;
   if (!Array.isArray(entries)) throw configError(valuePos(wf, 'jobs') ?? wfPos, `workflow "${name}" needs "jobs:", a list of jobs`);
   const jobs: WorkflowJob[] = [];
+  /** aliases of matrices that expand to no jobs: a requirement on one is a requirement on a job that does not run */
+  const vanished = new Set<string>();
   entries.forEach((entry, i) => {
     const epos = valuePos(entries, i) ?? wfPos;
-    for (const j of expandEntry(entry, epos, pipeline, name, isJobDefined)) jobs.push(j);
+    const expanded = expandEntry(entry, epos, pipeline, name, isJobDefined, warn);
+    if (expanded.vanished !== undefined) vanished.add(expanded.vanished);
+    for (const j of expanded.jobs) jobs.push(j);
   });
   const byName = new Map<string, WorkflowJob>();
   for (const j of jobs) {
@@ -99,12 +111,61 @@ export function expandWorkflow(name: string, wf: ValueMap, pipeline: ValueMap, i
     }
     byName.set(j.name, j);
   }
-  resolveRequires(name, jobs, byName);
-  checkCycles(name, jobs, byName);
-  return { name, jobs, triggers: wf.triggers, pos: wfPos };
+  for (const v of [...vanished]) if (byName.has(v) || jobs.some((j) => j.alias === v)) vanished.delete(v);
+  // how many requirements each job had as written; one that names no job at all (an error) keeps the job in
+  const written = new Map(jobs.map((j) => [j, Object.keys(j.requires).length]));
+  const attempt = (fn: () => void): void => {
+    if (!report) return fn();
+    try {
+      fn();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      report(err);
+    }
+  };
+  resolveRequires(name, jobs, byName, vanished, warn, attempt, written);
+  attempt(() => checkCycles(name, jobs, byName));
+  const kept = dropJobsThatCannotRun(name, jobs, written, warn);
+  return { name, jobs: kept, triggers: wf.triggers, pos: wfPos };
 }
 
-function expandEntry(entry: Value, pos: SourcePos | undefined, pipeline: ValueMap, wfName: string, isJobDefined: (ref: string) => boolean): WorkflowJob[] {
+/**
+ * A job whose requirements all name jobs that do not run (a matrix that expands to no jobs, or a
+ * job left out for that same reason) does not run either, and so on down the line; a requirement
+ * on a job that does not run is dropped. This is how `deckhand run` treats filtered-out jobs, as
+ * CircleCI does.
+ */
+function dropJobsThatCannotRun(wfName: string, jobs: WorkflowJob[], written: Map<WorkflowJob, number>, warn: WarningSink): WorkflowJob[] {
+  const gone = new Set<string>();
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const j of jobs) {
+      if (gone.has(j.name) || (written.get(j) ?? 0) === 0) continue;
+      const reqs = Object.keys(j.requires);
+      if (reqs.every((r) => gone.has(r))) {
+        gone.add(j.name);
+        changed = true;
+        warn(configWarning(j.pos, `job "${j.name}" of workflow "${wfName}" does not run: none of the jobs it requires runs${reqs.length ? ` (${reqs.join(', ')})` : ''}`));
+      }
+    }
+  }
+  if (gone.size === 0) return jobs;
+  return jobs
+    .filter((j) => !gone.has(j.name))
+    .map((j) => {
+      for (const r of Object.keys(j.requires)) if (gone.has(r)) delete j.requires[r];
+      return j;
+    });
+}
+
+function expandEntry(
+  entry: Value,
+  pos: SourcePos | undefined,
+  pipeline: ValueMap,
+  wfName: string,
+  isJobDefined: (ref: string) => boolean,
+  warn: WarningSink,
+): { jobs: WorkflowJob[]; vanished?: string } {
   let ref: string;
   let raw: ValueMap;
   if (typeof entry === 'string') {
@@ -120,22 +181,32 @@ function expandEntry(entry: Value, pos: SourcePos | undefined, pipeline: ValueMa
   }
   const scope: InterpolationScope = { pipeline };
   const matrixRaw = raw.matrix;
-  if (matrixRaw === undefined || matrixRaw === null) return [entryToJob(ref, raw, interpolate(raw, scope, pos) as ValueMap, pos, undefined, isJobDefined)];
+  if (matrixRaw === undefined || matrixRaw === null) return { jobs: [entryToJob(ref, raw, interpolate(raw, scope, pos) as ValueMap, pos, undefined, isJobDefined)] };
 
   if (!isMapValue(matrixRaw) || !isMapValue(matrixRaw.parameters)) {
     throw configError(valuePos(raw, 'matrix') ?? pos, `"matrix" of job "${ref}" needs "parameters:", a map of parameter: [values]`);
   }
   const matrix = interpolate(matrixRaw, scope, pos) as ValueMap;
-  const params = matrix.parameters as ValueMap;
+  // a copy: interpolate may hand back the config's own map, and repeats are taken out below
+  const params: ValueMap = { ...(matrix.parameters as ValueMap) };
+  copyPos(matrix.parameters, params);
   const names = Object.keys(params).sort();
+  const alias = typeof matrix.alias === 'string' ? matrix.alias : ref;
+  let empty = false;
   for (const p of names) {
-    if (!Array.isArray(params[p]) || (params[p] as Value[]).length === 0) {
-      throw configError(valuePos(matrixRaw.parameters, p) ?? pos, `matrix parameter "${p}" of job "${ref}" must be a non-empty list of values`);
+    const values = params[p];
+    const ppos = valuePos(matrixRaw.parameters, p) ?? pos;
+    if (values === null || (Array.isArray(values) && values.length === 0)) {
+      warn(configWarning(ppos, `matrix parameter "${p}" of job "${ref}" has no values, so the matrix expands to no jobs`));
+      empty = true;
+      continue;
     }
+    if (!Array.isArray(values)) throw configError(ppos, `matrix parameter "${p}" of job "${ref}" must be a list of values, got ${describeType(values)}`);
+    params[p] = uniqueValues(values, (v, at) => warn(configWarning(at ?? ppos, `matrix parameter "${p}" of job "${ref}" lists ${renderMatrixValue(v)} more than once; it runs once`)));
   }
+  if (empty) return { jobs: [], vanished: alias };
   const excludes = matrix.exclude === undefined ? [] : matrix.exclude;
   if (!Array.isArray(excludes)) throw configError(valuePos(matrixRaw, 'exclude') ?? pos, '"exclude" of a matrix must be a list of parameter maps');
-  const alias = typeof matrix.alias === 'string' ? matrix.alias : ref;
 
   const combos: Map<string, Value>[] = [new Map()];
   for (const p of Object.keys(params)) {
@@ -153,12 +224,31 @@ function expandEntry(entry: Value, pos: SourcePos | undefined, pipeline: ValueMa
   }
   const { matrix: _m, ...withoutMatrix } = raw;
   copyPos(raw, withoutMatrix);
-  return kept.map((combo) => {
-    const inst = interpolate(withoutMatrix, { pipeline, matrix: combo }, pos) as ValueMap;
+  const jobs = kept.map((combo) => {
+    const shared = interpolate(withoutMatrix, { pipeline, matrix: combo }, pos) as ValueMap;
+    const inst: ValueMap = { ...shared };
+    copyPos(shared, inst);
     for (const [k, v] of combo) inst[k] = v;
     if (inst.name === undefined) inst.name = [ref, ...names.map((n) => renderMatrixValue(combo.get(n) ?? null))].join('-');
     return entryToJob(ref, raw, inst, pos, alias, isJobDefined);
   });
+  return { jobs, ...(jobs.length === 0 ? { vanished: alias } : {}) };
+}
+
+/** The values of a matrix parameter with repeats left out (CircleCI runs each combination once). */
+function uniqueValues(values: Value[], repeated: (v: Value, pos: SourcePos | undefined) => void): Value[] {
+  const seen = new Set<string>();
+  const out: Value[] = [];
+  values.forEach((v, i) => {
+    const key = JSON.stringify(v);
+    if (seen.has(key)) {
+      repeated(v, valuePos(values, i));
+      return;
+    }
+    seen.add(key);
+    out.push(v);
+  });
+  return out;
 }
 
 function renderMatrixValue(v: Value): string {
@@ -288,7 +378,15 @@ export function filterAllows(f: BranchTagFilter | undefined, value: string): boo
   return true;
 }
 
-function resolveRequires(wfName: string, jobs: WorkflowJob[], byName: Map<string, WorkflowJob>): void {
+function resolveRequires(
+  wfName: string,
+  jobs: WorkflowJob[],
+  byName: Map<string, WorkflowJob>,
+  vanished: ReadonlySet<string>,
+  warn: WarningSink,
+  attempt: (fn: () => void) => void,
+  written: Map<WorkflowJob, number>,
+): void {
   const byAlias = new Map<string, string[]>();
   for (const j of jobs) {
     const list = byAlias.get(j.alias) ?? [];
@@ -299,8 +397,16 @@ function resolveRequires(wfName: string, jobs: WorkflowJob[], byName: Map<string
     const resolved: Record<string, RequiredStatus[]> = {};
     for (const [req, statuses] of Object.entries(j.requires)) {
       const targets = [...new Set([...(byName.has(req) ? [req] : []), ...(byAlias.get(req) ?? [])])];
+      if (targets.length === 0 && vanished.has(req)) {
+        warn(configWarning(j.pos, `job "${j.name}" of workflow "${wfName}" requires "${req}", whose matrix expands to no jobs; that requirement is dropped`));
+        continue;
+      }
       if (targets.length === 0) {
-        throw configError(j.pos, `job "${j.name}" in workflow "${wfName}" requires "${req}", which is not a job of this workflow${didYouMean(req, [...byName.keys(), ...byAlias.keys()])}`);
+        written.set(j, 0);
+        attempt(() => {
+          throw configError(j.pos, `job "${j.name}" in workflow "${wfName}" requires "${req}", which is not a job of this workflow${didYouMean(req, [...byName.keys(), ...byAlias.keys()])}`);
+        });
+        continue;
       }
       for (const t of targets) resolved[t] = statuses;
     }

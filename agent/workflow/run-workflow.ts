@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { LocalRun } from '../assignment/local.js';
 import { localAssignment } from '../assignment/local.js';
-import { compileLocalPipeline } from '../assignment/local-pipeline.js';
+import { compileLocalPipeline, type PipelineFlags } from '../assignment/local-pipeline.js';
+import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadContexts } from '../assignment/secrets.js';
 import { formatWorkflowArtifacts, type JobRunArtifactsStored } from '../artifacts/job-artifacts.js';
 import type { Logger } from '../daemon-log.js';
@@ -39,6 +40,8 @@ export interface RunWorkflowOptions {
   tag?: string;
   revision?: string;
   pipelineParameters?: Record<string, string | number | boolean>;
+  /** the local orb registry and what could not be fetched into it (default: the registry under DECKHAND_HOME) */
+  orbs?: PipelineFlags['orbs'];
   /** the repository the run comes from (the front end's current directory) */
   repository: string;
   /** what every job's assignment shares: inputs, store, runtime (LocalRun without the per-job fields) */
@@ -74,6 +77,7 @@ export function startWorkflow(opts: RunWorkflowOptions): RunningWorkflow {
     throw new UsageError(`--max-parallel must be a whole number of at least 1, got ${opts.maxParallel}`);
   }
   const { compiled, git } = compileLocalPipeline(opts, opts.repository);
+  for (const w of compiled.warnings) opts.log.log('warn', formatDiagnostic(w));
   const { graph, filteredOut } = applyFilters(buildGraph(compiled, selectWorkflow(compiled, opts.workflow)), compiled.pipeline);
   for (const n of graph.nodes) {
     const kind = n.spec?.executor.kind;

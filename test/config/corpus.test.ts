@@ -30,7 +30,7 @@ test('corpus: every real config compiles, or misses only an orb', { skip: corpus
       result = compileFile(join(dir, f), { registry, branch: 'main', revision: 'f'.repeat(40) });
     } catch (err) {
       assert.ok(err instanceof ConfigError, `${f}: ${String(err)}`);
-      assert.match(err.message, /orb \S+ is not in the local orb registry .* import it with: deckhand orb import/, `${f} failed for another reason:\n${err.message}`);
+      assert.match(err.message, /orb \S+ is not in the local orb registry .*; fetch it with: deckhand orb fetch /, `${f} failed for another reason:\n${err.message}`);
       missingOrb.push(f);
       continue;
     }

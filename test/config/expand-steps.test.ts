@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { assertConfigError, jobSpec, yaml } from '../support/config.js';
+import { formatDiagnostic } from '../../agent/config/diagnostics.js';
+import { parseOrbRef } from '../../agent/config/orb-registry.js';
+import { assertConfigError, compile, emptyRegistry, jobSpec, yaml } from '../support/config.js';
 
 /** A one-job config; `extra` is top-level YAML (e.g. commands), `steps` the job's step lines. */
 const base = (steps: string, extra = ''): string =>
@@ -148,4 +150,105 @@ test('run keys are typed: durations, background, when, reruns', () => {
   assert.equal(s.maxAutoReruns, 3);
   assert.equal(s.autoRerunDelaySeconds, 30);
   assertConfigError(() => jobSpec(base('      - run: {command: x, no_output_timeout: soon}'), 'build'), undefined, undefined, /no_output_timeout" must be a duration/);
+});
+
+test('equal compares an executor parameter with the executor it names (the configuration reference\'s example)', () => {
+  const cfg = yaml`
+    version: 2.1
+    executors:
+      linux-13:
+        docker: [{image: cimg/node:13.13}]
+      macos: &macos-executor
+        macos:
+          xcode: 14.2.0
+    commands:
+      on-mac:
+        parameters:
+          os: {type: executor}
+        steps:
+          - when:
+              condition:
+                equal: [*macos-executor, << parameters.os >>]
+              steps: [{run: echo command sees mac}]
+    jobs:
+      test:
+        parameters:
+          os: {type: executor}
+          node-version: {type: string}
+        executor: << parameters.os >>
+        steps:
+          - checkout
+          - when:
+              condition:
+                equal: [ *macos-executor, << parameters.os >> ]
+              steps:
+                - run: echo << parameters.node-version >>
+          - on-mac: {os: << parameters.os >>}
+          - run: echo on << parameters.os >>
+    workflows:
+      all-tests:
+        jobs:
+          - test: {name: mac, os: macos, node-version: "13.13.0"}
+          - test: {name: linux, os: linux-13, node-version: "13.13.0"}
+          - test: {name: mac-by-map, os: {name: macos}, node-version: "13.13.0"}
+  `;
+  const commands = (job: string) => jobSpec(cfg, job).steps.map((s) => (s.type === 'run' ? s.command : s.type));
+  assert.deepEqual(commands('mac'), ['checkout', 'echo 13.13.0', 'echo command sees mac', 'echo on macos']);
+  assert.deepEqual(commands('mac-by-map'), ['checkout', 'echo 13.13.0', 'echo command sees mac', 'echo on macos']);
+  assert.deepEqual(commands('linux'), ['checkout', 'echo on linux-13']);
+  assert.equal(jobSpec(cfg, 'mac').executor.kind, 'macos');
+});
+
+test('a when/unless step\'s steps may be a steps parameter, or one step', () => {
+  const cfg = yaml`
+    version: 2.1
+    jobs:
+      build:
+        parameters:
+          go: {type: boolean, default: true}
+          then: {type: steps, default: []}
+        docker: [{image: busybox}]
+        steps:
+          - when: {condition: << parameters.go >>, steps: << parameters.then >>}
+          - unless: {condition: << parameters.go >>, steps: << parameters.then >>}
+          - when: {condition: << parameters.go >>, steps: {run: echo single}}
+    workflows:
+      w:
+        jobs:
+          - build: {then: [{run: echo first}, {run: echo second}]}
+  `;
+  assert.deepEqual(jobSpec(cfg, 'build').steps.map((s) => s.type === 'run' && s.command), ['echo first', 'echo second', 'echo single']);
+});
+
+test('keys CircleCI ignores on steps are warnings at the key and left out; a near miss on a closed built-in step is an error', () => {
+  const cfg = base(
+    [
+      '      - run:',
+      '          command: make',
+      '          description: builds it',
+      '          shel: /bin/sh',
+      '      - save_cache: {key: k, paths: [a], timeout: 5m}',
+      '      - when:',
+      '          description: always',
+      '          condition: true',
+      '          steps: [checkout]',
+    ].join('\n'),
+  );
+  const compiled = compile(cfg);
+  assert.deepEqual(compiled.warnings.map(formatDiagnostic), [
+    'config.yml:8:11: warning: "description" in step "run" is ignored (CircleCI ignores it too); the step\'s keys are command, name, shell, environment, background, working_directory, no_output_timeout, when, max_auto_reruns, auto_rerun_delay',
+    'config.yml:9:11: warning: "shel" in step "run" is ignored (CircleCI ignores it too) (did you mean "shell"?); the step\'s keys are command, name, shell, environment, background, working_directory, no_output_timeout, when, max_auto_reruns, auto_rerun_delay',
+    'config.yml:10:42: warning: "timeout" in step "save_cache" is ignored (CircleCI ignores it too); the step\'s keys are name, paths, key, when',
+    'config.yml:12:11: warning: "description" in a "when" step is ignored (CircleCI ignores it too); the step takes "condition" and "steps"',
+  ]);
+  const spec = jobSpec(cfg, 'build');
+  assert.deepEqual(spec.steps.map((s) => s.type), ['run', 'save_cache', 'checkout']);
+  assert.equal(spec.steps[0].type === 'run' && spec.steps[0].shell, undefined);
+  assertConfigError(() => jobSpec(base('      - store_artifacts: {path: out, destinaton: x}'), 'build'), 6, 38, /unknown key "destinaton" in step "store_artifacts" \(did you mean "destination"\?\)/);
+  // the same in an orb, which the compiler checks
+  const registry = emptyRegistry();
+  registry.store('version: 2.1\ncommands:\n  keep:\n    steps:\n      - store_artifacts: {path: out, destinaton: x}\n      - run: {command: make, description: x}\n', parseOrbRef('acme/a@1.0.0')!, 'acme/a@1.0.0');
+  const inOrb = 'version: 2.1\norbs: {a: acme/a@1}\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [a/keep]\n';
+  const err = assertConfigError(() => jobSpec(inOrb, 'build', { registry }), 5, 38, /step "store_artifacts" has no key "destinaton" \(did you mean "destination"\?\)/);
+  assert.equal(err.diagnostics[0].pos?.file, 'acme/a@1.0.0');
 });

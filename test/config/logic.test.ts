@@ -67,6 +67,16 @@ describe('operators', () => {
     assert.equal(evalYaml('condition: {equal: [{a: 1}, {a: 1, b: 2}]}'), false);
     assert.equal(evalYaml('condition: {equal: [only]}'), true);
   });
+  it('equal takes values, not statements: a map that looks like an operator is compared, not evaluated', () => {
+    assert.equal(evalYaml('condition: {equal: [{and: [1]}, {and: [1]}]}'), true);
+    assert.equal(evalYaml('condition: {equal: [{not: x}, {not: y}]}'), false);
+    assert.equal(evalYaml('condition: {equal: [{macos: {xcode: 14.2.0}}, {macos: {xcode: 14.2.0}}]}'), true);
+  });
+  it('equal compares what an item stands for when told (an executor parameter stands for its executor)', () => {
+    const stmt = condition('condition: {equal: [{docker: [{image: x}]}, exec-ref]}');
+    assert.equal(evaluateLogicStatement(stmt, where), false);
+    assert.equal(evaluateLogicStatement(stmt, where, { equalValue: (v) => (v === 'exec-ref' ? { docker: [{ image: 'x' }] } : v) }), true);
+  });
   it('matches uses Java regular expressions against the whole string', () => {
     const m = (pattern: string, value: string) =>
       evaluateLogicStatement({ matches: { pattern, value } }, where);

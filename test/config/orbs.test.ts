@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { ConfigError } from '../../agent/config/diagnostics.js';
 import { parseOrbRef } from '../../agent/config/orb-registry.js';
 import { assertConfigError, emptyRegistry, jobSpec, yaml } from '../support/config.js';
 
@@ -74,11 +75,64 @@ test('partial versions and volatile pick the highest stored match', () => {
   assert.equal(reg.resolveVersion(parseOrbRef('acme/tools@2.3')!), '2.3.1');
   assert.equal(reg.resolveVersion(parseOrbRef('acme/tools@volatile')!), '2.4.0');
   assert.equal(reg.resolveVersion(parseOrbRef('acme/tools@2.5')!), undefined);
-  assert.deepEqual(reg.list(), ['acme/helper@1.0.0', 'acme/tools@2.4.0', 'acme/tools@2.3.1']);
+  assert.deepEqual(reg.list().map((o) => o.ref), ['acme/helper@1.0.0', 'acme/tools@2.4.0', 'acme/tools@2.3.1']);
+  // a reference without a version means volatile
+  assert.deepEqual(parseOrbRef('acme/tools'), { namespace: 'acme', name: 'tools', version: 'volatile' });
 });
 
-test('a missing orb names the orb and the import command', () => {
-  assertConfigError(() => jobSpec(config('acme/tools@9.9.9'), 'tools/test'), 3, 10, /orb acme\/tools@9\.9\.9 is not in the local orb registry .*deckhand orb import orb\.yml --name acme\/tools@9\.9\.9/);
+test('a missing orb names the orb and commands that add it: fetch, or import under an exact version', () => {
+  assertConfigError(
+    () => jobSpec(config('acme/tools@9.9.9'), 'tools/test'),
+    3,
+    10,
+    /orb acme\/tools@9\.9\.9 is not in the local orb registry .*; fetch it with: deckhand orb fetch acme\/tools@9\.9\.9; or import its packed file or source folder with: deckhand orb import PATH --name acme\/tools@9\.9\.9$/,
+  );
+});
+
+test('the import a missing partial, volatile or dev reference suggests is one that import accepts and the reference then finds', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'orbs-'));
+  writeFileSync(join(dir, 'helper.yml'), helperOrb);
+  writeFileSync(join(dir, 'main.yml'), mainOrb);
+  for (const ref of ['acme/tools@2', 'acme/tools@2.7', 'acme/tools@volatile', 'acme/tools@dev:alpha']) {
+    const reg = emptyRegistry();
+    reg.import(join(dir, 'helper.yml'), parseOrbRef('acme/helper@1.0.0')!);
+    const err = assertConfigError(() => jobSpec(config(ref), 'tools/test', { registry: reg }), 3, 10, /is not in the local orb registry/);
+    const name = / --name (\S+)$/.exec(err.diagnostics[0].message)?.[1];
+    assert.ok(name, err.message);
+    reg.import(join(dir, 'main.yml'), parseOrbRef(name)!);
+    assert.equal(jobSpec(config(ref), 'tools/test', { registry: reg }).job.definition, 'tools/test', `${ref} after importing ${name}`);
+  }
+});
+
+test('importing refuses a partial version, and an orb with an unpacked include', () => {
+  const reg = emptyRegistry();
+  const dir = mkdtempSync(join(tmpdir(), 'orbs-'));
+  writeFileSync(join(dir, 'main.yml'), mainOrb);
+  assert.throws(() => reg.import(join(dir, 'main.yml'), parseOrbRef('acme/tools@2')!), /stored under an exact version \(like acme\/tools@2\.0\.0\)/);
+  writeFileSync(join(dir, 'inc.yml'), 'version: 2.1\ncommands:\n  x:\n    steps:\n      - run: <<include(scripts/x.sh)>>\n');
+  assert.throws(() => reg.import(join(dir, 'inc.yml'), parseOrbRef('acme/inc@1.0.0')!), (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    assert.equal(err.diagnostics.length, 1);
+    assert.match(err.message, /inc\.yml:5:14: <<include\(scripts\/x\.sh\)>> was never replaced: .*deckhand orb pack DIR/);
+    return true;
+  });
+  assert.deepEqual(reg.list(), []);
+});
+
+test('an unpacked include in a config, or in an orb stored by hand, is an error, never a command', () => {
+  assertConfigError(
+    () => jobSpec('version: 2.1\njobs:\n  b:\n    docker: [{image: x}]\n    steps:\n      - run: <<include(x.sh)>>\n', 'b'),
+    6,
+    14,
+    /<<include\(x\.sh\)>> was never replaced/,
+  );
+  const reg = emptyRegistry();
+  const stored = join(reg.root, 'acme', 'inc');
+  mkdirSync(stored, { recursive: true });
+  writeFileSync(join(stored, '1.0.0.yml'), 'version: 2.1\ncommands:\n  x:\n    steps:\n      - run: <<include(scripts/x.sh)>>\n');
+  const text = 'version: 2.1\norbs: {inc: acme/inc@1}\njobs:\n  b:\n    docker: [{image: x}]\n    steps: [inc/x]\n';
+  const err = assertConfigError(() => jobSpec(text, 'b', { registry: reg }), 5, 14, /<<include\(scripts\/x\.sh\)>> was never replaced/);
+  assert.equal(err.diagnostics[0].pos?.file, 'acme/inc@1.0.0');
 });
 
 test('inline orbs work like registry orbs', () => {

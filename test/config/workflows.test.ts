@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { formatDiagnostic } from '../../agent/config/diagnostics.js';
 import { processedConfig } from '../../agent/config/process-output.js';
 import { filterAllows } from '../../agent/config/workflows.js';
 import { assertConfigError, compile, jobSpec, yaml } from '../support/config.js';
@@ -56,6 +57,59 @@ test('matrix: name templates and << matrix.x >> in requires', () => {
   const wf = c.workflows[0];
   assert.deepEqual(wf.jobs.map((j) => j.name), ['b-1', 'b-2', 'd-1', 'd-2']);
   assert.deepEqual(Object.keys(wf.jobs[3].requires), ['b-2']);
+});
+
+test('matrix: a value listed twice runs once, with a warning at the repeat', () => {
+  const c = compile(jobs + yaml`
+    workflows:
+      main:
+        jobs:
+          - build:
+              matrix:
+                parameters:
+                  version: ["1", "2", "1"]
+                  platform: [linux, linux]
+  `);
+  assert.deepEqual(c.workflows[0].jobs.map((j) => j.name), ['build-linux-1', 'build-linux-2']);
+  assert.deepEqual(c.warnings.map(formatDiagnostic), [
+    'config.yml:18:35: warning: matrix parameter "version" of job "build" lists 1 more than once; it runs once',
+    'config.yml:19:33: warning: matrix parameter "platform" of job "build" lists linux more than once; it runs once',
+  ]);
+});
+
+test('matrix: an empty or null parameter expands to no jobs; what requires it is handled as a requirement on a job that does not run', () => {
+  const c = compile(jobs + yaml`
+    workflows:
+      main:
+        jobs:
+          - build:
+              matrix:
+                alias: builds
+                parameters:
+                  version: []
+                  platform: [linux]
+          - build:
+              name: other
+              matrix: {parameters: {version: ~}}
+          - deploy: {name: lonely, requires: [builds]}
+          - deploy: {name: after-lonely, requires: [lonely]}
+          - deploy: {name: mixed, requires: [builds, deploy]}
+          - deploy
+  `);
+  const wf = c.workflows[0];
+  assert.deepEqual(wf.jobs.map((j) => j.name), ['mixed', 'deploy']);
+  assert.deepEqual(wf.jobs[0].requires, { deploy: ['success'] });
+  assert.deepEqual([...c.jobs.keys()], ['mixed', 'deploy']);
+  assert.deepEqual(c.warnings.map(formatDiagnostic), [
+    'config.yml:19:24: warning: matrix parameter "version" of job "build" has no values, so the matrix expands to no jobs',
+    'config.yml:23:42: warning: matrix parameter "version" of job "build" has no values, so the matrix expands to no jobs',
+    'config.yml:24:9: warning: job "lonely" of workflow "main" requires "builds", whose matrix expands to no jobs; that requirement is dropped',
+    'config.yml:24:9: warning: job "lonely" of workflow "main" does not run: none of the jobs it requires runs',
+    'config.yml:25:9: warning: job "after-lonely" of workflow "main" does not run: none of the jobs it requires runs (lonely)',
+    'config.yml:26:9: warning: job "mixed" of workflow "main" requires "builds", whose matrix expands to no jobs; that requirement is dropped',
+  ]);
+  // a requirement on a name that is no job at all is still an error
+  assertConfigError(() => compile(jobs + 'workflows:\n  w:\n    jobs:\n      - build: {matrix: {parameters: {version: []}}}\n      - deploy: {requires: [buld]}\n'), 16, 9, /requires "buld", which is not a job of this workflow/);
 });
 
 test('matrix expanding to a name clash is an error', () => {

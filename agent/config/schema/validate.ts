@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { packagePath } from '../../package-root.js';
 import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
-import type { Diagnostic, SourcePos } from '../diagnostics.js';
+import { sortUnique, type Diagnostic, type SourcePos } from '../diagnostics.js';
 import { describeType, isMapValue, keyPos, posOf, valuePos, type Value } from '../source.js';
 import { closest, didYouMean } from '../suggest.js';
 
@@ -76,12 +76,13 @@ export function validateConfigShape(root: Value, file: string): Diagnostic[] {
     const errors = dropUnderMisshapenEntries(collapseUnions((validate.errors ?? []).filter((e) => e.keyword !== 'if')));
     for (const e of errors) {
       const segs = parsePointer(e.instancePath);
-      if (isToleratedUnknownKey(e)) continue;
+      const unknown = unknownKeyVerdict(e);
+      if (unknown === 'pass') continue;
       if (shadowed.size > 0 && insideShadowedStep(root, segs, shadowed)) continue;
-      diags.push(toDiagnostic(root, e, segs, file));
+      diags.push(unknown === 'warn' ? ignoredKey(root, e, segs, file) : toDiagnostic(root, e, segs, file));
     }
   }
-  return sortUnique(diags);
+  return sortUnique(diags, file);
 }
 
 /**
@@ -102,16 +103,23 @@ function collapseUnions(errors: ErrorObject[]): ErrorObject[] {
 }
 
 /**
- * Where CircleCI ignores unknown keys (the top level, where configs keep YAML anchors; built-in
- * steps; filters; matrix), only a near miss of a known key is reported: it is almost surely a typo
- * that would silently drop the setting.
+ * Maps where CircleCI accepts keys it does not know are marked `x-unknown` in the schema:
+ * - `near-miss` (the top level, where configs keep YAML anchors; built-in steps): only a near miss
+ *   of a known key is reported, as an error — almost surely a typo that would drop the setting;
+ * - `warn` (a workflow, a job's filters, a matrix: open in CircleCI's published schema): every
+ *   unknown key is a warning, with "did you mean" for a near miss;
+ * - `ignore` (run steps, when/unless steps): passed here; the compiler warns about them, in orbs too.
+ * Any other unknown key is an error.
  */
-function isToleratedUnknownKey(e: ErrorObject): boolean {
-  if (e.keyword !== 'additionalProperties') return false;
+function unknownKeyVerdict(e: ErrorObject): 'error' | 'warn' | 'pass' {
+  if (e.keyword !== 'additionalProperties') return 'error';
   const schema = (e.parentSchema ?? {}) as SchemaNode;
-  if (schema['x-unknown'] !== 'near-miss') return false;
+  const mode = schema['x-unknown'];
+  if (mode === 'warn') return 'warn';
+  if (mode === 'ignore') return 'pass';
+  if (mode !== 'near-miss') return 'error';
   const key = String((e.params as Record<string, unknown>).additionalProperty);
-  return closest(key, Object.keys(schema.properties ?? {})) === undefined;
+  return closest(key, Object.keys(schema.properties ?? {})) === undefined ? 'pass' : 'error';
 }
 
 /**
@@ -165,6 +173,18 @@ function ownerAt(root: Value, segs: readonly Segment[], file: string): SourcePos
   const last = segs[segs.length - 1];
   const pos = Array.isArray(parent) ? valuePos(parent, last) : keyPos(parent, String(last));
   return pos ?? ownerAt(root, segs.slice(0, -1), file);
+}
+
+/** A key CircleCI accepts and ignores: a warning at the key. */
+function ignoredKey(root: Value, e: ErrorObject, segs: Segment[], file: string): Diagnostic {
+  const schema = (e.parentSchema ?? {}) as SchemaNode;
+  const key = String((e.params as Record<string, unknown>).additionalProperty);
+  const value = at(root, segs);
+  return {
+    pos: keyPos(value, key) ?? ownerAt(root, segs, file),
+    message: `"${key}" in ${segs.length === 0 ? 'the top level' : place(segs)} is ignored (CircleCI ignores it too)${didYouMean(key, Object.keys(schema.properties ?? {}))}`,
+    severity: 'warning',
+  };
 }
 
 function toDiagnostic(root: Value, e: ErrorObject, segs: Segment[], file: string): Diagnostic {
@@ -366,16 +386,4 @@ function insideShadowedStep(root: Value, segs: readonly Segment[], shadowed: Rea
     if (name !== undefined && shadowed.has(name)) return true;
   }
   return false;
-}
-
-function sortUnique(diags: Diagnostic[]): Diagnostic[] {
-  const seen = new Set<string>();
-  const out: Diagnostic[] = [];
-  for (const d of diags) {
-    const key = `${d.pos?.line ?? 0}:${d.pos?.col ?? 0}:${d.message}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(d);
-  }
-  return out.sort((a, b) => (a.pos?.line ?? 0) - (b.pos?.line ?? 0) || (a.pos?.col ?? 0) - (b.pos?.col ?? 0));
 }
