@@ -21,6 +21,8 @@ export interface ExecSettings {
   markerToken: string;
   /** buffered output per stream before the command is slowed down */
   highWaterMark?: number;
+  /** called as soon as the VM reports the command's exit, before its last output has been read */
+  onExited?: () => void;
 }
 
 /** How long a command may keep its channel open after SIGKILL (a stray child holding stdout). */
@@ -93,6 +95,7 @@ export function startExec(connection: VmConnection, request: ExecRequest, settin
 
     try {
       const exit = await status;
+      settings.onExited?.();
       await Promise.all([stdout.ended, stderr.ended]);
       return { exitCode: exitCodeOf(exit, aborted, what, connection.where), aborted };
     } finally {

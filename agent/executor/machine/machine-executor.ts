@@ -42,6 +42,10 @@ export class MachineExecutor implements Executor {
   /** marks the process-group line of this executor's commands */
   private readonly markerToken = `deckhand-pgid-${randomBytes(8).toString('hex')}`;
   private readonly copySettings: CopySettings;
+  /** the path exists() was last asked about (the runner's halt marker, after every step) */
+  private lookedUp: string | undefined;
+  /** that path looked up again as soon as a command ended, for the next exists() */
+  private lookup: { path: string; answer: Promise<boolean> } | undefined;
 
   constructor(private readonly options: MachineExecutorOptions) {
     this.copySettings = { sudo: options.access.user !== 'root', loginUser: options.access.user };
@@ -75,6 +79,8 @@ export class MachineExecutor implements Executor {
   exec(request: ExecRequest): RunningExec {
     const connection = this.connection;
     if (!connection) return startFailed(this.notConnected('exec'));
+    // what a new command does may change what an earlier lookup found
+    this.lookup = undefined;
     return startExec(
       connection,
       request,
@@ -83,6 +89,7 @@ export class MachineExecutor implements Executor {
         loginUser: this.options.access.user,
         markerToken: this.markerToken,
         ...(this.options.highWaterMark ? { highWaterMark: this.options.highWaterMark } : {}),
+        onExited: () => this.lookAgain(connection),
       },
       (command) => {
         this.running.add(command);
@@ -109,7 +116,25 @@ export class MachineExecutor implements Executor {
   async exists(path: string): Promise<boolean> {
     const connection = this.connection;
     if (!connection) throw this.notConnected('exists');
+    const ahead = this.lookup;
+    this.lookup = undefined;
+    this.lookedUp = path;
+    if (ahead?.path === path) return ahead.answer;
     return exists(connection, path);
+  }
+
+  /**
+   * The runner asks whether the halt marker exists after every step: over SSH that is a round
+   * trip of its own, a tenth of a short step. So the path last asked about is looked up again the
+   * moment a command ends (its files are written by then), while its last output is still being
+   * read, and the next exists() of that path takes that answer.
+   */
+  private lookAgain(connection: VmConnection): void {
+    const path = this.lookedUp;
+    if (path === undefined || connection.lost) return;
+    const answer = exists(connection, path);
+    answer.catch(() => undefined);
+    this.lookup = { path, answer };
   }
 
   /**
