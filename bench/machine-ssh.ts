@@ -20,21 +20,19 @@
  * 2-CPU machine is shared and its load swings between rounds.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import ssh2 from 'ssh2';
-import { localAssignment } from '../agent/assignment/local.js';
 import { MachineExecutor } from '../agent/executor/machine/machine-executor.js';
 import { execCommandLine } from '../agent/executor/machine/remote-command.js';
-import { JOBSPEC_VERSION, type JobSpec, type RunStep } from '../agent/jobspec/jobspec.js';
+import { type RunStep } from '../agent/jobspec/jobspec.js';
 import type { JobEvent, OutputSink } from '../agent/output/events.js';
 import { LogFileSink } from '../agent/output/log-file.js';
 import { runJob } from '../agent/runner/job-runner.js';
-import { FsBlobStore } from '../agent/store/fs-store.js';
 import type { VmAccess } from '../agent/vm/provider.js';
+import { runJobOptionsFor } from '../test/support/assignment.js';
 import { startSshd } from '../test/support/sshd-container.js';
 import { middle } from './support.js';
 
@@ -79,53 +77,7 @@ function step(command: string): RunStep {
 
 /** A machine job of `steps`, built from an assignment as the front ends build it. */
 async function job(executor: MachineExecutor, steps: RunStep[], sink: OutputSink): Promise<void> {
-  const runId = randomUUID();
-  const spec: JobSpec = {
-    schemaVersion: JOBSPEC_VERSION,
-    job: { name: 'bench', definition: 'bench', type: 'build' },
-    executor: { kind: 'machine', dockerLayerCaching: false },
-    resources: { class: 'medium', cpus: 2, memoryMb: 7680 },
-    workingDirectory: '~/project',
-    environment: {},
-    parallelism: 1,
-    steps,
-    contexts: [],
-    pipeline: {
-      id: runId,
-      number: 1,
-      trigger_source: 'api',
-      schedule: { name: '', id: '' },
-      project: { git_url: '', type: '', slug: '', name: '' },
-      git: { tag: '', branch: 'main', revision: '0'.repeat(40), base_revision: '' },
-      parameters: {},
-    },
-  };
-  const { assignment } = localAssignment({
-    spec,
-    repository: scratch,
-    git: {},
-    runId,
-    workflowRunId: runId,
-    nodeIndex: 0,
-    nodeTotal: 1,
-    username: 'bench',
-    storeUrl: join(scratch, 'store'),
-    upstreamJobRunIds: [],
-    skipCheckout: true,
-    project: { files: [], env: [] },
-    contexts: { names: [], file: join(scratch, 'contexts.yml') },
-    sshKeysDir: join(scratch, 'no-ssh-keys'),
-    output: null,
-    runtime: { docker: { pull: 'never', network: 'bridge' } },
-  });
-  const result = await runJob({
-    assignment,
-    executor,
-    sink,
-    secrets: { project: {}, contexts: {} },
-    storage: { store: new FsBlobStore(join(scratch, 'store')), project: scratch, workflowRunId: runId, jobRunId: runId, jobName: 'bench', upstreamJobRunIds: [] },
-    signal: new AbortController().signal,
-  });
+  const result = await runJob(runJobOptionsFor({ steps, executor, sink, scratch, kind: { kind: 'machine', dockerLayerCaching: false } }));
   if (result.status !== 'success') throw new Error(`the bench job ended ${result.status}`);
 }
 

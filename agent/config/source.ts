@@ -162,7 +162,7 @@ class Converter {
   private readonly aliasTargets = new Map<YamlNode, YamlNode>();
 
   constructor(
-    private readonly doc: Document.Parsed,
+    doc: Document.Parsed,
     private readonly at: (offset: number | undefined) => SourcePos,
     private readonly maxNodes: number,
   ) {

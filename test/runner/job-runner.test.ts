@@ -5,18 +5,16 @@
  * executor that goes away mid-job, cancellation, a failing spin-up — and teardown on every path.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { after, describe, test } from 'node:test';
-import { localAssignment } from '../../agent/assignment/local.js';
+import { runJobOptionsFor } from '../support/assignment.js';
 import { ExecutorUnavailableError, type ExecRequest, type Executor, type RunningExec } from '../../agent/executor/executor.js';
-import { JOBSPEC_VERSION, type JobSpec, type RunStep, type Step } from '../../agent/jobspec/jobspec.js';
+import { type RunStep, type Step } from '../../agent/jobspec/jobspec.js';
 import type { JobEvent, OutputSink, StepStatus } from '../../agent/output/events.js';
 import { runJob, SPIN_UP_STEP, type JobResult, type RunJobOptions } from '../../agent/runner/job-runner.js';
-import { FsBlobStore } from '../../agent/store/fs-store.js';
 import { ChrootExecutor, processesRootedAt, type ChrootExecutorOptions } from '../support/chroot-executor.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'deckhand-job-runner-'));
@@ -111,53 +109,15 @@ async function runSteps(
   steps: Step[],
   { signal = new AbortController().signal, sink = new MemorySink() }: { signal?: AbortSignal; sink?: MemorySink } = {},
 ): Promise<{ result: JobResult; sink: MemorySink }> {
-  const runId = randomUUID();
-  const spec: JobSpec = {
-    schemaVersion: JOBSPEC_VERSION,
-    job: { name: 'build', definition: 'build', type: 'build' },
-    executor: { kind: 'docker', containers: [{ image: 'deckhand-test/chroot', environment: {} }] },
-    resources: { class: 'medium', cpus: 2, memoryMb: 4096 },
-    workingDirectory: '~/project',
-    environment: { FROM_JOB: 'job value' },
-    parallelism: 1,
+  const options: RunJobOptions = runJobOptionsFor({
     steps,
-    contexts: [],
-    pipeline: {
-      id: randomUUID(),
-      number: 1,
-      trigger_source: 'api',
-      schedule: { name: '', id: '' },
-      project: { git_url: '', type: '', slug: '', name: '' },
-      git: { tag: '', branch: 'main', revision: '0'.repeat(40), base_revision: '' },
-      parameters: {},
-    },
-  };
-  const { assignment } = localAssignment({
-    spec,
-    repository: scratch,
-    git: {},
-    runId,
-    workflowRunId: runId,
-    nodeIndex: 0,
-    nodeTotal: 1,
-    username: 'tester',
-    storeUrl: join(scratch, 'store'),
-    upstreamJobRunIds: [],
-    skipCheckout: true,
-    project: { files: [], env: [] },
-    contexts: { names: [], file: join(scratch, 'contexts.yml') },
-    sshKeysDir: join(scratch, 'no-ssh-keys'),
-    output: null,
-    runtime: { docker: { pull: 'never', network: 'bridge' } },
-  });
-  const options: RunJobOptions = {
-    assignment,
     executor,
     sink,
-    secrets: { project: {}, contexts: {} },
-    storage: { store: new FsBlobStore(join(scratch, 'store')), project: scratch, workflowRunId: runId, jobRunId: runId, jobName: 'build', upstreamJobRunIds: [] },
+    scratch,
+    kind: { kind: 'docker', containers: [{ image: 'deckhand-test/chroot', environment: {} }] },
+    environment: { FROM_JOB: 'job value' },
     signal,
-  };
+  });
   const result = await runJob(options);
   return { result, sink };
 }

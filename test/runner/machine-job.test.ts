@@ -6,17 +6,15 @@
  * from an assignment as in job-runner.test.ts.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { localAssignment } from '../../agent/assignment/local.js';
+import { runJobOptionsFor } from '../support/assignment.js';
 import { MachineExecutor } from '../../agent/executor/machine/machine-executor.js';
-import { JOBSPEC_VERSION, type JobSpec, type RunStep } from '../../agent/jobspec/jobspec.js';
+import { type RunStep } from '../../agent/jobspec/jobspec.js';
 import type { JobEvent, OutputSink, StepStatus } from '../../agent/output/events.js';
 import { runJob, SPIN_UP_STEP, type JobResult } from '../../agent/runner/job-runner.js';
-import { FsBlobStore } from '../../agent/store/fs-store.js';
 import { startSshd, type SshdContainer } from '../support/sshd-container.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'deckhand-machine-job-'));
@@ -55,53 +53,16 @@ function run(command: string, extra: Partial<RunStep> = {}): RunStep {
 
 /** A machine job of `steps` on `executor`, built from an assignment as the front ends build it. */
 async function runSteps(executor: MachineExecutor, steps: RunStep[], sink = new MemorySink()): Promise<{ result: JobResult; sink: MemorySink }> {
-  const runId = randomUUID();
-  const spec: JobSpec = {
-    schemaVersion: JOBSPEC_VERSION,
-    job: { name: 'build', definition: 'build', type: 'build' },
-    executor: { kind: 'machine', image: 'ubuntu-2204:current', dockerLayerCaching: false },
-    resources: { class: 'medium', cpus: 2, memoryMb: 7680 },
-    workingDirectory: '~/project',
-    environment: { FROM_JOB: 'job value with $dollar and "quotes"' },
-    parallelism: 1,
-    steps,
-    contexts: [],
-    pipeline: {
-      id: randomUUID(),
-      number: 1,
-      trigger_source: 'api',
-      schedule: { name: '', id: '' },
-      project: { git_url: '', type: '', slug: '', name: '' },
-      git: { tag: '', branch: 'main', revision: '0'.repeat(40), base_revision: '' },
-      parameters: {},
-    },
-  };
-  const { assignment } = localAssignment({
-    spec,
-    repository: scratch,
-    git: {},
-    runId,
-    workflowRunId: runId,
-    nodeIndex: 0,
-    nodeTotal: 1,
-    username: 'tester',
-    storeUrl: join(scratch, 'store'),
-    upstreamJobRunIds: [],
-    skipCheckout: true,
-    project: { files: [], env: [] },
-    contexts: { names: [], file: join(scratch, 'contexts.yml') },
-    sshKeysDir: join(scratch, 'no-ssh-keys'),
-    output: null,
-    runtime: { docker: { pull: 'never', network: 'bridge' } },
-  });
-  const result = await runJob({
-    assignment,
-    executor,
-    sink,
-    secrets: { project: {}, contexts: {} },
-    storage: { store: new FsBlobStore(join(scratch, 'store')), project: scratch, workflowRunId: runId, jobRunId: runId, jobName: 'build', upstreamJobRunIds: [] },
-    signal: new AbortController().signal,
-  });
+  const result = await runJob(
+    runJobOptionsFor({
+      steps,
+      executor,
+      sink,
+      scratch,
+      kind: { kind: 'machine', image: 'ubuntu-2204:current', dockerLayerCaching: false },
+      environment: { FROM_JOB: 'job value with $dollar and "quotes"' },
+    }),
+  );
   return { result, sink };
 }
 
