@@ -133,6 +133,15 @@ export function buildProgram(): Command {
       process.exitCode = await runCommand(opts, program.opts<{ color: boolean }>().color);
     });
 
+  program
+    .command('clean')
+    .description('remove the containers and networks of agents that died (killed, out of memory, a reboot); never what a running agent owns (docs/execute.md)')
+    .option('--dry-run', 'only say what would be removed')
+    .action(async (opts: { dryRun?: boolean }) => {
+      const { cleanCommand } = await import('./reclaim.js');
+      process.exitCode = await cleanCommand(opts);
+    });
+
   const agent = program.command('agent').description('the build agent: run one job assignment, as a Nomad task or by hand (docs/assignment.md)');
   agent
     .command('run')
