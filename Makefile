@@ -67,6 +67,7 @@ ENGINE_TESTS := \
 	steps/add-ssh-keys steps/checkout steps/persist-to-workspace steps/save-cache steps/setup-remote-docker steps/store-artifacts steps/store-test-results \
 	test-results/execute \
 	vm/aws-provider vm/docker-provider vm/static-provider \
+	reliability/agent-faults reliability/scale reliability/store-faults \
 	workflow/run workflow/s3-store
 
 # Only the tests that need no Docker engine (fast inner loop). The executor contract on the chroot
@@ -88,6 +89,7 @@ bench: build images
 	node dist/bench/vm-acquire.js
 	node dist/bench/machine-ssh.js
 	node dist/bench/nomad-plugin.js
+	node dist/bench/reclaim.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
 run: build images
