@@ -77,6 +77,7 @@ test-unit: build
 bench: build images
 	node dist/bench/compile.js
 	node dist/bench/compile-large.js
+	node dist/bench/compile-bounds.js
 	node dist/bench/startup.js
 	node dist/bench/output-masker.js
 	node dist/bench/execute.js
