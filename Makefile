@@ -60,7 +60,7 @@ test-nomad-harness:
 # containers): only `make test` runs them. Paths under test/, no .ts.
 ENGINE_TESTS := \
 	artifacts/end-to-end \
-	cli/agent cli/machine-jobs cli/nomad-task \
+	cli/agent cli/env-file cli/machine-jobs cli/nomad-task \
 	job-tools/glob job-tools/halt job-tools/install job-tools/split \
 	output/backpressure output/stream/faults output/stream/memory output/stream/streaming \
 	runner/engine-loss runner/execute runner/machine-job \
@@ -78,6 +78,7 @@ test-unit: build
 bench: build images
 	node dist/bench/compile.js
 	node dist/bench/compile-large.js
+	node dist/bench/compile-bounds.js
 	node dist/bench/startup.js
 	node dist/bench/output-masker.js
 	node dist/bench/execute.js
@@ -93,7 +94,7 @@ bench: build images
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
 run: build images
-	cd $(DIR) && node $(CURDIR)/bin/deckhand.js execute --job $(JOB)
+	cd $(DIR) && $(CURDIR)/bin/deckhand.js execute --job $(JOB)
 
 clean:
 	rm -rf dist

@@ -6,10 +6,11 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_ARTIFACTS_LISTEN } from '../artifacts/listen.js';
 import { packagePath } from '../package-root.js';
-import { EXIT_ERROR, EXIT_OK } from '../errors.js';
+import { EXIT_ERROR, EXIT_OK, UsageError } from '../errors.js';
 import type { RetainedKind } from '../store/retention.js';
 import type { AgentRunFlags, NomadTaskFlags } from './agent.js';
 import type { ExecuteFlags } from './execute.js';
+import { nodeReadEnvFile } from './node-env-file.js';
 import { reportAndExit } from './report-error.js';
 import type { OrbFlags } from './orb-access.js';
 import type { RunFlags } from './run.js';
@@ -403,6 +404,9 @@ export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   const debug = argv.includes('--debug');
   try {
+    if (nodeReadEnvFile(argv)) {
+      throw new UsageError('Node itself read the --env-file given to Deckhand (started as "node bin/deckhand.js …", Node takes that flag from the script\'s arguments and applies a NODE_OPTIONS line of the file); run the deckhand command, or node -- bin/deckhand.js …');
+    }
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {

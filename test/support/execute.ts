@@ -33,7 +33,8 @@ export function project(config: string, files: Record<string, string> = {}): str
 
 export function execute(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Run {
   const log = join(dir, 'job.log');
-  const r = spawnSync(process.execPath, [deckhandBin, 'execute', '--log-file', log, '--no-color', ...args], {
+  // `--` as the deckhand launcher passes it: else Node would read an --env-file in args itself
+  const r = spawnSync(process.execPath, ['--', deckhandBin, 'execute', '--log-file', log, '--no-color', ...args], {
     cwd: dir,
     encoding: 'utf8',
     env: { ...process.env, DECKHAND_HOME: join(dir, '.home'), ...env },
