@@ -265,6 +265,7 @@ export function buildProgram(): Command {
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--tls-client-ca <file>', 'require client certificates signed by this PEM CA')
     .option('--idle-timeout <seconds>', 'end a call that sends nothing for this long (default 600)', Number)
+    .option('--abandon-timeout <seconds>', 'mark a running job incomplete when no agent has streamed to it for this long (default 1800)', Number)
     .action(async (opts: import('./output-processor.js').OutputProcessorFlags) => {
       const { outputProcessorCommand } = await import('./output-processor.js');
       process.exitCode = await outputProcessorCommand({ ...opts, debug: program.opts<{ debug?: boolean }>().debug });
