@@ -10,7 +10,7 @@ import { ExecutorError, ExecutorUnavailableError, type ExecRequest, type Executo
 import type { ContainerSpec, PullPolicy, ResourceLimits } from './container-spec.js';
 import { containerHostnames, primaryCreateOptions, primaryIdles, serviceCreateOptions } from './containers.js';
 import { connectDocker, engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
-import { startExec } from './exec.js';
+import { ContainerStoppedError, startExec } from './exec.js';
 import { ensureImage, inspectImage } from './images.js';
 import { ownershipLabels, RUN_LABEL } from './labels.js';
 import { removeCreated, removeRun, type CreatedContainer } from './leftovers.js';
@@ -46,6 +46,9 @@ export interface DockerExecutorOptions {
   engineReturnMs?: number;
 }
 
+/** How long teardown watches an engine that may be shutting down before it removes anyway. */
+const ENGINE_GOING_DOWN_MS = 5_000;
+
 export class DockerExecutor implements Executor {
   /** Distinguishes this instance's containers from other runs of the job. */
   readonly runId = randomBytes(6).toString('hex');
@@ -61,6 +64,8 @@ export class DockerExecutor implements Executor {
   /** A create call went unanswered (engine gone, socket cut): it may have created something that
    *  only a search by this run's label finds. */
   private uncertain = false;
+  /** A step's container stopped under it, perhaps because the engine is shutting down. */
+  private containerStopped = false;
 
   constructor(private readonly options: DockerExecutorOptions) {
     this.docker = options.docker ?? connectDocker();
@@ -82,7 +87,11 @@ export class DockerExecutor implements Executor {
       const exit = Promise.reject(new ExecutorError('exec() before prepare() finished; await prepare() first'));
       return startFailed(exit);
     }
-    return startExec(this.primary, request, { killGraceMs: this.options.killGraceMs ?? 10_000 });
+    const running = startExec(this.primary, request, { killGraceMs: this.options.killGraceMs ?? 10_000 });
+    running.exit.catch((error: unknown) => {
+      if (error instanceof ContainerStoppedError) this.containerStopped = true;
+    });
+    return running;
   }
 
   async copyIn(destinationDir: string, tar: Readable, signal?: AbortSignal): Promise<void> {
@@ -153,6 +162,7 @@ export class DockerExecutor implements Executor {
     // An engine that went away (restarted, say) may come back: wait for it a while, since
     // only the engine can remove what the job made.
     const deadline = Date.now() + (this.options.engineReturnMs ?? 20_000);
+    if (this.containerStopped) await this.whileEngineGoesDown();
     for (;;) {
       try {
         await this.removeEverything();
@@ -168,6 +178,23 @@ export class DockerExecutor implements Executor {
           `${failure.message}; once it is back, remove what the job left with: docker rm -f -v $(docker ps -aq --filter label=${RUN_LABEL}=${this.runId}); docker network prune --filter label=${RUN_LABEL}=${this.runId}`,
         );
       }
+    }
+  }
+
+  /**
+   * dockerd shutting down kills containers first and answers for a few seconds more: removals
+   * it acknowledges then are not done. After a container stopped under a step, wait (boundedly)
+   * to see whether the engine goes away; if it does, teardown waits for it to come back.
+   */
+  private async whileEngineGoesDown(): Promise<void> {
+    const until = Date.now() + ENGINE_GOING_DOWN_MS;
+    while (Date.now() < until) {
+      try {
+        await this.docker.ping();
+      } catch (error) {
+        if (isUnreachable(error)) return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
 

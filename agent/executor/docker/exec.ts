@@ -37,6 +37,11 @@ export const SIGNALLER =
 
 /** How long the engine may take to report an exit once output has ended. */
 const EXIT_REPORT_MS = 5_000;
+/** A step's container stopped under it: the engine may be on its way down (teardown waits for it). */
+export class ContainerStoppedError extends ExecutorUnavailableError {
+  override readonly name: string = 'ContainerStoppedError';
+}
+
 /** How long a signalled command's container is watched for stopping too. */
 const STILL_RUNNING_MS = 500;
 
@@ -169,7 +174,7 @@ async function assertContainerRuns(container: Docker.Container, exitCode: number
       stoppedUntil ??= Date.now() + STILL_RUNNING_MS;
       if (Date.now() > stoppedUntil) {
         const oom = state.OOMKilled ? ', its entrypoint killed by the OOM killer' : '';
-        throw new ExecutorUnavailableError(`the primary container stopped while ${what} ran (exit ${exitCode}${oom}): the engine shut down or someone stopped it; rerun the job`);
+        throw new ContainerStoppedError(`the primary container stopped while ${what} ran (exit ${exitCode}${oom}): the engine shut down or someone stopped it; rerun the job`);
       }
     }
     await sleep(100);
