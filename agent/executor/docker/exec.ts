@@ -11,6 +11,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { ExecutorError, ExecutorUnavailableError, type ExecRequest, type ExecResult, type RunningExec } from '../executor.js';
+import { escalateOnAbort } from '../abort-escalation.js';
 import { demultiplex } from './demux.js';
 import { engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
 
@@ -70,31 +71,17 @@ export function startExec(container: Docker.Container, request: ExecRequest, set
       throw describeFailure(error, request);
     }
 
-    // Abort: SIGTERM to the group, SIGKILL after the grace period, and as a
-    // last resort stop reading a stream that a stray process keeps open.
-    const timers: NodeJS.Timeout[] = [];
-    const onAbort = (): void => {
-      aborted = true;
-      void signal('SIGTERM').catch(() => undefined);
-      timers.push(
-        setTimeout(() => {
-          void signal('SIGKILL').catch(() => undefined);
-          timers.push(setTimeout(() => output.destroy(), EXIT_REPORT_MS).unref());
-        }, settings.killGraceMs).unref(),
-      );
-    };
-    if (request.signal?.aborted) onAbort();
-    else request.signal?.addEventListener('abort', onAbort, { once: true });
-
+    // as a last resort, stop reading a stream that a stray process keeps open
+    const escalation = escalateOnAbort(request.signal, { signal, killGraceMs: settings.killGraceMs, lastResort: () => output.destroy(), lastResortMs: EXIT_REPORT_MS });
     try {
       await demultiplex(output, stdout, stderr);
     } catch (error) {
       // Destroyed by the abort fallback: report what is known below.
-      if (!aborted) throw isUnreachable(error) ? describeFailure(error, request) : new ExecutorError(`lost the output of "${request.command.join(' ')}": ${engineMessage(error)}`);
+      if (!escalation.aborted) throw isUnreachable(error) ? describeFailure(error, request) : new ExecutorError(`lost the output of "${request.command.join(' ')}": ${engineMessage(error)}`);
     } finally {
-      request.signal?.removeEventListener('abort', onAbort);
-      timers.forEach(clearTimeout);
+      escalation.dispose();
     }
+    aborted = escalation.aborted;
     // A stray child that outlived SIGKILL keeps the exec "running": after an
     // abort, report it as killed rather than wait.
     const exitCode = await exitCodeOf(exec).catch((error: unknown) => {
