@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { ContainerCreateOptions, ImageInspectInfo } from 'dockerode';
-import { ExecutorError, ExecutorUnavailableError, type ExecRequest, type Executor, type StartupOutcome, type StartupScript, type RunningExec } from '../executor.js';
+import { ExecutorError, ExecutorUnavailableError, failedExec, type ExecRequest, type Executor, type StartupOutcome, type StartupScript, type RunningExec } from '../executor.js';
 import type { ContainerSpec, PullPolicy, ResourceLimits } from './container-spec.js';
 import { containerHostnames, primaryCreateOptions, primaryIdles, serviceCreateOptions } from './containers.js';
 import { connectDocker, engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
@@ -84,8 +84,7 @@ export class DockerExecutor implements Executor {
 
   exec(request: ExecRequest): RunningExec {
     if (!this.primary) {
-      const exit = Promise.reject(new ExecutorError('exec() before prepare() finished; await prepare() first'));
-      return startFailed(exit);
+      return failedExec(new ExecutorError('exec() before prepare() finished; await prepare() first'));
     }
     const running = startExec(this.primary, request, { killGraceMs: this.options.killGraceMs ?? 10_000 });
     running.exit.catch((error: unknown) => {
@@ -365,15 +364,6 @@ function toExecutorError(error: unknown, what: string): ExecutorError {
   if (error instanceof Error && error.name === 'AbortError') return new ExecutorError(`${what}: cancelled`);
   if (isUnreachable(error)) return new ExecutorUnavailableError(unreachableMessage(error));
   return new ExecutorError(`${what}: ${engineMessage(error)}`);
-}
-
-function startFailed(exit: Promise<never>): RunningExec {
-  exit.catch(() => undefined);
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.end();
-  stderr.end();
-  return { stdout, stderr, exit, signal: async () => undefined };
 }
 
 /** A HEAD on the archive endpoint (stat of a path). dockerode hands back the response as a
