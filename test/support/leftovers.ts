@@ -47,6 +47,13 @@ export function containersOwnedBy(pid: number | undefined, filter = 'label=com.d
     .map((o) => o.id);
 }
 
+/** Containers (running or not) and networks that process `pid` owns. */
+export function ownedBy(pid: number | undefined): string[] {
+  return [...list(['ps', '-a'], 'label=com.deckhand.owner'), ...list(['network', 'ls'], 'label=com.deckhand.owner')]
+    .filter((o) => pid !== undefined && o.ownerPid === pid)
+    .map((o) => o.id);
+}
+
 /**
  * Leftovers of ended runs that were not there at `before`. A suite that kills agents on purpose
  * leaves its containers until it reclaims them; what stays for `waitMs` is reported.
