@@ -34,9 +34,10 @@ describe('the agent killed in each phase of a job', { concurrency: false, timeou
         },
       });
       assert.equal(killed.signal, 'SIGKILL', `${phase}: ${killed.out.slice(-400)}`);
-      // spin-up may be killed before anything was made; a later phase leaves the job's containers
+      // spin-up may be killed before anything was made, and teardown after it removed everything
+      // (under load the agent is ahead of the reader); a step or an upload leaves the containers
       const left = ownedBy(killed.pid);
-      if (phase !== 'spin-up') assert.ok(left.length > 0, `${phase}: the killed agent left its containers`);
+      if (phase === 'a step' || phase === 'an upload') assert.ok(left.length > 0, `${phase}: the killed agent left its containers`);
       const next = execute(project(job(BUSYBOX, '      - run: echo next job')), []);
       assert.equal(next.code, 0, next.err);
       for (const id of left) assert.ok(!stillThere(id), `${phase}: ${id.slice(0, 12)} was reclaimed`);
