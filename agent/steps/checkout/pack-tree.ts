@@ -91,8 +91,9 @@ export function packTree(root: string, paths: Iterable<string>, owner: Container
   };
 
   const done = produce().catch((error: unknown) => {
-    // Errors from the file system carry a code (ENOENT, EACCES…); the rest come from the pack being torn down.
-    const local = error instanceof LocalReadError || (error instanceof Error && 'code' in error && typeof error.code === 'string');
+    // Errors from the file system name their system call (lstat, open…); the rest come from the
+    // pack being torn down (its ERR_STREAM_PREMATURE_CLOSE has a code too, but no system call).
+    const local = error instanceof LocalReadError || (error instanceof Error && 'syscall' in error && typeof error.syscall === 'string');
     const failure = local && !(error instanceof LocalReadError) ? new LocalReadError((error as Error).message) : error;
     pack.destroy(failure instanceof Error ? failure : new Error(String(failure)));
     throw failure;
