@@ -91,16 +91,23 @@ export function packTree(root: string, paths: Iterable<string>, owner: Container
   };
 
   const done = produce().catch((error: unknown) => {
-    // Errors from the file system name their system call (lstat, open…); the rest come from the
-    // pack being torn down (its ERR_STREAM_PREMATURE_CLOSE has a code too, but no system call).
-    const local = error instanceof LocalReadError || (error instanceof Error && 'syscall' in error && typeof error.syscall === 'string');
-    const failure = local && !(error instanceof LocalReadError) ? new LocalReadError((error as Error).message) : error;
+    const failure = asLocalReadError(error);
     pack.destroy(failure instanceof Error ? failure : new Error(String(failure)));
     throw failure;
   });
   // The caller learns of failures from `done`; the stream just ends with the error.
   done.catch(() => undefined);
   return { stream: Readable.from(pack, { objectMode: false }), done };
+}
+
+/**
+ * A failure of the local file system as a LocalReadError; anything else as it is. File system
+ * errors name their system call (lstat, open…); the rest come from the pack being torn down by
+ * its reader (whose ERR_STREAM_PREMATURE_CLOSE has a code too, but no system call).
+ */
+export function asLocalReadError(error: unknown): unknown {
+  if (error instanceof LocalReadError) return error;
+  return error instanceof Error && 'syscall' in error && typeof error.syscall === 'string' ? new LocalReadError(error.message) : error;
 }
 
 /** An entry without contents; resolves once the pack has taken it. */

@@ -2,10 +2,12 @@
 // said as such); a pack torn down by its reader (the container refused the copy) is not.
 import assert from 'node:assert/strict';
 import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { finished, PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { LocalReadError, packTree } from '../../../agent/steps/checkout/pack-tree.js';
+import { asLocalReadError, LocalReadError, packTree } from '../../../agent/steps/checkout/pack-tree.js';
 
 const owner = { uid: 1000, gid: 1000 };
 
@@ -20,6 +22,18 @@ describe('packTree failures', () => {
       assert.match(error.message, /ELOOP|ENOTDIR/);
       return true;
     });
+  });
+
+  it('a stream closed early is not a local read error; a file system error is', async () => {
+    const early = await new Promise<unknown>((resolve) => {
+      const stream = new PassThrough();
+      finished(stream, resolve);
+      stream.destroy();
+    });
+    assert.equal((early as { code?: string }).code, 'ERR_STREAM_PREMATURE_CLOSE');
+    assert.equal(asLocalReadError(early), early);
+    const missing = await lstat('/no/such/path').catch((error: unknown) => error);
+    assert.ok(asLocalReadError(missing) instanceof LocalReadError);
   });
 
   it('a pack destroyed by its reader is not a local read error', async () => {
