@@ -40,6 +40,9 @@ export interface PackedTree {
  */
 export function packTree(root: string, paths: Iterable<string>, owner: ContainerUser): PackedTree {
   const pack = tar.pack();
+  // Failures reach the caller through `done`; once the reader has let go of the pack (it failed,
+  // or the copy was refused), nobody listens for the pack's own 'error' any more.
+  pack.on('error', () => undefined);
   const stats: PackStats = { files: 0, directories: 0, symlinks: 0, bytes: 0, skipped: [] };
   const packedDirectories = new Set<string>();
 
@@ -124,6 +127,8 @@ function fileEntry(pack: tar.Pack, headers: EntryHeader & { size: number }, abso
       if (!error) return resolve();
       reject(error.message === 'Size mismatch' ? new LocalReadError(`${absolute} changed size while it was being copied; run the job again`) : error);
     });
+    // the entry's callback carries its failure; the entry stream's own 'error' has no one else to hear it
+    sink.on('error', () => undefined);
     if (headers.size === 0) {
       sink.end(Buffer.alloc(0));
       return;
