@@ -19,13 +19,23 @@ export interface Orphan {
   owner: AgentOwner;
 }
 
+export interface ReclaimOptions {
+  /** list, remove nothing */
+  dryRun?: boolean;
+  /** one line per thing reclaimed (or that would be) */
+  said?: (line: string) => void;
+  /** whether an owner has ended; default: ownerState (this machine's processes only) */
+  isGone?: (owner: AgentOwner) => boolean;
+}
+
 /** Finds, and unless `dryRun` removes, what belongs to owners that are gone; one line per thing in `said`. */
-export async function reclaimOrphans(docker: Docker, options: { dryRun?: boolean; said?: (line: string) => void } = {}): Promise<Orphan[]> {
+export async function reclaimOrphans(docker: Docker, options: ReclaimOptions = {}): Promise<Orphan[]> {
+  const isGone = options.isGone ?? ((owner: AgentOwner) => ownerState(owner) === 'gone');
   const filters = JSON.stringify({ label: [OWNER_LABEL] });
   const [containers, networks] = await Promise.all([docker.listContainers({ all: true, filters }), docker.listNetworks({ filters })]);
   const orphan = (labels: Record<string, string> | undefined): AgentOwner | undefined => {
     const owner = parseOwner(labels?.[OWNER_LABEL] ?? '');
-    return owner && ownerState(owner) === 'gone' ? owner : undefined;
+    return owner && isGone(owner) ? owner : undefined;
   };
   const found: (Orphan & { role?: string })[] = [];
   for (const c of containers) {

@@ -7,17 +7,23 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { after, describe, test } from 'node:test';
 import type Docker from 'dockerode';
 import { JOB_LABEL, OWNER_LABEL, ROLE_LABEL } from '../../../agent/executor/docker/labels.js';
 import { reclaimOrphans } from '../../../agent/executor/docker/reclaim.js';
-import { formatOwner, thisAgent, type AgentOwner } from '../../../agent/owner.js';
+import { formatOwner, ownerState, thisAgent, type AgentOwner } from '../../../agent/owner.js';
 import { deckhandBin } from '../../support/execute.js';
 import { BUSYBOX, realEngine } from './engine-fixture.js';
 
-/** An owner of this machine and boot whose process is gone: a pid no process has. */
-export function deadOwner(): AgentOwner {
-  return { ...thisAgent(), pid: 4_000_000 + Math.floor(Math.random() * 100_000), start: '1' };
+/**
+ * An owner whose process is gone: a pid no process has, on a machine named for the test. Other
+ * suites' runs reclaim at their start, and would take a dead owner of this machine's name before
+ * the test looks; to them this machine is another one ('unknown', never touched). The test judges
+ * it with `isGone`, or runs `deckhand clean` under that host name.
+ */
+export function deadOwner(machine: string): AgentOwner {
+  return { ...thisAgent(), machine, pid: 4_000_000 + Math.floor(Math.random() * 100_000), start: '1' };
 }
 
 /** A job's leftovers as an agent makes them: a network, a primary and a service on it. */
@@ -56,19 +62,22 @@ describe('reclaiming what dead agents left', { concurrency: false, timeout: 120_
   test('a dead owner\'s containers and network go; a live one\'s, another machine\'s and unowned ones stay', async () => {
     docker = await realEngine();
     const tag = randomBytes(4).toString('hex');
-    const dead = await leftJob(docker, deadOwner(), `dead-${tag}`);
-    const alive = await leftJob(docker, thisAgent(), `alive-${tag}`);
-    const elsewhere = await leftJob(docker, { ...deadOwner(), machine: 'another-machine' }, `elsewhere-${tag}`);
+    const machine = `deckhand-test-${tag}`;
+    const dead = await leftJob(docker, deadOwner(machine), `dead-${tag}`);
+    const alive = await leftJob(docker, { ...thisAgent(), machine }, `alive-${tag}`);
+    const elsewhere = await leftJob(docker, deadOwner('another-machine'), `elsewhere-${tag}`);
+    // ownerState's rules, with the test's machine name taken for this machine's
+    const isGone = (owner: AgentOwner) => ownerState(owner.machine === machine ? { ...owner, machine: hostname() } : owner) === 'gone';
     const unowned = await docker.createContainer({ Image: BUSYBOX, Cmd: ['true'], Labels: { [JOB_LABEL]: `test-reclaim-unowned-${tag}` } });
     made.push(dead, alive, elsewhere, { ids: [unowned.id], network: 'none' });
 
-    const dry = await reclaimOrphans(docker, { dryRun: true });
+    const dry = await reclaimOrphans(docker, { dryRun: true, isGone });
     const mine = (o: { id: string }) => [...dead.ids, dead.network].includes(o.id);
     assert.deepEqual(dry.filter(mine).map((o) => o.kind).sort(), ['container', 'container', 'network']);
     for (const id of dead.ids) assert.ok(await exists(docker, id, 'container'), 'a dry run removes nothing');
 
     const said: string[] = [];
-    const reclaimed = await reclaimOrphans(docker, { said: (line) => said.push(line) });
+    const reclaimed = await reclaimOrphans(docker, { said: (line) => said.push(line), isGone });
     assert.equal(reclaimed.filter(mine).length, 3);
     for (const id of dead.ids) assert.equal(await exists(docker, id, 'container'), false);
     assert.equal(await exists(docker, dead.network, 'network'), false);
@@ -80,9 +89,12 @@ describe('reclaiming what dead agents left', { concurrency: false, timeout: 120_
   test('deckhand clean: --dry-run lists, clean removes, and says when there is nothing', async () => {
     docker = await realEngine();
     const tag = randomBytes(4).toString('hex');
-    const dead = await leftJob(docker, deadOwner(), `cli-${tag}`);
+    const machine = `deckhand-test-${tag}`;
+    const dead = await leftJob(docker, deadOwner(machine), `cli-${tag}`);
     made.push(dead);
-    const clean = (...args: string[]) => spawnSync(process.execPath, [deckhandBin, 'clean', ...args], { encoding: 'utf8' });
+    // under the test's host name (a UTS namespace of its own), where those owners are this machine's
+    const clean = (...args: string[]) =>
+      spawnSync('unshare', ['--uts', '/bin/sh', '-c', 'hostname "$0" && exec "$@"', machine, process.execPath, deckhandBin, 'clean', ...args], { encoding: 'utf8' });
     const dry = clean('--dry-run');
     assert.equal(dry.status, 0, dry.stderr);
     assert.match(dry.stdout, new RegExp(`^would reclaim network test-reclaim-cli-${tag} of job test-reclaim-cli-${tag}: its agent \\(pid \\d+\\) is gone$`, 'm'));
