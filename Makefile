@@ -94,6 +94,8 @@ bench: build images
 	node dist/bench/machine-ssh.js
 	node dist/bench/nomad-plugin.js
 	node dist/bench/reclaim.js
+	bash scripts/ensure-fleet-tools.sh
+	node dist/bench/fleet.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
 run: build images
