@@ -60,10 +60,13 @@ try {
     }
   };
   const [repository, tag] = packerTag.split(':') as [string, string];
+  // each run's images are removed before the next, so that none is left untagged behind
+  const removeImages = () => run('docker', ['rmi', '-f', packerTag, dockerTag, floorTag]).catch(() => {});
   for (let i = 0; i < runs; i++) {
     packerTimes.push(await timed(() => run('packer', ['build', '-color=false', '-only=docker.client', `-var=stage_dir=${stage}`, '-var=nomad_version=', `-var=docker_repository=${repository}`, `-var=docker_tag=${tag}`, '.'], { cwd: path.join(repo, 'packer', 'client'), maxBuffer: 64 * 1024 * 1024 })));
     floorTimes.push(await timed(floor));
     dockerTimes.push(await timed(() => run('docker', ['build', '-q', '--no-cache', '--label', label, '-t', dockerTag, context], { env: { ...process.env, DOCKER_BUILDKIT: '0' }, maxBuffer: 64 * 1024 * 1024 })));
+    if (i < runs - 1) await removeImages();
   }
 
   // terraform/aws: validate and an offline plan (no endpoint is called)
