@@ -6,7 +6,8 @@
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -113,4 +114,49 @@ export async function fleetImage(image: FleetImage): Promise<string> {
 /** Runs a shell script in a fresh container of `image` (labelled, removed after), as root. */
 export async function inImage(image: string, script: string, dockerArgs: string[] = []): Promise<{ stdout: string; stderr: string }> {
   return run('docker', ['run', '--rm', '--label', FLEET_LABEL, ...dockerArgs, image, 'sh', '-c', script], { maxBuffer: 16 * 1024 * 1024 });
+}
+
+/** One block of an HCL outline (test/fleet/hcl-outline). */
+export interface HclBlock {
+  type: string;
+  labels: string[];
+  attributes: Record<string, { value?: unknown; references: string[] }>;
+  blocks: HclBlock[];
+}
+export interface HclOutline {
+  files: string[];
+  attributes: Record<string, { value?: unknown; references: string[] }>;
+  blocks: HclBlock[];
+  templates: Record<string, string[]>;
+}
+
+let outlineTool: Promise<string> | undefined;
+
+/** test/fleet/hcl-outline built once per process (Go, hcl/v2 from the module proxy). */
+function hclOutlineTool(): Promise<string> {
+  outlineTool ??= (async () => {
+    await needTool('go', 'Go (https://go.dev/doc/install)');
+    const dir = await mkdtemp(path.join(tmpdir(), 'deckhand-hcl-outline-'));
+    const tool = path.join(dir, 'hcl-outline');
+    await run('go', ['build', '-o', tool, '.'], { cwd: path.join(repoRoot(), 'test', 'fleet', 'hcl-outline'), env: { ...process.env, GOFLAGS: '-mod=mod' } });
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return tool;
+  })();
+  return outlineTool;
+}
+
+/** The outline of a folder of .tf files, or of one HCL file, as HashiCorp's HCL parser reads it. */
+export async function hclOutline(target: string): Promise<HclOutline> {
+  return JSON.parse((await run(await hclOutlineTool(), [target])).stdout) as HclOutline;
+}
+
+/** The outline of HCL text. */
+export async function hclOutlineOf(text: string): Promise<HclOutline> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'deckhand-hcl-'));
+  try {
+    await writeFile(path.join(dir, 'config.hcl'), text);
+    return await hclOutline(path.join(dir, 'config.hcl'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -12,7 +12,7 @@ import { before, describe, it } from 'node:test';
 import { DockerVmProvider } from '../../agent/vm/docker-provider.js';
 import { repoRoot } from '../support/repo-root.js';
 import { removeScope, sshRun, uniqueScope, vmEngine, vmRequest } from '../vm/vm-fixture.js';
-import { fleetImage, inImage, needTool, run, stageDeckhand } from './fleet-images.js';
+import { fleetImage, hclOutlineOf, inImage, needTool, run, stageDeckhand } from './fleet-images.js';
 
 const deckhand = path.join(repoRoot(), 'bin', 'deckhand.js');
 // the go-plugin handshake Nomad's client makes (plugins/base/plugin.go)
@@ -63,7 +63,12 @@ describe('packer/ templates', { timeout: 600_000 }, () => {
     assert.equal(hcl, expected);
     assert.match(hcl ?? '', /min_dynamic_port = 64535/);
     assert.match(hcl ?? '', /reserved_memory_mb = 4096/);
-    assert.match(ssh ?? '', /"deckhand\.ssh_address" = "203\.0\.113\.7"/);
+    // both files as HCL, the shell-written one included: what Nomad is given parses
+    const config = await hclOutlineOf(hcl ?? '');
+    assert.deepEqual(config.blocks.map((b) => `${b.type}${b.labels.map((l) => ` ${l}`).join('')}`), ['client', 'plugin deckhand', 'tls']);
+    assert.equal(config.attributes.datacenter?.value, 'eu-west-1');
+    const meta = (await hclOutlineOf(ssh ?? '')).blocks.find((b) => b.type === 'client')?.blocks.find((b) => b.type === 'meta');
+    assert.equal(meta?.attributes.deckhand_ssh_address?.value, '203.0.113.7');
     assert.match(nomadEnv ?? '', /^NOMAD_ADDR=https:\/\/127\.0\.0\.1:4646$/m);
     assert.match(nomadEnv ?? '', /^DECKHAND_DRAIN_DEADLINE=45m$/m);
 

@@ -13,26 +13,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { repoRoot } from '../support/repo-root.js';
-import { fleetImage, inImage, needTool, run } from './fleet-images.js';
+import { fleetImage, hclOutline, inImage, needTool, run, type HclBlock } from './fleet-images.js';
 
 const deckhand = path.join(repoRoot(), 'bin', 'deckhand.js');
 const moduleDir = path.join(repoRoot(), 'terraform', 'gcp');
 
-interface Attribute {
-  value?: unknown;
-  references: string[];
-}
-interface Block {
-  type: string;
-  labels: string[];
-  attributes: Record<string, Attribute>;
-  blocks: Block[];
-}
-interface Outline {
-  files: string[];
-  blocks: Block[];
-  templates: Record<string, string[]>;
-}
+type Block = HclBlock;
 
 function allBlocks(blocks: Block[]): Block[] {
   return blocks.flatMap((b) => [b, ...allBlocks(b.blocks)]);
@@ -45,18 +31,14 @@ function allReferences(block: Block): string[] {
 
 describe('terraform/gcp', { timeout: 600_000 }, () => {
   let work = '';
-  let outlineTool = '';
   const env = { ...process.env, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', TF_CLI_CONFIG_FILE: '' };
-  const outline = async (dir: string) => JSON.parse((await run(outlineTool, [dir])).stdout) as Outline;
+  const outline = hclOutline;
 
   before(async () => {
     await needTool('terraform', 'Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)');
-    await needTool('go', 'Go (https://go.dev/doc/install)');
     work = await mkdtemp(path.join(tmpdir(), 'deckhand-fleet-gcp-'));
     env.TF_CLI_CONFIG_FILE = path.join(work, 'terraformrc');
     await writeFile(env.TF_CLI_CONFIG_FILE, '');
-    outlineTool = path.join(work, 'hcl-outline');
-    await run('go', ['build', '-o', outlineTool, '.'], { cwd: path.join(repoRoot(), 'test', 'fleet', 'hcl-outline'), env: { ...process.env, GOFLAGS: '-mod=mod' } });
   });
   after(async () => {
     if (work) await rm(work, { recursive: true, force: true });

@@ -1,9 +1,10 @@
-// hcl-outline prints, as JSON, the outline of the Terraform files of a folder as HashiCorp's HCL
-// parser reads them: every block with its labels, every attribute with its value when it is a
-// constant and the references it makes, and the variables each .tftpl template uses. The fleet
-// tests check terraform/gcp with it, where no google provider is at hand for terraform validate.
+// hcl-outline prints, as JSON, the outline of the Terraform files of a folder (or of one HCL file
+// of any name) as HashiCorp's HCL parser reads them: every block with its labels, every attribute
+// with its value when it is a constant and the references it makes, and the variables each .tftpl
+// template uses. The fleet tests check terraform/gcp with it, where no google provider is at hand
+// for terraform validate, and the Nomad configuration files of the client image.
 //
-//	go run . DIR
+//	go run . DIR|FILE
 package main
 
 import (
@@ -32,9 +33,10 @@ type block struct {
 }
 
 type outline struct {
-	Files     []string            `json:"files"`
-	Blocks    []block             `json:"blocks"`
-	Templates map[string][]string `json:"templates"`
+	Files      []string             `json:"files"`
+	Attributes map[string]attribute `json:"attributes"`
+	Blocks     []block              `json:"blocks"`
+	Templates  map[string][]string  `json:"templates"`
 }
 
 // references names what an expression reads: var.x, local.y, TYPE.NAME, data.TYPE.NAME, each.key …
@@ -93,12 +95,18 @@ func fail(format string, args ...any) {
 
 func main() {
 	if len(os.Args) != 2 {
-		fail("usage: hcl-outline DIR")
+		fail("usage: hcl-outline DIR|FILE")
 	}
 	dir := os.Args[1]
-	out := outline{Files: []string{}, Blocks: []block{}, Templates: map[string][]string{}}
-	tf, _ := filepath.Glob(filepath.Join(dir, "*.tf"))
-	sort.Strings(tf)
+	out := outline{Files: []string{}, Attributes: map[string]attribute{}, Blocks: []block{}, Templates: map[string][]string{}}
+	var tf []string
+	if info, err := os.Stat(dir); err == nil && !info.IsDir() {
+		tf = []string{dir}
+		dir = filepath.Dir(dir)
+	} else {
+		tf, _ = filepath.Glob(filepath.Join(dir, "*.tf"))
+		sort.Strings(tf)
+	}
 	for _, file := range tf {
 		src, err := os.ReadFile(file)
 		if err != nil {
@@ -109,13 +117,19 @@ func main() {
 			fail("%s", diags.Error())
 		}
 		blocks, attrs := walk(parsed.Body.(*hclsyntax.Body))
-		if len(attrs) > 0 {
+		if len(attrs) > 0 && filepath.Ext(file) == ".tf" {
 			fail("%s: attributes outside any block", file)
+		}
+		for name, a := range attrs {
+			out.Attributes[name] = a
 		}
 		out.Files = append(out.Files, filepath.Base(file))
 		out.Blocks = append(out.Blocks, blocks...)
 	}
-	templates, _ := filepath.Glob(filepath.Join(dir, "*.tftpl"))
+	templates := []string{}
+	if len(tf) != 1 || filepath.Ext(tf[0]) == ".tf" {
+		templates, _ = filepath.Glob(filepath.Join(dir, "*.tftpl"))
+	}
 	for _, file := range templates {
 		src, err := os.ReadFile(file)
 		if err != nil {
