@@ -63,7 +63,7 @@ test-nomad-harness:
 ENGINE_TESTS := \
 	artifacts/end-to-end \
 	cli/agent cli/env-file cli/machine-jobs cli/nomad-task \
-	fleet/drain-lifecycle fleet/packer fleet/terraform fleet/terraform-gcp \
+	fleet/client-engine fleet/drain-lifecycle fleet/packer fleet/terraform fleet/terraform-gcp \
 	job-tools/glob job-tools/halt job-tools/install job-tools/split \
 	output/backpressure output/stream/faults output/stream/memory output/stream/store-faults output/stream/streaming \
 	runner/engine-loss runner/execute runner/machine-job \
