@@ -4,7 +4,8 @@
  * on it. Root in the job container owns files as a remapped user on the client (userns-remap), and
  * once the image's firewall rules are loaded the job container cannot open connections to private
  * ranges, but still reaches DNS (53) and remote Docker engines (2376) there. The target is a
- * listener container on the host's bridge network, a private address.
+ * listener container on the host's bridge network, a private address. Then Deckhand, as installed
+ * in the image, runs a job there with `deckhand execute`.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -70,5 +71,31 @@ describe('the client image\'s engine: userns-remap and the firewall, with a job 
     const metadata = await inClient(`docker run --rm ${BUSYBOX} sh -c 'echo | timeout 5 nc -w 3 169.254.169.254 80 >/dev/null 2>&1 && echo open || echo closed'`);
     assert.equal(metadata.trim(), 'closed');
     assert.ok(Date.now() - started < 4_500, 'refused, not timed out');
+  });
+
+  it('runs a Deckhand job on that engine with deckhand execute, the job kept from private ranges too', async () => {
+    const config = [
+      'version: 2.1',
+      'jobs:',
+      '  build:',
+      '    docker:',
+      `      - image: ${BUSYBOX}`,
+      '    steps:',
+      '      - run: |',
+      '          echo "job uid $(id -u)"',
+      `          if echo | timeout 5 nc -w 2 ${target} 8080 >/dev/null 2>&1; then echo private:open; else echo private:closed; fi`,
+      `          if echo | timeout 5 nc -w 2 ${target} 53 >/dev/null 2>&1; then echo dns:open; else echo dns:closed; fi`,
+    ].join('\n');
+    const out = await inClient([
+      'iptables-restore --noflush /etc/deckhand/firewall.rules',
+      'mkdir -p /tmp/project/.circleci && cd /tmp/project',
+      `cat >.circleci/config.yml <<'DECKHAND_TEST'\n${config}\nDECKHAND_TEST`,
+      'git init -q . && git -c user.email=ci@example.com -c user.name=ci commit -q --allow-empty -m start',
+      'deckhand execute --job build 2>&1',
+    ].join('\n'));
+    assert.match(out, /^job uid 0$/m);
+    assert.match(out, /^private:closed$/m);
+    assert.match(out, /^dns:open$/m);
+    assert.match(out, /Success!/);
   });
 });
