@@ -33,11 +33,13 @@ docker:
 images: docker
 	bash scripts/build-test-images.sh
 
-# What only the tests need besides: a registry binary for pull tests on loopback, and the peers the
-# suite talks to (chromium, a second gRPC implementation, moto, pytest, gotestsum).
+# What only the tests need besides: a registry binary for pull tests on loopback, the peers the
+# suite talks to (chromium, a second gRPC implementation, moto, pytest, gotestsum), and Packer and
+# Terraform for the fleet's templates and modules (docs/fleet.md).
 test-deps:
 	bash scripts/ensure-registry-binary.sh
 	bash scripts/ensure-test-tools.sh
+	bash scripts/ensure-fleet-tools.sh
 
 # The whole suite: compiler, expressions, schema, corpus, and the Docker executor against a real engine;
 # then the Nomad plugin's Go harness.
@@ -61,6 +63,7 @@ test-nomad-harness:
 ENGINE_TESTS := \
 	artifacts/end-to-end \
 	cli/agent cli/env-file cli/machine-jobs cli/nomad-task \
+	fleet/client-engine fleet/drain-lifecycle fleet/packer fleet/terraform fleet/terraform-gcp \
 	job-tools/glob job-tools/halt job-tools/install job-tools/split \
 	output/backpressure output/stream/faults output/stream/memory output/stream/store-faults output/stream/streaming \
 	runner/engine-loss runner/execute runner/machine-job \
@@ -91,6 +94,8 @@ bench: build images
 	node dist/bench/machine-ssh.js
 	node dist/bench/nomad-plugin.js
 	node dist/bench/reclaim.js
+	bash scripts/ensure-fleet-tools.sh
+	node dist/bench/fleet.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
 run: build images
