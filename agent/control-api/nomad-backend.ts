@@ -1,0 +1,130 @@
+/**
+ * The Nomad backend: each job node is dispatched to the parameterized job of its resource class
+ * (`deckhand nomad job` renders them; agent/nomad/dispatch.ts sends the dispatch), and followed to
+ * its allocation's end. Nomad decides where and when it runs, so capacity here is only a bound on
+ * dispatches in flight; the clients keep their own 2 CPUs and 4 GB back (`deckhand nomad
+ * client-config`). A cancel stops the dispatched job (DELETE /v1/job/ID), which gives the task its
+ * kill timeout. The job's output reaches the output processor from the client, so the service's
+ * log of a Nomad node holds only what the dispatch said.
+ */
+import { appendFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import type { OutputTarget } from '../assignment/assignment.js';
+import { localAssignment } from '../assignment/local.js';
+import type { Logger } from '../daemon-log.js';
+import { errorMessage } from '../errors.js';
+import { dispatchAssignment } from '../nomad/dispatch.js';
+import { NomadApi, pathSegment } from '../nomad/nomad-api.js';
+import { CapacityPool, type Capacity, type Size } from '../workflow/capacity.js';
+import { nodeLogFile } from './local-backend.js';
+import type { Backend, NodeEvents, NodeLaunch } from './scheduler.js';
+
+export interface NomadBackendOptions {
+  address: string;
+  token?: string | undefined;
+  log: Logger;
+  /** dispatches in flight at once */
+  capacity: Capacity;
+}
+
+export interface NomadBackendSettings {
+  /** store URL the clients use (an s3:// URL: the clients do not share this machine's folders) */
+  storeUrl: string;
+  logsDir: string;
+  contextsFile: string;
+  sshKeysDir: string;
+}
+
+export function nomadBackendFactory(opts: NomadBackendOptions): (output: (runId: string) => OutputTarget | null, settings: NomadBackendSettings) => Backend {
+  return (output, settings) => new NomadBackend(opts, output, settings);
+}
+
+class NomadBackend implements Backend {
+  readonly name = 'nomad';
+  private readonly api: NomadApi;
+  private readonly pool: CapacityPool;
+  private readonly inFlight = new Map<string, { abort: AbortController; dispatched?: string; size: Size }>();
+
+  constructor(
+    private readonly opts: NomadBackendOptions,
+    private readonly output: (runId: string) => OutputTarget | null,
+    private readonly settings: NomadBackendSettings,
+  ) {
+    this.api = new NomadApi({ address: opts.address, ...(opts.token ? { token: opts.token } : {}) });
+    this.pool = new CapacityPool(opts.capacity);
+  }
+
+  get running(): number {
+    return this.inFlight.size;
+  }
+
+  fits(size: Size): boolean {
+    return this.pool.fits(size);
+  }
+
+  start(launch: NodeLaunch, events: NodeEvents): { ranOn: string } {
+    const { node, job, pipeline } = launch;
+    const spec = job.spec!;
+    const { assignment } = localAssignment({
+      spec,
+      repository: pipeline.sourceDir,
+      git: pipeline.git,
+      runId: node.id,
+      workflowRunId: job.workflowId,
+      nodeIndex: node.index,
+      nodeTotal: job.parallelism,
+      username: pipeline.actor,
+      storeUrl: this.settings.storeUrl,
+      upstreamJobRunIds: launch.upstreamJobRunIds,
+      // the client clones the repository; an uploaded config has none to clone
+      skipCheckout: !pipeline.repository,
+      project: { files: [], env: [] },
+      contexts: { names: [], file: this.settings.contextsFile },
+      sshKeysDir: this.settings.sshKeysDir,
+      output: this.output(node.id),
+      runtime: { docker: { pull: 'missing', network: 'bridge' }, machine: { provider: 'docker' } },
+    });
+    const source = pipeline.repository ? { kind: 'git' as const, url: pipeline.repository, ...(pipeline.revision ? { revision: pipeline.revision } : {}) } : assignment.source;
+    const size: Size = { cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb };
+    const abort = new AbortController();
+    const entry: { abort: AbortController; dispatched?: string; size: Size } = { abort, size };
+    this.inFlight.set(node.id, entry);
+    this.pool.take(size);
+    const logFile = nodeLogFile(this.settings.logsDir, node.id);
+    const say = (line: string): void => {
+      // the dispatched job's id, to stop it on cancel, is in the dispatch's first line
+      entry.dispatched ??= /^dispatched (\S+)/.exec(line)?.[1];
+      appendFileSync(logFile, `${line}\n`);
+    };
+    dispatchAssignment(this.api, { assignment: { ...assignment, source }, wait: true, say, signal: abort.signal, idempotencyToken: `${node.id}-${randomUUID().slice(0, 8)}` })
+      .then(
+        (r) => {
+          const code = r.end?.exitCode ?? 2;
+          return { status: code === 0 ? ('success' as const) : code === 130 || code === 143 ? ('canceled' as const) : ('failed' as const), exitCode: code, infrastructureFailure: code === 2, ...(r.end && code !== 0 ? { reason: r.end.description } : {}) };
+        },
+        (err: unknown) => ({ status: abort.signal.aborted ? ('canceled' as const) : ('failed' as const), exitCode: 2, infrastructureFailure: !abort.signal.aborted, reason: `Nomad: ${errorMessage(err)}` }),
+      )
+      .then((result) => {
+        this.pool.release(size);
+        this.inFlight.delete(node.id);
+        events.ended(result);
+      });
+    return { ranOn: `nomad:${spec.resources.class}` };
+  }
+
+  cancel(nodeId: string): void {
+    const entry = this.inFlight.get(nodeId);
+    if (!entry) return;
+    const stop = entry.dispatched ? this.api.request('DELETE', `/v1/job/${pathSegment(entry.dispatched)}`).catch((err: unknown) => this.opts.log.log('warn', `could not stop Nomad job ${entry.dispatched}: ${errorMessage(err)}`)) : Promise.resolve();
+    void stop.finally(() => entry.abort.abort());
+  }
+
+  capacity(): ReturnType<Backend['capacity']> {
+    const used = [...this.inFlight.values()].reduce((a, j) => ({ cpus: a.cpus + j.size.cpus, memoryMb: a.memoryMb + j.size.memoryMb }), { cpus: 0, memoryMb: 0 });
+    return { cpusUsed: used.cpus, cpusFree: Math.max(0, this.opts.capacity.cpus - used.cpus), memoryMbUsed: used.memoryMb, memoryMbFree: Math.max(0, this.opts.capacity.memoryMb - used.memoryMb), vmsInUse: 0 };
+  }
+
+  async close(): Promise<void> {
+    for (const id of this.inFlight.keys()) this.cancel(id);
+  }
+}
