@@ -33,7 +33,7 @@ export class ControlMetrics {
     const sum = (counts: Record<string, number>, statuses: readonly string[]): number => statuses.reduce((n, s) => n + (counts[s] ?? 0), 0);
     new prom.Gauge({
       name: 'deckhand_jobs',
-      help: 'Job nodes by state, as CircleCI Server counts Nomad jobs: pending (queued, blocked, on hold), running, complete, dead (infrastructure failures)',
+      help: 'Jobs by state, as CircleCI Server counts Nomad jobs: pending (queued, blocked, on hold), running, complete, dead (infrastructure failures)',
       labelNames: ['state'],
       registers: [registry],
       collect() {
