@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { deckhandHome } from '../config/orb-registry.js';
-import { jsonLogger } from '../daemon-log.js';
+import { jsonLogger, type Logger } from '../daemon-log.js';
 import { UsageError } from '../errors.js';
 import { addToken, type Scope } from '../control-api/auth.js';
 import { startControlApi } from '../control-api/service.js';
@@ -43,7 +43,15 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
   if (flags.tokens && !existsSync(flags.tokens)) throw new UsageError(`--tokens ${flags.tokens} does not exist; make tokens with deckhand serve token --data DIR --scope SCOPE`);
   const dataDir = resolve(flags.data);
   mkdirSync(dataDir, { recursive: true });
-  const log = jsonLogger(process.stderr, flags.debug ? 'debug' : 'info');
+  const base = jsonLogger(process.stderr, flags.debug ? 'debug' : 'info');
+  // pollers read statuses thousands of times a minute: successful reads are logged with --debug
+  // only; every change, refusal and failure is logged (and changes are in the audit log too)
+  const log: Logger = {
+    log(level, msg, fields) {
+      if (!flags.debug && msg === 'request' && (fields?.method === 'GET' || fields?.method === 'HEAD') && typeof fields.status === 'number' && fields.status < 400) return;
+      base.log(level, msg, fields);
+    },
+  };
   const env = process.env;
   const home = deckhandHome(env);
   const orbs = orbAccess(flags, env);

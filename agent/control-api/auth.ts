@@ -31,6 +31,7 @@ const digestOf = (token: string): Buffer => createHash('sha256').update(token, '
 export class TokenFile {
   private entries: Entry[] = [];
   private seen = '';
+  private checkedAt = 0;
 
   constructor(private readonly file: string) {
     this.reload();
@@ -43,16 +44,31 @@ export class TokenFile {
     if (!header) return { ok: false, status: 401, reason: 'no token: send Authorization: Bearer TOKEN (deckhand serve token --data DIR --scope read|submit|admin makes one)' };
     if (!match) return { ok: false, status: 401, reason: 'the Authorization header is not "Bearer TOKEN"' };
     const digest = digestOf(match[1]);
-    let found: Entry | undefined;
-    // every entry is compared, so the time taken says nothing about which one matched
-    for (const e of this.entries) if (timingSafeEqual(e.digest, digest) && !found) found = e;
+    let found = this.find(digest);
+    if (!found) {
+      // a token made a moment ago: look at the file now rather than within the second
+      this.checkedAt = 0;
+      this.reload();
+      found = this.find(digest);
+    }
     if (!found) return { ok: false, status: 401, reason: 'unknown token: it is not in the tokens file (make one with deckhand serve token)' };
     const caller = { id: found.name, scope: found.scope };
     if (SCOPES.indexOf(found.scope) < SCOPES.indexOf(needed)) return { ok: false, status: 403, reason: `this token has scope ${found.scope}; this route needs ${needed}`, caller };
     return { ok: true, caller };
   }
 
+  /** every entry is compared, so the time taken says nothing about which one matched */
+  private find(digest: Buffer): Entry | undefined {
+    let found: Entry | undefined;
+    for (const e of this.entries) if (timingSafeEqual(e.digest, digest) && !found) found = e;
+    return found;
+  }
+
   private reload(): void {
+    // a status poller sends many requests a second: the file is looked at once a second at most
+    const now = Date.now();
+    if (now - this.checkedAt < 1000) return;
+    this.checkedAt = now;
     let stamp: string;
     try {
       const s = statSync(this.file);

@@ -12,7 +12,7 @@ import { ConfigError, formatDiagnostic, sortUnique } from '../config/diagnostics
 import { MAX_CONFIG_BYTES } from '../config/source.js';
 import { DeckhandError, httpStatusFor } from '../errors.js';
 import { HttpError } from '../net/http-error.js';
-import { PLAIN_TEXT, SAFETY_HEADERS, sendHead } from '../net/http-headers.js';
+import { JSON_TYPE, PLAIN_TEXT, SAFETY_HEADERS, sendHead } from '../net/http-headers.js';
 import { sendJson } from '../net/request-handler.js';
 import { pathSegments } from '../net/url-path.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -156,7 +156,7 @@ function listPipelines(ctx: RouteContext, r: Request): void {
 }
 
 function getPipeline(ctx: RouteContext, r: Request, [id]: string[]): void {
-  sendJson(r.res, 200, pipelineJson(ctx, found(ctx.store.pipeline(checkId(id, 'pipeline')), 'pipeline', id)));
+  sendCached(ctx, r, `pipeline:${id}`, () => pipelineJson(ctx, found(ctx.store.pipeline(checkId(id, 'pipeline')), 'pipeline', id)));
 }
 
 function getWorkflow(ctx: RouteContext, r: Request, [id]: string[]): void {
@@ -172,7 +172,26 @@ function cancelWorkflow(ctx: RouteContext, r: Request, [id]: string[], caller: C
 }
 
 function getJob(ctx: RouteContext, r: Request, [id]: string[]): void {
-  sendJson(r.res, 200, jobJson(ctx, found(ctx.store.job(checkId(id, 'job')), 'job', id), true));
+  sendCached(ctx, r, `job:${id}`, () => jobJson(ctx, found(ctx.store.job(checkId(id, 'job')), 'job', id), true));
+}
+
+/**
+ * Status reads come from pollers, many per second for the same object: an answer is reused while
+ * the store has not changed since it was made (any write bumps its version).
+ */
+const answers = new WeakMap<ControlStore, { version: number; texts: Map<string, string> }>();
+function sendCached(ctx: RouteContext, r: Request, key: string, make: () => unknown): void {
+  let cache = answers.get(ctx.store);
+  if (!cache || cache.version !== ctx.store.version) {
+    cache = { version: ctx.store.version, texts: new Map() };
+    answers.set(ctx.store, cache);
+  }
+  let text = cache.texts.get(key);
+  if (text === undefined) {
+    text = `${JSON.stringify(make())}\n`;
+    if (cache.texts.size < 10_000) cache.texts.set(key, text);
+  }
+  sendHead(r.res, 200, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-cache', ...SAFETY_HEADERS }).end(text);
 }
 
 function cancelJob(ctx: RouteContext, r: Request, [id]: string[], caller: Caller): void {

@@ -19,7 +19,7 @@ import { defaultSecretFile, startOutputProcessor, type RunningOutputProcessor } 
 import type { BlobStore } from '../store/blob-store.js';
 import { openBlobStore } from '../store/open-store.js';
 import { describeCapacity, type Capacity } from '../workflow/capacity.js';
-import { AuditLog } from './audit.js';
+import { AuditLog, SERVICE_ACTOR } from './audit.js';
 import { TokenFile } from './auth.js';
 import { takePipeline, type IntakeOptions } from './intake.js';
 import { LocalBackend } from './local-backend.js';
@@ -144,6 +144,7 @@ export async function startControlApi(opts: ControlApiOptions): Promise<RunningC
     },
     async close(options = {}) {
       scheduler.draining = true;
+      audit.record({ action: 'service.drain', actor: SERVICE_ACTOR, target: { id: 'deckhand-serve', type: 'service' }, payload: { cancel_running: options.cancelRunning === true, running_nodes: backend.running } });
       server.close();
       server.closeAllConnections();
       if (options.cancelRunning) await backend.close();

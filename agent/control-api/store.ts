@@ -112,6 +112,8 @@ function defined<T extends object>(o: T): T {
 
 export class ControlStore {
   private readonly db: BetterSqlite3.Database;
+  /** bumped by every write: what was read at one version is still true while it stands */
+  version = 0;
 
   constructor(file: string) {
     const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
@@ -129,97 +131,111 @@ export class ControlStore {
     this.db.close();
   }
 
+  /** statements are compiled once: status reads come by the thousand per second */
+  private readonly statements = new Map<string, BetterSqlite3.Statement>();
+  private sql(text: string): BetterSqlite3.Statement {
+    if (!text.startsWith('SELECT')) this.version++;
+    let s = this.statements.get(text);
+    if (!s) {
+      s = this.db.prepare(text);
+      this.statements.set(text, s);
+    }
+    return s;
+  }
+
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
   }
 
   nextPipelineNumber(): number {
-    const r = this.db.prepare('SELECT COALESCE(MAX(number), 0) + 1 AS n FROM pipelines').get() as { n: number };
+    const r = this.sql('SELECT COALESCE(MAX(number), 0) + 1 AS n FROM pipelines').get() as { n: number };
     return r.n;
   }
 
   nextSeq(): number {
-    const r = this.db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM jobs').get() as { n: number };
+    const r = this.sql('SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM jobs').get() as { n: number };
     return r.n;
   }
 
   insertPipeline(p: PipelineRow): void {
+    this.version++;
     this.db
       .prepare('INSERT INTO pipelines VALUES (?,?,?,?,?,?,?,?,?,?,?,?)')
       .run(p.id, p.number, p.state, p.createdAt, p.branch ?? null, p.tag ?? null, p.revision ?? null, p.repository ?? null, JSON.stringify(p.parameters), p.sourceDir, JSON.stringify(p.git), p.actor);
   }
 
   insertWorkflow(w: WorkflowRow): void {
-    this.db.prepare('INSERT INTO workflows VALUES (?,?,?,?,?,?)').run(w.id, w.pipelineId, w.name, w.status, w.createdAt, w.stoppedAt ?? null);
+    this.sql('INSERT INTO workflows VALUES (?,?,?,?,?,?)').run(w.id, w.pipelineId, w.name, w.status, w.createdAt, w.stoppedAt ?? null);
   }
 
   insertJob(j: JobRow): void {
+    this.version++;
     this.db
       .prepare('INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)')
       .run(j.id, j.workflowId, j.pipelineId, j.name, j.type, j.status, JSON.stringify(j.requires), j.spec ? JSON.stringify(j.spec) : null, j.parallelism, j.resourceClass ?? null, j.seq, j.queuedAt ?? null, j.startedAt ?? null, j.stoppedAt ?? null, j.reason ?? null, j.approvedBy ?? null);
   }
 
   insertNode(n: NodeRow): void {
-    this.db.prepare('INSERT INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?,?)').run(n.id, n.jobId, n.index, n.status, n.startedAt ?? null, n.stoppedAt ?? null, n.exitCode ?? null, n.reason ?? null, JSON.stringify(n.steps), n.outputBytes, n.ranOn ?? null);
+    this.sql('INSERT INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?,?)').run(n.id, n.jobId, n.index, n.status, n.startedAt ?? null, n.stoppedAt ?? null, n.exitCode ?? null, n.reason ?? null, JSON.stringify(n.steps), n.outputBytes, n.ranOn ?? null);
   }
 
   pipeline(id: string): PipelineRow | undefined {
-    const r = this.db.prepare('SELECT * FROM pipelines WHERE id = ?').get(id) as Row | undefined;
+    const r = this.sql('SELECT * FROM pipelines WHERE id = ?').get(id) as Row | undefined;
     return r && toPipeline(r);
   }
 
   pipelines(limit: number): PipelineRow[] {
-    return (this.db.prepare('SELECT * FROM pipelines ORDER BY number DESC LIMIT ?').all(limit) as Row[]).map(toPipeline);
+    return (this.sql('SELECT * FROM pipelines ORDER BY number DESC LIMIT ?').all(limit) as Row[]).map(toPipeline);
   }
 
   workflow(id: string): WorkflowRow | undefined {
-    const r = this.db.prepare('SELECT * FROM workflows WHERE id = ?').get(id) as Row | undefined;
+    const r = this.sql('SELECT * FROM workflows WHERE id = ?').get(id) as Row | undefined;
     return r && toWorkflow(r);
   }
 
   workflowsOf(pipelineId: string): WorkflowRow[] {
-    return (this.db.prepare('SELECT * FROM workflows WHERE pipeline_id = ? ORDER BY rowid').all(pipelineId) as Row[]).map(toWorkflow);
+    return (this.sql('SELECT * FROM workflows WHERE pipeline_id = ? ORDER BY rowid').all(pipelineId) as Row[]).map(toWorkflow);
   }
 
   /** workflows that still have jobs to decide */
   activeWorkflows(): WorkflowRow[] {
-    return (this.db.prepare("SELECT * FROM workflows WHERE status IN ('running','on_hold') ORDER BY rowid").all() as Row[]).map(toWorkflow);
+    return (this.sql("SELECT * FROM workflows WHERE status IN ('running','on_hold') ORDER BY rowid").all() as Row[]).map(toWorkflow);
   }
 
   job(id: string): JobRow | undefined {
-    const r = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
+    const r = this.sql('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
     return r && toJob(r);
   }
 
   jobsOf(workflowId: string): JobRow[] {
-    return (this.db.prepare('SELECT * FROM jobs WHERE workflow_id = ? ORDER BY seq').all(workflowId) as Row[]).map(toJob);
+    return (this.sql('SELECT * FROM jobs WHERE workflow_id = ? ORDER BY seq').all(workflowId) as Row[]).map(toJob);
   }
 
   jobsWithStatus(status: JobStatus): JobRow[] {
-    return (this.db.prepare('SELECT * FROM jobs WHERE status = ? ORDER BY seq').all(status) as Row[]).map(toJob);
+    return (this.sql('SELECT * FROM jobs WHERE status = ? ORDER BY seq').all(status) as Row[]).map(toJob);
   }
 
   countJobs(): Record<string, number> {
-    const rows = this.db.prepare('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status').all() as { status: string; n: number }[];
+    const rows = this.sql('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status').all() as { status: string; n: number }[];
     return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 
   nodesOf(jobId: string): NodeRow[] {
-    return (this.db.prepare('SELECT * FROM nodes WHERE job_id = ? ORDER BY node_index').all(jobId) as Row[]).map(toNode);
+    return (this.sql('SELECT * FROM nodes WHERE job_id = ? ORDER BY node_index').all(jobId) as Row[]).map(toNode);
   }
 
   /** nodes waiting for capacity, in submission order */
   queuedNodes(): NodeRow[] {
-    return (this.db.prepare("SELECT nodes.* FROM nodes JOIN jobs ON nodes.job_id = jobs.id WHERE nodes.status = 'queued' ORDER BY jobs.seq, nodes.node_index").all() as Row[]).map(toNode);
+    return (this.sql("SELECT nodes.* FROM nodes JOIN jobs ON nodes.job_id = jobs.id WHERE nodes.status = 'queued' ORDER BY jobs.seq, nodes.node_index").all() as Row[]).map(toNode);
   }
 
   /** nodes a dead service left running */
   nodesWithStatus(status: JobStatus): NodeRow[] {
-    return (this.db.prepare('SELECT * FROM nodes WHERE status = ?').all(status) as Row[]).map(toNode);
+    return (this.sql('SELECT * FROM nodes WHERE status = ?').all(status) as Row[]).map(toNode);
   }
 
   node(id: string): NodeRow | undefined {
-    const r = this.db.prepare('SELECT * FROM nodes WHERE id = ?').get(id) as Row | undefined;
+    const r = this.sql('SELECT * FROM nodes WHERE id = ?').get(id) as Row | undefined;
     return r && toNode(r);
   }
 
@@ -241,7 +257,7 @@ export class ControlStore {
   private update(table: string, columns: Record<string, string>, id: string, fields: Record<string, unknown>): void {
     const keys = Object.keys(fields).filter((k) => fields[k] !== undefined && columns[k]);
     if (keys.length === 0) return;
-    this.db.prepare(`UPDATE ${table} SET ${keys.map((k) => `${columns[k]} = ?`).join(', ')} WHERE id = ?`).run(...keys.map((k) => fields[k] as string | number), id);
+    this.sql(`UPDATE ${table} SET ${keys.map((k) => `${columns[k]} = ?`).join(', ')} WHERE id = ?`).run(...keys.map((k) => fields[k] as string | number), id);
   }
 }
 

@@ -52,7 +52,8 @@ export class ServeProcess {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, DECKHAND_HOME: join(this.data, 'home') },
     });
-    child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
+    // the last 1 MB is plenty to show why something failed; a benchmark logs far more
+    child.stderr?.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-1048576)));
     this.child = child;
     const until = Date.now() + 30_000;
     for (;;) {
