@@ -98,7 +98,8 @@ function record(compiled: CompiledConfig, p: { id: string; dir: string; git: Git
     let seq = store.nextSeq();
     const jobs: JobRow[] = [];
     for (const g of graphs) {
-      const workflow: WorkflowRow = { id: randomUUID(), pipelineId: p.id, name: g.workflow, status: 'running', createdAt: now };
+      const id = randomUUID();
+      const workflow: WorkflowRow = { id, pipelineId: p.id, name: g.workflow, status: 'running', createdAt: now, storageId: id };
       store.insertWorkflow(workflow);
       for (const n of g.nodes) {
         // the pipeline's number is this service's, not the compile's default

@@ -72,6 +72,8 @@ export class LocalBackend implements Backend {
       output: this.opts.output(node.id),
       runtime: this.opts.runtime,
     });
+    // a rerun's workspaces are the first run's (CIRCLE_WORKFLOW_ID stays the rerun's own)
+    assignment.storage.workflowRunId = launch.storageWorkflowId;
     const size: Size = { cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb };
     const running = startAssignment(assignment, {
       env: { ...this.opts.env, ...environment },

@@ -84,6 +84,7 @@ class NomadBackend implements Backend {
       output: this.output(node.id),
       runtime: { docker: { pull: 'missing', network: 'bridge' }, machine: { provider: 'docker' } },
     });
+    assignment.storage.workflowRunId = launch.storageWorkflowId;
     const source = pipeline.repository ? { kind: 'git' as const, url: pipeline.repository, ...(pipeline.revision ? { revision: pipeline.revision } : {}) } : assignment.source;
     const size: Size = { cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb };
     const abort = new AbortController();

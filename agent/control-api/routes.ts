@@ -93,6 +93,7 @@ function match(method: string, s: string[]): Route | undefined {
   if (at('pipelines')) return method === 'POST' ? route('POST /api/v1/pipelines', 'submit', ['GET', 'POST'], submitPipeline) : route('GET /api/v1/pipelines', 'read', ['GET', 'POST'], listPipelines);
   if (at('pipelines', '*')) return route('/api/v1/pipelines/ID', 'read', ['GET'], getPipeline, [rest[1]]);
   if (at('workflows', '*')) return route('/api/v1/workflows/ID', 'read', ['GET'], getWorkflow, [rest[1]]);
+  if (at('workflows', '*', 'rerun')) return route('/api/v1/workflows/ID/rerun', 'submit', ['POST'], rerunWorkflow, [rest[1]]);
   if (at('workflows', '*', 'cancel')) return route('/api/v1/workflows/ID/cancel', 'submit', ['POST'], cancelWorkflow, [rest[1]]);
   if (at('jobs', '*')) return route('/api/v1/jobs/ID', 'read', ['GET'], getJob, [rest[1]]);
   if (at('jobs', '*', 'output')) return route('/api/v1/jobs/ID/output', 'read', ['GET'], jobOutput, [rest[1]]);
@@ -169,6 +170,22 @@ function cancelWorkflow(ctx: RouteContext, r: Request, [id]: string[], caller: C
   if (wf.status !== 'running' && wf.status !== 'on_hold') throw new HttpError(409, `workflow ${id} has already ended (${wf.status}); there is nothing to cancel`);
   ctx.scheduler.cancelWorkflow(wf.id, actorOf(caller), r.id);
   sendJson(r.res, 202, workflowJson(ctx, wf.id));
+}
+
+async function rerunWorkflow(ctx: RouteContext, r: Request, [id]: string[], caller: Caller): Promise<void> {
+  const wf = found(ctx.store.workflow(checkId(id, 'workflow')), 'workflow', id);
+  if (ctx.draining()) throw new HttpError(503, 'the service is draining: it starts no new work; rerun on another instance or restart this one');
+  const body = r.req.headers['content-length'] === '0' || (r.req.headers['content-length'] === undefined && r.req.headers['transfer-encoding'] === undefined) ? {} : await readJson(r.req);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object such as {"from_failed": true}, or empty');
+  const unknown = Object.keys(body).filter((k) => k !== 'from_failed');
+  if (unknown.length > 0) throw new HttpError(400, `unknown field ${JSON.stringify(unknown[0])}; a rerun takes "from_failed" (true or false)`);
+  const fromFailed = (body as { from_failed?: unknown }).from_failed ?? false;
+  if (typeof fromFailed !== 'boolean') throw new HttpError(400, '"from_failed" must be true or false');
+  if (wf.status === 'running' || wf.status === 'on_hold') throw new HttpError(409, `workflow ${id} is still ${wf.status}; cancel it or wait for its end before a rerun`);
+  if (fromFailed && wf.status !== 'failed') throw new HttpError(409, `workflow ${id} ended ${wf.status}: only a failed workflow reruns from failed; rerun it whole with {"from_failed": false}`);
+  const rerun = ctx.scheduler.rerunWorkflow(wf.id, fromFailed, actorOf(caller), r.id);
+  r.res.setHeader('location', `/api/v1/workflows/${rerun}`);
+  sendJson(r.res, 201, { ...workflowJson(ctx, rerun), pipeline_id: wf.pipelineId });
 }
 
 function getJob(ctx: RouteContext, r: Request, [id]: string[]): void {
@@ -302,7 +319,7 @@ function pipelineJson(ctx: RouteContext, p: PipelineRow): Record<string, unknown
 
 function workflowJson(ctx: RouteContext, id: string): Record<string, unknown> {
   const wf = ctx.store.workflow(id)!;
-  return { id: wf.id, name: wf.name, status: wf.status, created_at: wf.createdAt, stopped_at: wf.stoppedAt ?? null, jobs: ctx.store.jobsOf(wf.id).map((j) => jobJson(ctx, j, false)) };
+  return { id: wf.id, name: wf.name, status: wf.status, created_at: wf.createdAt, stopped_at: wf.stoppedAt ?? null, ...(wf.rerunOf ? { rerun_of: wf.rerunOf } : {}), jobs: ctx.store.jobsOf(wf.id).map((j) => jobJson(ctx, j, false)) };
 }
 
 function jobJson(ctx: RouteContext, j: JobRow, full: boolean): Record<string, unknown> {

@@ -7,6 +7,7 @@
  * have. Every change is written to the store before anything is started, and a restart finds
  * the nodes a dead service left `running` and marks them `infrastructure_fail` with why.
  */
+import { randomUUID } from 'node:crypto';
 import type { RequiredStatus } from '../jobspec/jobspec.js';
 import type { Size } from '../workflow/capacity.js';
 import { SERVICE_ACTOR, type AuditEntity, type AuditLog } from './audit.js';
@@ -26,6 +27,8 @@ export interface NodeLaunch {
   node: NodeRow;
   job: JobRow;
   pipeline: PipelineRow;
+  /** the workflow id its workspaces are under (the first run's, for a rerun) */
+  storageWorkflowId: string;
   /** the job runs whose workspaces attach_workspace applies, oldest first */
   upstreamJobRunIds: string[];
 }
@@ -124,6 +127,45 @@ export class Scheduler {
     this.audit.record({ action: 'workflow.cancel', actor, target: { id: workflowId, type: 'workflow' }, requestId });
   }
 
+  /**
+   * Runs an ended workflow again as a new workflow of its pipeline. From failed, the jobs that
+   * succeeded keep their success (and their workspaces: the rerun's are stored under the first
+   * run's id, as CircleCI's rerun sees the first run's workspace); the others run again.
+   */
+  rerunWorkflow(workflowId: string, fromFailed: boolean, actor: AuditEntity, requestId: string): string {
+    const old = this.store.workflow(workflowId)!;
+    const id = randomUUID();
+    const now = new Date().toISOString();
+    this.store.transaction(() => {
+      this.store.insertWorkflow({ id, pipelineId: old.pipelineId, name: old.name, status: 'running', createdAt: now, rerunOf: old.id, storageId: old.storageId });
+      let seq = this.store.nextSeq();
+      for (const j of this.store.jobsOf(workflowId)) {
+        const keep = fromFailed && j.status === 'success';
+        const job: JobRow = {
+          id: randomUUID(),
+          workflowId: id,
+          pipelineId: j.pipelineId,
+          name: j.name,
+          type: j.type,
+          status: keep ? 'success' : 'blocked',
+          requires: j.requires,
+          ...(j.spec ? { spec: j.spec } : {}),
+          parallelism: j.parallelism,
+          ...(j.resourceClass ? { resourceClass: j.resourceClass } : {}),
+          seq: seq++,
+          ...(keep ? { copiedFrom: j.copiedFrom ?? j.id, ...(j.startedAt ? { startedAt: j.startedAt } : {}), ...(j.stoppedAt ? { stoppedAt: j.stoppedAt } : {}), ...(j.approvedBy ? { approvedBy: j.approvedBy } : {}) } : {}),
+        };
+        this.store.insertJob(job);
+        if (!keep && j.spec && j.spec.executor.kind !== 'none') {
+          for (let i = 0; i < j.parallelism; i++) this.store.insertNode({ id: randomUUID(), jobId: job.id, index: i, status: 'blocked', steps: [], outputBytes: 0 });
+        }
+      }
+    });
+    this.audit.record({ action: 'workflow.rerun', actor, target: { id: workflowId, type: 'workflow' }, payload: { new_workflow_id: id, from_failed: fromFailed }, requestId });
+    this.advance();
+    return id;
+  }
+
   private startNode(node: NodeRow, job: JobRow): void {
     const pipeline = this.store.pipeline(job.pipelineId)!;
     const now = new Date();
@@ -148,7 +190,8 @@ export class Scheduler {
       },
     };
     try {
-      const { ranOn } = this.backend.start({ node: { ...node, status: 'running' }, job, pipeline, upstreamJobRunIds }, events);
+      const storageWorkflowId = this.store.workflow(job.workflowId)?.storageId ?? job.workflowId;
+      const { ranOn } = this.backend.start({ node: { ...node, status: 'running' }, job, pipeline, upstreamJobRunIds, storageWorkflowId }, events);
       this.store.updateNode(node.id, { ranOn });
     } catch (err) {
       events.ended({ status: 'failed', exitCode: 2, infrastructureFailure: true, reason: (err as Error).message });
@@ -225,7 +268,8 @@ export class Scheduler {
       }
     };
     visit(job);
-    return jobs.filter((j) => seen.has(j.id)).flatMap((j) => this.store.nodesOf(j.id).map((n) => n.id));
+    // a job a rerun kept ran in the earlier workflow: its workspace layers are that run's
+    return jobs.filter((j) => seen.has(j.id)).flatMap((j) => this.store.nodesOf(j.copiedFrom ?? j.id).map((n) => n.id));
   }
 }
 

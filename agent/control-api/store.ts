@@ -42,6 +42,10 @@ export interface WorkflowRow {
   status: WorkflowStatus;
   createdAt: string;
   stoppedAt?: string;
+  /** the workflow this one reruns */
+  rerunOf?: string;
+  /** the workflow id its workspaces are stored under: its own, or the first run's for a rerun */
+  storageId: string;
 }
 
 export interface StepRecord {
@@ -70,6 +74,8 @@ export interface JobRow {
   stoppedAt?: string;
   reason?: string;
   approvedBy?: string;
+  /** a rerun from failed keeps this job's earlier success: its runs are that job's */
+  copiedFrom?: string;
 }
 
 export interface NodeRow {
@@ -91,10 +97,11 @@ export interface NodeRow {
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS pipelines (id TEXT PRIMARY KEY, number INTEGER NOT NULL, state TEXT NOT NULL, created_at TEXT NOT NULL,
   branch TEXT, tag TEXT, revision TEXT, repository TEXT, parameters TEXT NOT NULL, source_dir TEXT NOT NULL, git TEXT NOT NULL, actor TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS workflows (id TEXT PRIMARY KEY, pipeline_id TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, stopped_at TEXT);
+CREATE TABLE IF NOT EXISTS workflows (id TEXT PRIMARY KEY, pipeline_id TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, stopped_at TEXT,
+  rerun_of TEXT, storage_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, pipeline_id TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL,
   status TEXT NOT NULL, requires TEXT NOT NULL, spec TEXT, parallelism INTEGER NOT NULL, resource_class TEXT, seq INTEGER NOT NULL,
-  queued_at TEXT, started_at TEXT, stopped_at TEXT, reason TEXT, approved_by TEXT);
+  queued_at TEXT, started_at TEXT, stopped_at TEXT, reason TEXT, approved_by TEXT, copied_from TEXT);
 CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, job_id TEXT NOT NULL, node_index INTEGER NOT NULL, status TEXT NOT NULL,
   started_at TEXT, stopped_at TEXT, exit_code INTEGER, reason TEXT, steps TEXT NOT NULL, output_bytes INTEGER NOT NULL, ran_on TEXT);
 CREATE INDEX IF NOT EXISTS workflows_by_pipeline ON workflows(pipeline_id);
@@ -165,14 +172,14 @@ export class ControlStore {
   }
 
   insertWorkflow(w: WorkflowRow): void {
-    this.sql('INSERT INTO workflows VALUES (?,?,?,?,?,?)').run(w.id, w.pipelineId, w.name, w.status, w.createdAt, w.stoppedAt ?? null);
+    this.sql('INSERT INTO workflows VALUES (?,?,?,?,?,?,?,?)').run(w.id, w.pipelineId, w.name, w.status, w.createdAt, w.stoppedAt ?? null, w.rerunOf ?? null, w.storageId);
   }
 
   insertJob(j: JobRow): void {
     this.version++;
     this.db
-      .prepare('INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)')
-      .run(j.id, j.workflowId, j.pipelineId, j.name, j.type, j.status, JSON.stringify(j.requires), j.spec ? JSON.stringify(j.spec) : null, j.parallelism, j.resourceClass ?? null, j.seq, j.queuedAt ?? null, j.startedAt ?? null, j.stoppedAt ?? null, j.reason ?? null, j.approvedBy ?? null);
+      .prepare('INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)')
+      .run(j.id, j.workflowId, j.pipelineId, j.name, j.type, j.status, JSON.stringify(j.requires), j.spec ? JSON.stringify(j.spec) : null, j.parallelism, j.resourceClass ?? null, j.seq, j.queuedAt ?? null, j.startedAt ?? null, j.stoppedAt ?? null, j.reason ?? null, j.approvedBy ?? null, j.copiedFrom ?? null);
   }
 
   insertNode(n: NodeRow): void {
@@ -279,7 +286,7 @@ function toPipeline(r: Row): PipelineRow {
 }
 
 function toWorkflow(r: Row): WorkflowRow {
-  return defined({ id: String(r.id), pipelineId: String(r.pipeline_id), name: String(r.name), status: r.status as WorkflowStatus, createdAt: String(r.created_at), stoppedAt: str(r.stopped_at) });
+  return defined({ id: String(r.id), pipelineId: String(r.pipeline_id), name: String(r.name), status: r.status as WorkflowStatus, createdAt: String(r.created_at), stoppedAt: str(r.stopped_at), rerunOf: str(r.rerun_of), storageId: String(r.storage_id) });
 }
 
 function toJob(r: Row): JobRow {
@@ -300,6 +307,7 @@ function toJob(r: Row): JobRow {
     stoppedAt: str(r.stopped_at),
     reason: str(r.reason),
     approvedBy: str(r.approved_by),
+    copiedFrom: str(r.copied_from),
   });
 }
 

@@ -209,6 +209,54 @@ workflows:
     assert.match((again.body as { error: string }).error, /already ended \(canceled\)/);
   });
 
+  test('a failed workflow rerun from failed: the success kept with its workspace, the failure run again', async () => {
+    // test fails in the workflow build ran in, and passes in a rerun (another CIRCLE_WORKFLOW_ID)
+    // only if it still attaches the workspace build persisted in the first run
+    const config = `version: 2.1
+jobs:
+  build:
+    docker: [{image: ${BUSYBOX}}]
+    resource_class: small
+    steps:
+      - run: mkdir -p ws && echo "$CIRCLE_WORKFLOW_ID" > ws/first
+      - persist_to_workspace: {root: ws, paths: [first]}
+  test:
+    docker: [{image: ${BUSYBOX}}]
+    resource_class: small
+    steps:
+      - attach_workspace: {at: ws}
+      - run: echo "built in $(cat ws/first), testing in $CIRCLE_WORKFLOW_ID"; [ "$(cat ws/first)" != "$CIRCLE_WORKFLOW_ID" ]
+workflows:
+  w:
+    jobs: [build, {test: {requires: [build]}}]
+`;
+    const id = await serve.submit(submit, config);
+    const first = await serve.waitFor(submit, id, (p) => p.workflows[0].status !== 'running');
+    assert.equal(first.workflows[0].status, 'failed');
+    assert.deepEqual(first.workflows[0].jobs.map((j) => [j.name, j.status]), [['build', 'success'], ['test', 'failed']]);
+    const wf = first.workflows[0].id;
+    const notFromSuccess = await serve.request('POST', `/api/v1/workflows/${wf}/rerun`, { token: submit, json: { from_failed: 'yes' } });
+    assert.equal(notFromSuccess.status, 400);
+    const rerun = await serve.request<{ id: string; rerun_of: string; jobs: { name: string; status: string }[] }>('POST', `/api/v1/workflows/${wf}/rerun`, { token: submit, json: { from_failed: true } });
+    assert.equal(rerun.status, 201, rerun.text);
+    assert.equal(rerun.body.rerun_of, wf);
+    const done = await serve.waitFor(submit, id, (p) => p.workflows.length === 2 && p.workflows[1].status !== 'running');
+    const second = done.workflows.find((w) => w.id === rerun.body.id)!;
+    assert.equal(second.status, 'success', JSON.stringify(done));
+    assert.deepEqual(second.jobs.map((j) => [j.name, j.status]), [['build', 'success'], ['test', 'success']]);
+    const out = await serve.request('GET', `/api/v1/jobs/${second.jobs[1].id}/output`, { token: submit });
+    assert.match(out.text, new RegExp(`built in ${wf}, testing in ${rerun.body.id}`));
+    // build did not run again; the rerun is audited
+    const audit = await serve.request<{ items: AuditLine[] }>('GET', '/api/v1/audit', { token: admin });
+    assert.equal(audit.body.items.filter((e) => e.action === 'workflow.job.start' && e.payload.name === 'build' && (e.target.id === second.jobs[0].id)).length, 0);
+    const line = audit.body.items.find((e) => e.action === 'workflow.rerun' && e.target.id === wf);
+    assert.ok(line && line.payload.new_workflow_id === rerun.body.id && line.payload.from_failed === true && line.actor.id === 'ci-bot');
+    // a successful workflow does not rerun from failed
+    const again = await serve.request('POST', `/api/v1/workflows/${rerun.body.id}/rerun`, { token: submit, json: { from_failed: true } });
+    assert.equal(again.status, 409);
+    assert.match((again.body as { error: string }).error, /only a failed workflow reruns from failed/);
+  });
+
   test('the web page lists jobs with their status, in headless Chromium', async () => {
     const { chromium } = await import('playwright-core');
     const read = serve.token('read');
