@@ -58,8 +58,8 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
   const capacity: Capacity = flags.maxParallel !== undefined ? { ...machineCapacity(), maxJobs: flags.maxParallel } : machineCapacity();
   let backend;
   if (flags.backend === 'nomad') {
-    const { nomadBackendFactory } = await import('../control-api/nomad-backend.js');
-    backend = nomadBackendFactory({ address: flags.nomadAddr ?? env.NOMAD_ADDR ?? 'http://127.0.0.1:4646', token: env.NOMAD_TOKEN, log, capacity });
+    const [{ nomadBackendFactory }, { connectionFromEnv }] = await Promise.all([import('../control-api/nomad-backend.js'), import('../nomad/nomad-api.js')]);
+    backend = nomadBackendFactory({ connection: connectionFromEnv(env, flags.nomadAddr ? { address: flags.nomadAddr } : {}), log, capacity });
   }
   // what a dead service's jobs left is removed before any new job starts
   await reclaimInBackground(log);

@@ -14,14 +14,14 @@ import { localAssignment } from '../assignment/local.js';
 import type { Logger } from '../daemon-log.js';
 import { errorMessage } from '../errors.js';
 import { dispatchAssignment } from '../nomad/dispatch.js';
-import { NomadApi, pathSegment } from '../nomad/nomad-api.js';
+import { NomadApi, pathSegment, type NomadConnection } from '../nomad/nomad-api.js';
 import { CapacityPool, type Capacity, type Size } from '../workflow/capacity.js';
 import { nodeLogFile } from './local-backend.js';
 import type { Backend, NodeEvents, NodeLaunch } from './scheduler.js';
 
 export interface NomadBackendOptions {
-  address: string;
-  token?: string | undefined;
+  /** the Nomad agent, with its token, namespace, region and TLS files */
+  connection: NomadConnection;
   log: Logger;
   /** dispatches in flight at once */
   capacity: Capacity;
@@ -50,7 +50,7 @@ class NomadBackend implements Backend {
     private readonly output: (runId: string) => OutputTarget | null,
     private readonly settings: NomadBackendSettings,
   ) {
-    this.api = new NomadApi({ address: opts.address, ...(opts.token ? { token: opts.token } : {}) });
+    this.api = new NomadApi(opts.connection);
     this.pool = new CapacityPool(opts.capacity);
   }
 
