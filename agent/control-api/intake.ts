@@ -28,6 +28,8 @@ export interface PipelineRequest {
   branch?: string;
   tag?: string;
   parameters?: Record<string, string | number | boolean>;
+  /** whose project variables the jobs get (default `default`) */
+  project?: string;
 }
 
 export interface IntakeOptions {
@@ -93,6 +95,7 @@ function record(compiled: CompiledConfig, p: { id: string; dir: string; git: Git
       sourceDir: p.dir,
       git: p.git,
       actor: p.actor,
+      project: p.request.project ?? 'default',
     };
     store.insertPipeline(pipeline);
     let seq = store.nextSeq();

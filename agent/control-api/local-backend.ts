@@ -14,6 +14,7 @@ import { startAssignment, type RunningAssignment } from '../runner/run-assignmen
 import { CapacityPool, type Capacity, type Size } from '../workflow/capacity.js';
 import type { Backend, NodeEvents, NodeLaunch } from './scheduler.js';
 import type { StepRecord } from './store.js';
+import type { VariableStore } from './variables.js';
 
 export interface LocalBackendOptions {
   capacity: Capacity;
@@ -28,6 +29,8 @@ export interface LocalBackendOptions {
   /** where a node's output is streamed, by its run id */
   output: (runId: string) => OutputTarget | null;
   log: Logger;
+  /** project and context variables stored through the API */
+  variables: VariableStore;
 }
 
 export function nodeLogFile(logsDir: string, runId: string): string {
@@ -74,6 +77,10 @@ export class LocalBackend implements Backend {
     });
     // a rerun's workspaces are the first run's (CIRCLE_WORKFLOW_ID stays the rerun's own)
     assignment.storage.workflowRunId = launch.storageWorkflowId;
+    // the variables stored through the API, read by reference when the job starts
+    const variables = this.opts.variables;
+    if (variables.has('project', pipeline.project)) assignment.secrets.project = { ...assignment.secrets.project, files: [variables.file('project', pipeline.project)] };
+    if (spec.contexts.length > 0) assignment.secrets.contexts = { names: spec.contexts, dir: variables.folder('context') };
     const size: Size = { cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb };
     const running = startAssignment(assignment, {
       env: { ...this.opts.env, ...environment },

@@ -25,6 +25,7 @@ import { nodeLogFile } from './local-backend.js';
 import type { ControlMetrics } from './metrics.js';
 import { renderPage } from './page.js';
 import type { Scheduler } from './scheduler.js';
+import { checkOwner, type VariableStore } from './variables.js';
 import { isFinal, type ControlStore, type JobRow, type NodeRow, type PipelineRow } from './store.js';
 
 /** a config at the compiler's limit, plus room for the rest of the request */
@@ -37,6 +38,7 @@ export interface RouteContext {
   audit: AuditLog;
   metrics: ControlMetrics;
   logsDir: string;
+  variables: VariableStore;
   /** the output processor's HTTP side, for links to live pages */
   liveUrl?: string;
   submit(request: PipelineRequest, caller: Caller, requestId: string): Promise<PipelineRow>;
@@ -101,6 +103,10 @@ function match(method: string, s: string[]): Route | undefined {
   if (at('jobs', '*', 'tests')) return route('/api/v1/jobs/ID/tests', 'read', ['GET'], jobTests, [rest[1]]);
   if (at('jobs', '*', 'cancel')) return route('/api/v1/jobs/ID/cancel', 'submit', ['POST'], cancelJob, [rest[1]]);
   if (at('jobs', '*', 'approve')) return route('/api/v1/jobs/ID/approve', 'submit', ['POST'], approveJob, [rest[1]]);
+  if (at('projects', '*', 'envvar')) return route('/api/v1/projects/NAME/envvar', 'admin', ['GET', 'POST'], projectVariables, [rest[1]]);
+  if (at('projects', '*', 'envvar', '*')) return route('/api/v1/projects/NAME/envvar/VAR', 'admin', ['DELETE'], projectVariable, [rest[1], rest[3]]);
+  if (at('contexts', '*', 'environment-variable')) return route('/api/v1/contexts/NAME/environment-variable', 'admin', ['GET'], contextVariables, [rest[1]]);
+  if (at('contexts', '*', 'environment-variable', '*')) return route('/api/v1/contexts/NAME/environment-variable/VAR', 'admin', ['PUT', 'DELETE'], contextVariable, [rest[1], rest[3]]);
   if (at('audit')) return route('/api/v1/audit', 'admin', ['GET'], getAudit);
   if (at('drain')) return route('/api/v1/drain', 'admin', ['POST'], drain);
   return undefined;
@@ -279,6 +285,53 @@ function getAudit(ctx: RouteContext, r: Request, _p: string[], caller: Caller): 
   sendJson(r.res, 200, { items: events });
 }
 
+async function projectVariables(ctx: RouteContext, r: Request, [project]: string[], caller: Caller): Promise<void> {
+  checkOwner('project', project);
+  const target = { id: project, type: 'project' };
+  if (r.req.method === 'GET') {
+    ctx.audit.record({ action: 'project.env_var.access', actor: actorOf(caller), target, requestId: r.id });
+    sendJson(r.res, 200, { items: ctx.variables.list('project', project) });
+    return;
+  }
+  const body = await readJson(r.req);
+  const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
+  if (typeof b.name !== 'string' || typeof b.value !== 'string' || Object.keys(b).some((k) => k !== 'name' && k !== 'value')) throw new HttpError(400, 'the body must be {"name": NAME, "value": VALUE}, both strings');
+  const stored = ctx.variables.set('project', project, b.name, b.value);
+  ctx.audit.record({ action: 'project.env_var.create', actor: actorOf(caller), target, payload: { name: stored.name, replaced: !stored.created }, requestId: r.id });
+  sendJson(r.res, 201, { name: stored.name, value: stored.value });
+}
+
+function projectVariable(ctx: RouteContext, r: Request, [project, name]: string[], caller: Caller): void {
+  checkOwner('project', project);
+  if (!ctx.variables.delete('project', project, name)) throw new HttpError(404, `project ${project} has no variable ${name}; list them with GET /api/v1/projects/${project}/envvar`);
+  ctx.audit.record({ action: 'project.env_var.delete', actor: actorOf(caller), target: { id: project, type: 'project' }, payload: { name }, requestId: r.id });
+  sendJson(r.res, 200, { message: `${name} deleted` });
+}
+
+function contextVariables(ctx: RouteContext, r: Request, [context]: string[], caller: Caller): void {
+  checkOwner('context', context);
+  if (!ctx.variables.has('context', context)) throw new HttpError(404, `no context ${context}; store a variable in it with PUT /api/v1/contexts/${context}/environment-variable/NAME`);
+  ctx.audit.record({ action: 'context.env_var.access', actor: actorOf(caller), target: { id: context, type: 'context' }, requestId: r.id });
+  sendJson(r.res, 200, { items: ctx.variables.list('context', context).map((v) => ({ variable: v.name, value: v.value, context_id: context })) });
+}
+
+async function contextVariable(ctx: RouteContext, r: Request, [context, name]: string[], caller: Caller): Promise<void> {
+  checkOwner('context', context);
+  const target = { id: context, type: 'context' };
+  if (r.req.method === 'DELETE') {
+    if (!ctx.variables.delete('context', context, name)) throw new HttpError(404, `context ${context} has no variable ${name}`);
+    ctx.audit.record({ action: 'context.env_var.delete', actor: actorOf(caller), target, payload: { name }, requestId: r.id });
+    sendJson(r.res, 200, { message: `${name} deleted` });
+    return;
+  }
+  const body = await readJson(r.req);
+  const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
+  if (typeof b.value !== 'string' || Object.keys(b).some((k) => k !== 'value')) throw new HttpError(400, 'the body must be {"value": VALUE}, a string');
+  const stored = ctx.variables.set('context', context, name, b.value);
+  ctx.audit.record({ action: 'context.env_var.store', actor: actorOf(caller), target, payload: { name: stored.name, replaced: !stored.created }, requestId: r.id });
+  sendJson(r.res, 200, { variable: stored.name, value: stored.value, context_id: context });
+}
+
 function drain(ctx: RouteContext, r: Request, _p: string[], caller: Caller): void {
   ctx.drain();
   ctx.audit.record({ action: 'service.drain', actor: actorOf(caller), target: { id: 'deckhand-serve', type: 'service' }, requestId: r.id });
@@ -311,6 +364,7 @@ function pipelineJson(ctx: RouteContext, p: PipelineRow): Record<string, unknown
     state: p.state,
     created_at: p.createdAt,
     trigger: { actor: p.actor },
+    project: p.project,
     vcs: { branch: p.branch ?? null, tag: p.tag ?? null, revision: p.revision ?? null, origin_repository_url: p.repository ?? null },
     parameters: p.parameters,
     workflows: ctx.store.workflowsOf(p.id).map((w) => workflowJson(ctx, w.id)),
@@ -389,21 +443,22 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-const PIPELINE_FIELDS = ['config', 'repository', 'revision', 'branch', 'tag', 'parameters'];
+const PIPELINE_FIELDS = ['config', 'repository', 'revision', 'branch', 'tag', 'parameters', 'project'];
 
 function pipelineRequest(body: unknown): PipelineRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object: {"config": YAML_TEXT} or {"repository": URL, "revision": REV}');
   const b = body as Record<string, unknown>;
   const unknown = Object.keys(b).filter((k) => !PIPELINE_FIELDS.includes(k));
   if (unknown.length > 0) throw new HttpError(400, `unknown field${unknown.length === 1 ? '' : 's'} ${unknown.map((k) => JSON.stringify(k)).join(', ')}; a pipeline takes ${PIPELINE_FIELDS.join(', ')}`);
-  for (const k of ['config', 'repository', 'revision', 'branch', 'tag']) {
+  for (const k of ['config', 'repository', 'revision', 'branch', 'tag', 'project']) {
     if (b[k] !== undefined && (typeof b[k] !== 'string' || b[k] === '')) throw new HttpError(400, `"${k}" must be a non-empty string`);
   }
   if ((b.config === undefined) === (b.repository === undefined)) throw new HttpError(400, 'give either "config" (the config.yml text) or "repository" with "revision", not both or neither');
   if (b.repository !== undefined && b.revision === undefined) throw new HttpError(400, '"repository" needs "revision": the commit, branch or tag to check out');
   if (b.branch !== undefined && b.tag !== undefined) throw new HttpError(400, 'give "branch" or "tag", not both: a tag pipeline has no branch, as on CircleCI');
   const request: PipelineRequest = {};
-  for (const k of ['config', 'repository', 'revision', 'branch', 'tag'] as const) if (typeof b[k] === 'string') request[k] = b[k];
+  for (const k of ['config', 'repository', 'revision', 'branch', 'tag', 'project'] as const) if (typeof b[k] === 'string') request[k] = b[k];
+  if (request.project !== undefined) checkOwner('project', request.project);
   if (b.parameters !== undefined) {
     const p = b.parameters;
     if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new HttpError(400, '"parameters" must be an object of pipeline parameter values');

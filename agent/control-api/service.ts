@@ -27,6 +27,7 @@ import { ControlMetrics } from './metrics.js';
 import { actorOf, controlRoutes } from './routes.js';
 import { Scheduler, type Backend } from './scheduler.js';
 import { ControlStore } from './store.js';
+import { VariableStore } from './variables.js';
 
 export interface ControlApiOptions {
   /** HOST:PORT (port 0: any free port) */
@@ -82,9 +83,10 @@ export async function startControlApi(opts: ControlApiOptions): Promise<RunningC
     output = (runId) => ({ processor: address, jobId: runId, tokenSecretFile: defaultSecretFile(dataDir), deadlineSeconds: 60, url });
   }
   const logsDir = join(opts.dataDir, 'logs');
+  const variables = new VariableStore(opts.dataDir);
   const backend =
     opts.backend?.(output, { storeUrl: opts.storeUrl, logsDir, contextsFile: opts.contextsFile, sshKeysDir: opts.sshKeysDir }) ??
-    new LocalBackend({ capacity: opts.capacity, env: opts.env, storeUrl: opts.storeUrl, contextsFile: opts.contextsFile, sshKeysDir: opts.sshKeysDir, runtime: opts.runtime, logsDir, output, log: opts.log });
+    new LocalBackend({ variables, capacity: opts.capacity, env: opts.env, storeUrl: opts.storeUrl, contextsFile: opts.contextsFile, sshKeysDir: opts.sshKeysDir, runtime: opts.runtime, logsDir, output, log: opts.log });
   const metrics = new ControlMetrics({ jobCounts: () => store.countJobs(), capacity: () => backend.capacity() });
   const scheduler = new Scheduler(store, backend, audit, metrics);
   const recovered = scheduler.recover(new Date().toISOString());
@@ -99,6 +101,7 @@ export async function startControlApi(opts: ControlApiOptions): Promise<RunningC
     audit,
     metrics,
     logsDir,
+    variables,
     ...(liveUrl ? { liveUrl } : {}),
     async submit(request, caller, requestId) {
       const { pipeline, jobs } = await takePipeline(request, caller.id, intake);

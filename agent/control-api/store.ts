@@ -33,6 +33,8 @@ export interface PipelineRow {
   sourceDir: string;
   git: GitInfo;
   actor: string;
+  /** whose project variables its jobs get (DATA/projects/PROJECT.env) */
+  project: string;
 }
 
 export interface WorkflowRow {
@@ -96,7 +98,7 @@ export interface NodeRow {
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS pipelines (id TEXT PRIMARY KEY, number INTEGER NOT NULL, state TEXT NOT NULL, created_at TEXT NOT NULL,
-  branch TEXT, tag TEXT, revision TEXT, repository TEXT, parameters TEXT NOT NULL, source_dir TEXT NOT NULL, git TEXT NOT NULL, actor TEXT NOT NULL);
+  branch TEXT, tag TEXT, revision TEXT, repository TEXT, parameters TEXT NOT NULL, source_dir TEXT NOT NULL, git TEXT NOT NULL, actor TEXT NOT NULL, project TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS workflows (id TEXT PRIMARY KEY, pipeline_id TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, stopped_at TEXT,
   rerun_of TEXT, storage_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, pipeline_id TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL,
@@ -167,8 +169,8 @@ export class ControlStore {
   insertPipeline(p: PipelineRow): void {
     this.version++;
     this.db
-      .prepare('INSERT INTO pipelines VALUES (?,?,?,?,?,?,?,?,?,?,?,?)')
-      .run(p.id, p.number, p.state, p.createdAt, p.branch ?? null, p.tag ?? null, p.revision ?? null, p.repository ?? null, JSON.stringify(p.parameters), p.sourceDir, JSON.stringify(p.git), p.actor);
+      .prepare('INSERT INTO pipelines VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)')
+      .run(p.id, p.number, p.state, p.createdAt, p.branch ?? null, p.tag ?? null, p.revision ?? null, p.repository ?? null, JSON.stringify(p.parameters), p.sourceDir, JSON.stringify(p.git), p.actor, p.project);
   }
 
   insertWorkflow(w: WorkflowRow): void {
@@ -282,6 +284,7 @@ function toPipeline(r: Row): PipelineRow {
     sourceDir: String(r.source_dir),
     git: JSON.parse(String(r.git)) as GitInfo,
     actor: String(r.actor),
+    project: String(r.project),
   });
 }
 

@@ -5,6 +5,7 @@
  * running job canceled with nothing left on the engine; the web page in headless Chromium.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { BUSYBOX } from '../support/execute.js';
 import { containersOf, jobNamed, ServeProcess, type PipelineJson } from '../support/serve-process.js';
@@ -255,6 +256,46 @@ workflows:
     const again = await serve.request('POST', `/api/v1/workflows/${rerun.body.id}/rerun`, { token: submit, json: { from_failed: true } });
     assert.equal(again.status, 409);
     assert.match((again.body as { error: string }).error, /only a failed workflow reruns from failed/);
+  });
+
+  test('project and context variables: stored, shown masked, read by jobs, masked in their output, audited', async () => {
+    const projectValue = "pr0ject-Value$HOME 'q' #1";
+    const contextValue = 'ctx-deploy-key-9876';
+    const put = await serve.request('POST', '/api/v1/projects/shop/envvar', { token: admin, json: { name: 'PROJECT_TOKEN', value: projectValue } });
+    assert.equal(put.status, 201, put.text);
+    assert.deepEqual(put.body, { name: 'PROJECT_TOKEN', value: 'xxxx' + projectValue.slice(-4) });
+    assert.equal((await serve.request('PUT', '/api/v1/contexts/deploy-keys/environment-variable/DEPLOY_KEY', { token: admin, json: { value: contextValue } })).status, 200);
+    assert.equal((await serve.request('PUT', '/api/v1/contexts/deploy-keys/environment-variable/GONE', { token: admin, json: { value: 'to-be-deleted' } })).status, 200);
+    assert.equal((await serve.request('DELETE', '/api/v1/contexts/deploy-keys/environment-variable/GONE', { token: admin })).status, 200);
+    assert.equal((await serve.request('POST', '/api/v1/projects/shop/envvar', { token: submit, json: { name: 'X', value: 'y' } })).status, 403);
+    assert.equal((await serve.request('POST', '/api/v1/projects/shop/envvar', { token: admin, json: { name: '1BAD', value: 'y' } })).status, 400);
+    const listed = await serve.request<{ items: { variable: string; value: string }[] }>('GET', '/api/v1/contexts/deploy-keys/environment-variable', { token: admin });
+    assert.deepEqual(listed.body.items.map((v) => [v.variable, v.value]), [['DEPLOY_KEY', 'xxxx9876']]);
+
+    const config = `version: 2.1
+jobs:
+  show:
+    docker: [{image: ${BUSYBOX}}]
+    resource_class: small
+    steps:
+      - run: echo "p=$PROJECT_TOKEN c=$DEPLOY_KEY"; printf '%s' "$PROJECT_TOKEN" | md5sum
+workflows:
+  w:
+    jobs: [{show: {context: [deploy-keys]}}]
+`;
+    const id = await serve.submit(submit, config, { project: 'shop' });
+    const done = await serve.waitFor(submit, id, (p) => p.workflows[0].status !== 'running');
+    assert.equal(jobNamed(done, 'show').status, 'success', JSON.stringify(done));
+    const out = await serve.request('GET', `/api/v1/jobs/${jobNamed(done, 'show').id}/output`, { token: submit });
+    assert.match(out.text, /p=\*{8} c=\*{8}/);
+    // the value went into the job byte for byte ($, quotes, #)
+    assert.ok(out.text.includes(createHash('md5').update(projectValue).digest('hex')), out.text);
+    const audit = await serve.request<{ items: AuditLine[] }>('GET', '/api/v1/audit', { token: admin });
+    const actions = audit.body.items.map((e) => e.action);
+    for (const a of ['project.env_var.create', 'context.env_var.store', 'context.env_var.delete', 'context.env_var.access']) assert.ok(actions.includes(a), a);
+    for (const value of [projectValue, contextValue, 'to-be-deleted']) {
+      assert.ok(!audit.text.includes(value) && !serve.log.includes(value), 'a value is in the audit log or the service log');
+    }
   });
 
   test('the web page lists jobs with their status, in headless Chromium', async () => {
