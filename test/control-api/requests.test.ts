@@ -132,4 +132,20 @@ describe('deckhand serve: bad requests', () => {
       assert.ok(!serve.log.includes(t), 'a token is in the service log');
     }
   });
+
+  // last: a drained service takes nothing new
+  test('drain: no new pipelines (503), the drain audited, SIGTERM then ends the service with 0', async () => {
+    const drained = await serve.request<{ draining: boolean }>('POST', '/api/v1/drain', { token: admin });
+    assert.equal(drained.status, 202);
+    assert.equal(drained.body.draining, true);
+    const refused = await serve.request('POST', '/api/v1/pipelines', { token: submit, json: { config: 'version: 2.1' } });
+    assert.equal(refused.status, 503);
+    assert.match(oneLine(refused.body), /draining/);
+    const audit = await serve.request<{ items: { action: string; actor: { id: string } }[] }>('GET', '/api/v1/audit', { token: admin });
+    assert.ok(audit.body.items.some((e) => e.action === 'service.drain' && e.actor.id === 'ops'));
+    const child = serve.child!;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  });
 });
