@@ -14,6 +14,7 @@ import type { OrbRegistry } from '../config/orb-registry.js';
 import type { Value } from '../config/source.js';
 import type { Logger } from '../daemon-log.js';
 import { splitHostPort } from '../net/host-port.js';
+import { UsageError } from '../errors.js';
 import { answerUnparsable, requestHandler } from '../net/request-handler.js';
 import { defaultSecretFile, startOutputProcessor, type RunningOutputProcessor } from '../processor/index.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -131,10 +132,18 @@ export async function startControlApi(opts: ControlApiOptions): Promise<RunningC
   const server: Server = createServer({ requestTimeout: 60_000, headersTimeout: 30_000 }, requestHandler(opts.log, handler));
   server.keepAliveTimeout = 30_000;
   answerUnparsable(server, opts.log);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (err) {
+    await processor?.close();
+    audit.close();
+    store.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`cannot listen on ${opts.listen}: ${code === 'EADDRINUSE' ? 'the address is in use' : code === 'EADDRNOTAVAIL' ? 'this machine has no such address' : code === 'EACCES' ? 'permission denied (ports below 1024 need root)' : (err as Error).message}; choose another --listen`);
+  }
   const bound = (server.address() as AddressInfo).port;
   opts.log.log('info', 'control API listening', { address: `${host}:${bound}`, backend: backend.name, capacity: describeCapacity(opts.capacity), live: liveUrl });
 
