@@ -9,7 +9,6 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listArtifacts } from '../artifacts/catalog.js';
 import { ConfigError, formatDiagnostic, sortUnique } from '../config/diagnostics.js';
-import { MAX_CONFIG_BYTES } from '../config/source.js';
 import { DeckhandError, httpStatusFor } from '../errors.js';
 import { HttpError } from '../net/http-error.js';
 import { JSON_TYPE, PLAIN_TEXT, SAFETY_HEADERS, sendHead } from '../net/http-headers.js';
@@ -21,15 +20,14 @@ import type { AuditEntity, AuditLog } from './audit.js';
 import { auditCsv } from './audit.js';
 import type { Caller, Scope, TokenFile } from './auth.js';
 import type { PipelineRequest } from './intake.js';
+import { pipelineRequest, readJson } from './request-body.js';
+import { jobJson, pipelineJson, workflowJson } from './views.js';
 import { nodeLogFile } from './local-backend.js';
 import type { ControlMetrics } from './metrics.js';
 import { renderPage } from './page.js';
 import type { Scheduler } from './scheduler.js';
 import { checkOwner, type VariableStore } from './variables.js';
 import { isFinal, type ControlStore, type JobRow, type NodeRow, type PipelineRow } from './store.js';
-
-/** a config at the compiler's limit, plus room for the rest of the request */
-export const MAX_BODY_BYTES = MAX_CONFIG_BYTES + 64 * 1024;
 
 export interface RouteContext {
   store: ControlStore;
@@ -357,115 +355,7 @@ function found<T>(row: T | undefined, what: string, id: string): T {
   return row;
 }
 
-function pipelineJson(ctx: RouteContext, p: PipelineRow): Record<string, unknown> {
-  return {
-    id: p.id,
-    number: p.number,
-    state: p.state,
-    created_at: p.createdAt,
-    trigger: { actor: p.actor },
-    project: p.project,
-    vcs: { branch: p.branch ?? null, tag: p.tag ?? null, revision: p.revision ?? null, origin_repository_url: p.repository ?? null },
-    parameters: p.parameters,
-    workflows: ctx.store.workflowsOf(p.id).map((w) => workflowJson(ctx, w.id)),
-  };
-}
-
-function workflowJson(ctx: RouteContext, id: string): Record<string, unknown> {
-  const wf = ctx.store.workflow(id)!;
-  return { id: wf.id, name: wf.name, status: wf.status, created_at: wf.createdAt, stopped_at: wf.stoppedAt ?? null, ...(wf.rerunOf ? { rerun_of: wf.rerunOf } : {}), jobs: ctx.store.jobsOf(wf.id).map((j) => jobJson(ctx, j, false)) };
-}
-
-function jobJson(ctx: RouteContext, j: JobRow, full: boolean): Record<string, unknown> {
-  const base: Record<string, unknown> = {
-    id: j.id,
-    name: j.name,
-    type: j.type,
-    status: j.status,
-    resource_class: j.resourceClass ?? null,
-    parallelism: j.parallelism,
-    queued_at: j.queuedAt ?? null,
-    started_at: j.startedAt ?? null,
-    stopped_at: j.stoppedAt ?? null,
-    ...(j.reason ? { reason: j.reason } : {}),
-    ...(j.approvedBy ? { approved_by: j.approvedBy } : {}),
-  };
-  if (!full) return base;
-  return {
-    ...base,
-    workflow_id: j.workflowId,
-    pipeline_id: j.pipelineId,
-    requires: j.requires,
-    output_url: `/api/v1/jobs/${j.id}/output`,
-    nodes: ctx.store.nodesOf(j.id).map((n) => ({
-      index: n.index,
-      run_id: n.id,
-      status: n.status,
-      started_at: n.startedAt ?? null,
-      stopped_at: n.stoppedAt ?? null,
-      exit_code: n.exitCode ?? null,
-      ran_on: n.ranOn ?? null,
-      ...(n.reason ? { reason: n.reason } : {}),
-      output_bytes: n.outputBytes,
-      steps: n.steps.map((s) => ({ index: s.index, name: s.name, status: s.status ?? 'running', exit_code: s.exitCode ?? null, duration_ms: s.durationMs ?? null })),
-      ...(ctx.liveUrl ? { live_url: `${ctx.liveUrl}/jobs/${n.id}` } : {}),
-    })),
-  };
-}
-
 function sendHtml(res: ServerResponse, html: string): void {
   sendHead(res, 200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html), 'cache-control': 'no-cache', ...SAFETY_HEADERS }).end(html);
 }
 
-/** The body as JSON: refused when it is too large, not JSON, or not declared as JSON. */
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const type = req.headers['content-type'] ?? '';
-  if (!/^application\/json\b/i.test(type)) throw new HttpError(415, `the body must be JSON: send Content-Type: application/json (got ${type ? JSON.stringify(type) : 'none'})`);
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > MAX_BODY_BYTES) {
-    req.resume();
-    throw new HttpError(413, `the body is ${declared} bytes; at most ${MAX_BODY_BYTES} are taken (a config is at most ${MAX_CONFIG_BYTES / 1048576} MB)`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) {
-      req.destroy();
-      throw new HttpError(413, `the body is over ${MAX_BODY_BYTES} bytes; a config is at most ${MAX_CONFIG_BYTES / 1048576} MB`);
-    }
-    chunks.push(chunk);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (err) {
-    throw new HttpError(400, `the body is not valid JSON: ${(err as Error).message}`);
-  }
-}
-
-const PIPELINE_FIELDS = ['config', 'repository', 'revision', 'branch', 'tag', 'parameters', 'project'];
-
-function pipelineRequest(body: unknown): PipelineRequest {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object: {"config": YAML_TEXT} or {"repository": URL, "revision": REV}');
-  const b = body as Record<string, unknown>;
-  const unknown = Object.keys(b).filter((k) => !PIPELINE_FIELDS.includes(k));
-  if (unknown.length > 0) throw new HttpError(400, `unknown field${unknown.length === 1 ? '' : 's'} ${unknown.map((k) => JSON.stringify(k)).join(', ')}; a pipeline takes ${PIPELINE_FIELDS.join(', ')}`);
-  for (const k of ['config', 'repository', 'revision', 'branch', 'tag', 'project']) {
-    if (b[k] !== undefined && (typeof b[k] !== 'string' || b[k] === '')) throw new HttpError(400, `"${k}" must be a non-empty string`);
-  }
-  if ((b.config === undefined) === (b.repository === undefined)) throw new HttpError(400, 'give either "config" (the config.yml text) or "repository" with "revision", not both or neither');
-  if (b.repository !== undefined && b.revision === undefined) throw new HttpError(400, '"repository" needs "revision": the commit, branch or tag to check out');
-  if (b.branch !== undefined && b.tag !== undefined) throw new HttpError(400, 'give "branch" or "tag", not both: a tag pipeline has no branch, as on CircleCI');
-  const request: PipelineRequest = {};
-  for (const k of ['config', 'repository', 'revision', 'branch', 'tag', 'project'] as const) if (typeof b[k] === 'string') request[k] = b[k];
-  if (request.project !== undefined) checkOwner('project', request.project);
-  if (b.parameters !== undefined) {
-    const p = b.parameters;
-    if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new HttpError(400, '"parameters" must be an object of pipeline parameter values');
-    for (const [k, v] of Object.entries(p)) {
-      if (!['string', 'number', 'boolean'].includes(typeof v)) throw new HttpError(400, `pipeline parameter "${k}" must be a string, number or boolean`);
-    }
-    request.parameters = p as Record<string, string | number | boolean>;
-  }
-  return request;
-}

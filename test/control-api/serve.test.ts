@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { BUSYBOX } from '../support/execute.js';
-import { containersOf, jobNamed, ServeProcess, type PipelineJson } from '../support/serve-process.js';
+import { containersOf, jobNamed, ServeProcess } from '../support/serve-process.js';
 
 const FAN = `version: 2.1
 executors:
