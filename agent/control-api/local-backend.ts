@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { localAssignment } from '../assignment/local.js';
 import type { OutputTarget, RuntimeSettings } from '../assignment/assignment.js';
 import type { Logger } from '../daemon-log.js';
-import { errorMessage } from '../errors.js';
+import { errorKind, errorMessage } from '../errors.js';
 import type { JobEvent, OutputSink } from '../output/events.js';
 import { startAssignment, type RunningAssignment } from '../runner/run-assignment.js';
 import { CapacityPool, type Capacity, type Size } from '../workflow/capacity.js';
@@ -93,8 +93,9 @@ export class LocalBackend implements Backend {
     this.jobs.set(node.id, { job: running, size, machine: spec.executor.kind === 'machine' });
     running.result.then(
       (r) => ({ status: r.status, exitCode: r.exitCode, infrastructureFailure: r.infrastructureFailure || r.exitCode === 2, ...(r.exitCode === 2 && r.output && !r.output.delivered ? { reason: 'its output was not all delivered to the output processor' } : {}) }),
-      // what stops a job before it starts (an unreadable input, no engine)
-      (err: unknown) => ({ status: 'failed' as const, exitCode: 2, infrastructureFailure: true, reason: errorMessage(err) }),
+      // what stops a job before it starts: an input of its own (a context with no variables) is
+      // the job's failure; no engine or no image is the environment's
+      (err: unknown) => ({ status: 'failed' as const, exitCode: 2, infrastructureFailure: errorKind(err) !== 'input', reason: errorMessage(err) }),
     ).then((result) => {
       this.pool.release(size);
       this.jobs.delete(node.id);

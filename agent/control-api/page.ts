@@ -12,7 +12,8 @@ export function renderPage(store: ControlStore, liveUrl: string | undefined): st
     for (const wf of store.workflowsOf(p.id)) {
       for (const j of store.jobsOf(wf.id)) {
         const nodes = store.nodesOf(j.id);
-        const links = liveUrl ? nodes.map((n) => `<a href="${escapeHtml(`${liveUrl}/jobs/${n.id}`)}">${nodes.length > 1 ? `#${n.index}` : 'output'}</a>`).join(' ') : '';
+        // only a node that started has a page at the output processor
+        const links = liveUrl ? nodes.filter((n) => n.startedAt !== undefined).map((n) => `<a href="${escapeHtml(`${liveUrl}/jobs/${n.id}`)}">${nodes.length > 1 ? `#${n.index}` : 'output'}</a>`).join(' ') : '';
         rows.push(
           `<tr><td>${p.number}</td><td>${escapeHtml(wf.name)}</td><td>${escapeHtml(j.name)}</td><td class="s-${escapeHtml(j.status)}">${escapeHtml(j.status)}</td><td>${escapeHtml(j.startedAt ?? '')}</td><td>${links}</td></tr>`,
         );

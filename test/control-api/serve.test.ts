@@ -293,6 +293,11 @@ workflows:
     const audit = await serve.request<{ items: AuditLine[] }>('GET', '/api/v1/audit', { token: admin });
     const actions = audit.body.items.map((e) => e.action);
     for (const a of ['project.env_var.create', 'context.env_var.store', 'context.env_var.delete', 'context.env_var.access']) assert.ok(actions.includes(a), a);
+    // a context nobody stored variables in fails the job (not the environment), saying where it looked
+    const missing = await serve.submit(submit, config.replace('context: [deploy-keys]', 'context: [nope]'), { project: 'shop' });
+    const failed = await serve.waitFor(submit, missing, (p) => p.workflows[0].status !== 'running');
+    assert.equal(jobNamed(failed, 'show').status, 'failed');
+    assert.match(jobNamed(failed, 'show').reason ?? '', /context "nope" is not in .*contexts: expected the file .*nope\.env/);
     for (const value of [projectValue, contextValue, 'to-be-deleted']) {
       assert.ok(!audit.text.includes(value) && !serve.log.includes(value), 'a value is in the audit log or the service log');
     }
@@ -309,7 +314,7 @@ workflows:
       const cells = await page.$$eval('#jobs tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
       assert.ok(cells.some((c) => c[2] === 'deploy' && c[3] === 'success'), JSON.stringify(cells));
       assert.ok(cells.some((c) => c[2] === 'slow' && c[3] === 'canceled'), JSON.stringify(cells));
-      const link = await page.$eval('#jobs tbody tr a', (a) => (a as HTMLAnchorElement).href);
+      const link = await page.$$eval('#jobs tbody tr', (trs) => (trs.find((tr) => tr.querySelectorAll('td')[2]?.textContent === 'deploy')?.querySelector('a') as HTMLAnchorElement | null)?.href ?? '');
       assert.match(link, /^http:\/\/127\.0\.0\.1:\d+\/jobs\/[0-9a-f-]+$/);
       // the link leads to the job's live page at the in-process output processor
       const live = await page.goto(link);
