@@ -8,12 +8,12 @@
  * log of a Nomad node holds only what the dispatch said.
  */
 import { appendFileSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
 import type { OutputTarget } from '../assignment/assignment.js';
 import { localAssignment } from '../assignment/local.js';
 import type { Logger } from '../daemon-log.js';
 import { errorMessage } from '../errors.js';
-import { dispatchAssignment } from '../nomad/dispatch.js';
+import { dispatchAssignment, followDispatchedJob } from '../nomad/dispatch.js';
+import { jobIdFor } from '../nomad/job-file.js';
 import { NomadApi, pathSegment, type NomadConnection } from '../nomad/nomad-api.js';
 import { CapacityPool, type Capacity, type Size } from '../workflow/capacity.js';
 import { nodeLogFile } from './local-backend.js';
@@ -39,11 +39,18 @@ export function nomadBackendFactory(opts: NomadBackendOptions): (output: (runId:
   return (output, settings) => new NomadBackend(opts, output, settings);
 }
 
+interface InFlight {
+  abort: AbortController;
+  /** the dispatched job's id, once Nomad has answered */
+  dispatched?: string;
+  size: Size;
+}
+
 class NomadBackend implements Backend {
   readonly name = 'nomad';
   private readonly api: NomadApi;
   private readonly pool: CapacityPool;
-  private readonly inFlight = new Map<string, { abort: AbortController; dispatched?: string; size: Size }>();
+  private readonly inFlight = new Map<string, InFlight>();
 
   constructor(
     private readonly opts: NomadBackendOptions,
@@ -87,30 +94,61 @@ class NomadBackend implements Backend {
     assignment.storage.workflowRunId = launch.storageWorkflowId;
     const source = pipeline.repository ? { kind: 'git' as const, url: pipeline.repository, ...(pipeline.revision ? { revision: pipeline.revision } : {}) } : assignment.source;
     const size: Size = { cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb };
-    const abort = new AbortController();
-    const entry: { abort: AbortController; dispatched?: string; size: Size } = { abort, size };
-    this.inFlight.set(node.id, entry);
+    const entry = this.track(node.id, size);
+    const say = this.sayer(node.id);
+    // the run's id is the idempotency token: a dispatch retried after a lost answer makes one job
+    const ended = dispatchAssignment(this.api, { assignment: { ...assignment, source }, wait: false, say, signal: entry.abort.signal, idempotencyToken: node.id }).then((r) => {
+      entry.dispatched = r.dispatchedJobId;
+      events.placed(`nomad:${r.dispatchedJobId}`);
+      return followDispatchedJob(this.api, r.dispatchedJobId, { say, signal: entry.abort.signal });
+    });
+    this.settle(node.id, entry, ended, events);
+    return { ranOn: `nomad:${jobIdFor(spec.resources.class)}` };
+  }
+
+  /**
+   * After a restart: a node the last service dispatched is followed again where Nomad has it,
+   * rather than marked failed while its job goes on running.
+   */
+  adopt(launch: NodeLaunch, events: NodeEvents): boolean {
+    const dispatched = /^nomad:(.+\/dispatch-.+)$/.exec(launch.node.ranOn ?? '')?.[1];
+    if (!dispatched) return false;
+    const spec = launch.job.spec!;
+    const entry = this.track(launch.node.id, { cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb });
+    entry.dispatched = dispatched;
+    const say = this.sayer(launch.node.id);
+    say(`the control API restarted: following ${dispatched} again`);
+    this.settle(launch.node.id, entry, followDispatchedJob(this.api, dispatched, { say, signal: entry.abort.signal }), events);
+    return true;
+  }
+
+  private track(nodeId: string, size: Size): InFlight {
+    const entry: InFlight = { abort: new AbortController(), size };
+    this.inFlight.set(nodeId, entry);
     this.pool.take(size);
-    const logFile = nodeLogFile(this.settings.logsDir, node.id);
-    const say = (line: string): void => {
-      // the dispatched job's id, to stop it on cancel, is in the dispatch's first line
-      entry.dispatched ??= /^dispatched (\S+)/.exec(line)?.[1];
-      appendFileSync(logFile, `${line}\n`);
-    };
-    dispatchAssignment(this.api, { assignment: { ...assignment, source }, wait: true, say, signal: abort.signal, idempotencyToken: `${node.id}-${randomUUID().slice(0, 8)}` })
+    return entry;
+  }
+
+  /** the node's log here holds what the dispatch said (its output is at the output processor) */
+  private sayer(nodeId: string): (line: string) => void {
+    const logFile = nodeLogFile(this.settings.logsDir, nodeId);
+    return (line) => appendFileSync(logFile, `${line}\n`);
+  }
+
+  private settle(nodeId: string, entry: InFlight, ended: Promise<{ exitCode: number; description: string }>, events: NodeEvents): void {
+    ended
       .then(
-        (r) => {
-          const code = r.end?.exitCode ?? 2;
-          return { status: code === 0 ? ('success' as const) : code === 130 || code === 143 ? ('canceled' as const) : ('failed' as const), exitCode: code, infrastructureFailure: code === 2, ...(r.end && code !== 0 ? { reason: r.end.description } : {}) };
+        (end) => {
+          const code = end.exitCode;
+          return { status: code === 0 ? ('success' as const) : code === 130 || code === 143 ? ('canceled' as const) : ('failed' as const), exitCode: code, infrastructureFailure: code === 2, ...(code !== 0 && end.description ? { reason: end.description } : {}) };
         },
-        (err: unknown) => ({ status: abort.signal.aborted ? ('canceled' as const) : ('failed' as const), exitCode: 2, infrastructureFailure: !abort.signal.aborted, reason: `Nomad: ${errorMessage(err)}` }),
+        (err: unknown) => ({ status: entry.abort.signal.aborted ? ('canceled' as const) : ('failed' as const), exitCode: 2, infrastructureFailure: !entry.abort.signal.aborted, reason: `Nomad: ${errorMessage(err)}` }),
       )
       .then((result) => {
-        this.pool.release(size);
-        this.inFlight.delete(node.id);
+        this.pool.release(entry.size);
+        this.inFlight.delete(nodeId);
         events.ended(result);
       });
-    return { ranOn: `nomad:${spec.resources.class}` };
   }
 
   cancel(nodeId: string): void {

@@ -35,6 +35,8 @@ export interface NodeLaunch {
 
 /** What the scheduler is told while a node runs. */
 export interface NodeEvents {
+  /** where the node runs, once known (a Nomad dispatched job's id): kept, so a restart can find it again */
+  placed(ranOn: string): void;
   steps(steps: StepRecord[], outputBytes: number): void;
   stepEnded(status: string): void;
   output(bytes: number): void;
@@ -48,6 +50,8 @@ export interface Backend {
   fits(size: Size): boolean;
   /** starts a node; `ranOn` says where, for the job's record */
   start(launch: NodeLaunch, events: NodeEvents): { ranOn: string };
+  /** after a restart, takes back a node the last service left running, if it still can be followed */
+  adopt?(launch: NodeLaunch, events: NodeEvents): boolean;
   /** cancels a running node: its steps are stopped and what it made removed; `ended` follows */
   cancel(nodeId: string): void;
   capacity(): { cpusUsed: number; cpusFree: number; memoryMbUsed: number; memoryMbFree: number; vmsInUse: number };
@@ -69,7 +73,8 @@ export class Scheduler {
 
   /** After a restart: what the dead service left running ended with it. */
   recover(restartedAt: string): number {
-    const left = this.store.nodesWithStatus('running');
+    // what the backend can still follow (a Nomad job goes on while the service is away) stays running
+    const left = this.store.nodesWithStatus('running').filter((n) => !this.adopt(n));
     const reason = `the control API stopped while this job ran (restarted at ${restartedAt}); its containers were reclaimed`;
     this.store.transaction(() => {
       for (const n of left) this.store.updateNode(n.id, { status: 'infrastructure_fail', stoppedAt: restartedAt, reason });
@@ -176,26 +181,40 @@ export class Scheduler {
     const resourceClass = job.resourceClass ?? 'unknown';
     this.audit.record({ action: 'workflow.job.start', actor: SERVICE_ACTOR, target: { id: job.id, type: 'job' }, payload: { name: job.name, node_index: node.index, run_id: node.id, resource_class: resourceClass, backend: this.backend.name } });
     const upstreamJobRunIds = this.upstreamRuns(job);
+    const events = this.eventsOf(node.id);
+    try {
+      const storageWorkflowId = this.store.workflow(job.workflowId)?.storageId ?? job.workflowId;
+      const { ranOn } = this.backend.start({ node: { ...node, status: 'running' }, job, pipeline, upstreamJobRunIds, storageWorkflowId }, events);
+      if (this.store.node(node.id)?.ranOn === undefined) this.store.updateNode(node.id, { ranOn });
+    } catch (err) {
+      events.ended({ status: 'failed', exitCode: 2, infrastructureFailure: true, reason: (err as Error).message });
+    }
+  }
+
+  private adopt(node: NodeRow): boolean {
+    if (!this.backend.adopt) return false;
+    const job = this.store.job(node.jobId)!;
+    const pipeline = this.store.pipeline(job.pipelineId)!;
+    return this.backend.adopt({ node, job, pipeline, upstreamJobRunIds: [], storageWorkflowId: job.workflowId }, this.eventsOf(node.id));
+  }
+
+  private eventsOf(nodeId: string): NodeEvents {
     let ended = false;
-    const events: NodeEvents = {
+    return {
+      placed: (ranOn) => {
+        if (!ended) this.store.updateNode(nodeId, { ranOn });
+      },
       steps: (steps, outputBytes) => {
-        if (!ended) this.store.updateNode(node.id, { steps, outputBytes });
+        if (!ended) this.store.updateNode(nodeId, { steps, outputBytes });
       },
       stepEnded: (status) => this.metrics.stepEnded(status),
       output: (bytes) => this.metrics.output(bytes),
       ended: (result) => {
         if (ended) return;
         ended = true;
-        this.nodeEnded(node.id, result);
+        this.nodeEnded(nodeId, result);
       },
     };
-    try {
-      const storageWorkflowId = this.store.workflow(job.workflowId)?.storageId ?? job.workflowId;
-      const { ranOn } = this.backend.start({ node: { ...node, status: 'running' }, job, pipeline, upstreamJobRunIds, storageWorkflowId }, events);
-      this.store.updateNode(node.id, { ranOn });
-    } catch (err) {
-      events.ended({ status: 'failed', exitCode: 2, infrastructureFailure: true, reason: (err as Error).message });
-    }
   }
 
   private nodeEnded(nodeId: string, result: NodeResult): void {

@@ -22,6 +22,7 @@ import (
 
 type serveProcess struct {
 	url, token string
+	cmd        *exec.Cmd
 }
 
 func startServe(t *testing.T, env []string) serveProcess {
@@ -30,6 +31,11 @@ func startServe(t *testing.T, env []string) serveProcess {
 	if code != 0 {
 		t.Fatalf("serve token: exit %d: %s", code, errText)
 	}
+	return runServe(t, env, data, strings.TrimSpace(token))
+}
+
+// runServe starts `deckhand serve --backend nomad` on the data folder (again, after a kill).
+func runServe(t *testing.T, env []string, data, token string) serveProcess {
 	cmd := exec.Command("node", deckhandBin, "serve", "--backend", "nomad", "--listen", "127.0.0.1:0", "--data", data)
 	cmd.Env = append(append(os.Environ(), "DECKHAND_HOME="+filepath.Join(data, "home")), env...)
 	stdout, err := cmd.StdoutPipe()
@@ -53,7 +59,7 @@ func startServe(t *testing.T, env []string) serveProcess {
 	}
 	var started struct{ Listening string }
 	must(t, json.Unmarshal([]byte(line), &started))
-	return serveProcess{url: started.Listening, token: strings.TrimSpace(token)}
+	return serveProcess{url: started.Listening, token: token, cmd: cmd}
 }
 
 func (s serveProcess) call(t *testing.T, method, path string, body any) (int, map[string]any) {
@@ -132,7 +138,7 @@ func TestServeNomadBackendDispatchesEachNodeToItsClassJob(t *testing.T) {
 		if d.Parent != "deckhand-small" || d.Request.Meta["run_id"] != node["run_id"] || d.Request.Meta["node_index"] != jsonText(node["index"]) {
 			t.Fatalf("dispatch %d: %s meta %v for node %v", i, d.Parent, d.Request.Meta, node)
 		}
-		if node["ran_on"] != "nomad:small" || node["status"] != "success" {
+		if node["ran_on"] != "nomad:"+d.Child || node["status"] != "success" {
 			t.Fatalf("node %v", node)
 		}
 		zr, err := gzip.NewReader(bytes.NewReader(d.Request.Payload))
@@ -169,4 +175,42 @@ func TestServeNomadBackendDispatchesEachNodeToItsClassJob(t *testing.T) {
 func jsonText(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+func TestServeNomadBackendFollowsItsJobsAgainAfterARestart(t *testing.T) {
+	n, srv := standIn(t, false)
+	n.Jobs["deckhand-small"] = declaredMeta
+	n.RunFor = 4 * time.Second
+	data := t.TempDir()
+	token, _, _ := deckhand(t, repoRoot, nil, "serve", "token", "--data", data, "--scope", "submit")
+	s := runServe(t, nomadEnv(srv), data, strings.TrimSpace(token))
+	config := strings.Replace(serveConfig, "parallelism: 2", "parallelism: 1", 1)
+	_, created := s.call(t, "POST", "/api/v1/pipelines", map[string]any{"config": config})
+	id := created["id"].(string)
+	// wait until Nomad has the dispatch and the service has recorded it
+	deadline := time.Now().Add(20 * time.Second)
+	var jobID string
+	for {
+		_, p := s.call(t, "GET", "/api/v1/pipelines/"+id, nil)
+		jobID = p["workflows"].([]any)[0].(map[string]any)["jobs"].([]any)[0].(map[string]any)["id"].(string)
+		_, job := s.call(t, "GET", "/api/v1/jobs/"+jobID, nil)
+		if ranOn, _ := job["nodes"].([]any)[0].(map[string]any)["ran_on"].(string); strings.Contains(ranOn, "/dispatch-") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never dispatched: %v", job)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	must(t, s.cmd.Process.Kill())
+	_, _ = s.cmd.Process.Wait()
+
+	again := runServe(t, nomadEnv(srv), data, strings.TrimSpace(token))
+	job := again.firstJob(t, id)
+	if job["status"] != "success" {
+		t.Fatalf("after the restart the job is %v", job)
+	}
+	if len(n.Dispatches()) != 1 {
+		t.Fatalf("dispatched %d times", len(n.Dispatches()))
+	}
 }

@@ -43,6 +43,8 @@ type Nomad struct {
 	ExitCode string
 	// NodeID of the client this agent is ("" for a server agent).
 	NodeID string
+	// RunFor is how long a task runs before it ends (default: 150 ms).
+	RunFor time.Duration
 
 	mu         sync.Mutex
 	changed    *sync.Cond
@@ -242,7 +244,13 @@ func (n *Nomad) runAllocation(job string) {
 		a.ClientStatus = "running"
 		a.TaskStates = map[string]*api.TaskState{"agent": {State: "running", Events: []*api.TaskEvent{{Type: "Started"}}}}
 	})
-	step(150*time.Millisecond, func(a *api.AllocationListStub) {
+	n.mu.Lock()
+	runFor := n.RunFor
+	n.mu.Unlock()
+	if runFor == 0 {
+		runFor = 150 * time.Millisecond
+	}
+	step(runFor, func(a *api.AllocationListStub) {
 		if n.ExitCode == "" {
 			a.ClientStatus = "lost"
 			a.ClientDescription = "alloc is lost since its node is down"
