@@ -7,7 +7,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { BUSYBOX } from '../support/execute.js';
+import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BUSYBOX, project } from '../support/execute.js';
 import { containersOf, jobNamed, ServeProcess } from '../support/serve-process.js';
 
 const FAN = `version: 2.1
@@ -300,6 +303,41 @@ workflows:
     assert.match(jobNamed(failed, 'show').reason ?? '', /context "nope" is not in .*contexts: expected the file .*nope\.env/);
     for (const value of [projectValue, contextValue, 'to-be-deleted']) {
       assert.ok(!audit.text.includes(value) && !serve.log.includes(value), 'a value is in the audit log or the service log');
+    }
+  });
+
+  test('a pipeline from a repository at a revision: cloned, checked out, its config and files used', async () => {
+    const config = `version: 2.1
+jobs:
+  from-repo:
+    docker: [{image: ${BUSYBOX}}]
+    resource_class: small
+    steps:
+      - checkout
+      - run: echo "file says $(cat notes.txt) at $CIRCLE_SHA1 on $CIRCLE_BRANCH"
+workflows:
+  w:
+    jobs: [from-repo]
+`;
+    const repo = project(config, { 'notes.txt': 'first-version' });
+    const git = (...args: string[]): string => execFileSync('git', args, { cwd: repo, encoding: 'utf8' }).trim();
+    const first = git('rev-parse', 'HEAD');
+    writeFileSync(join(repo, 'notes.txt'), 'second-version');
+    git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-qam', 'second');
+    try {
+      // the older revision, on a branch named by the request
+      const id = await serve.submit(submit, '', { repository: repo, revision: first, branch: 'release' });
+      const done = await serve.waitFor(submit, id, (p) => p.workflows[0].status !== 'running');
+      assert.equal(jobNamed(done, 'from-repo').status, 'success', JSON.stringify(done));
+      const out = await serve.request('GET', `/api/v1/jobs/${jobNamed(done, 'from-repo').id}/output`, { token: submit });
+      assert.match(out.text, new RegExp(`file says first-version at ${first} on release`));
+      const p = await serve.request<{ vcs: { revision: string; branch: string; origin_repository_url: string } }>('GET', `/api/v1/pipelines/${id}`, { token: submit });
+      assert.deepEqual([p.body.vcs.revision, p.body.vcs.branch, p.body.vcs.origin_repository_url], [first, 'release', repo]);
+      const missing = await serve.request('POST', '/api/v1/pipelines', { token: submit, json: { repository: repo, revision: 'no-such-branch' } });
+      assert.equal(missing.status, 422);
+      assert.match((missing.body as { error: string }).error, /has no revision no-such-branch/);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
     }
   });
 

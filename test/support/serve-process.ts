@@ -94,9 +94,10 @@ export class ServeProcess {
     return { status: res.status, body: parsed as T, text, headers: res.headers };
   }
 
-  /** Submits a config; the pipeline's id. */
+  /** Submits a config (or, with `extra.repository`, a repository); the pipeline's id. */
   async submit(token: string, config: string, extra: Record<string, unknown> = {}): Promise<string> {
-    const r = await this.request<{ id: string }>('POST', '/api/v1/pipelines', { token, json: { config, ...extra } });
+    const body = extra.repository !== undefined ? Object.fromEntries(Object.entries(extra).filter(([k]) => k !== 'config')) : { config, ...extra };
+    const r = await this.request<{ id: string }>('POST', '/api/v1/pipelines', { token, json: body });
     if (r.status !== 201) throw new Error(`POST /api/v1/pipelines: ${r.status} ${r.text}`);
     return r.body.id;
   }
