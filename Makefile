@@ -60,7 +60,7 @@ test-nomad-harness:
 # containers): only `make test` runs them. Paths under test/, no .ts.
 ENGINE_TESTS := \
 	artifacts/end-to-end \
-	control-api/queue control-api/restart control-api/serve \
+	control-api/output-processor control-api/queue control-api/restart control-api/serve \
 	cli/agent cli/env-file cli/machine-jobs cli/nomad-task \
 	job-tools/glob job-tools/halt job-tools/install job-tools/split \
 	output/backpressure output/stream/faults output/stream/memory output/stream/store-faults output/stream/streaming \
