@@ -92,7 +92,9 @@ function match(method: string, s: string[]): Route | undefined {
   const at = (...parts: string[]): boolean => rest.length === parts.length && parts.every((p, i) => p === '*' || p === rest[i]);
   if (at('pipelines')) return method === 'POST' ? route('POST /api/v1/pipelines', 'submit', ['GET', 'POST'], submitPipeline) : route('GET /api/v1/pipelines', 'read', ['GET', 'POST'], listPipelines);
   if (at('pipelines', '*')) return route('/api/v1/pipelines/ID', 'read', ['GET'], getPipeline, [rest[1]]);
+  if (at('pipelines', '*', 'workflow')) return route('/api/v1/pipelines/ID/workflow', 'read', ['GET'], listWorkflows, [rest[1]]);
   if (at('workflows', '*')) return route('/api/v1/workflows/ID', 'read', ['GET'], getWorkflow, [rest[1]]);
+  if (at('workflows', '*', 'job')) return route('/api/v1/workflows/ID/job', 'read', ['GET'], listJobs, [rest[1]]);
   if (at('workflows', '*', 'rerun')) return route('/api/v1/workflows/ID/rerun', 'submit', ['POST'], rerunWorkflow, [rest[1]]);
   if (at('workflows', '*', 'cancel')) return route('/api/v1/workflows/ID/cancel', 'submit', ['POST'], cancelWorkflow, [rest[1]]);
   if (at('jobs', '*')) return route('/api/v1/jobs/ID', 'read', ['GET'], getJob, [rest[1]]);
@@ -162,6 +164,22 @@ function listPipelines(ctx: RouteContext, r: Request): void {
 
 function getPipeline(ctx: RouteContext, r: Request, [id]: string[]): void {
   sendCached(ctx, r, `pipeline:${id}`, () => pipelineJson(ctx, found(ctx.store.pipeline(checkId(id, 'pipeline')), 'pipeline', id)));
+}
+
+/** CircleCI API v2's `GET /pipeline/{id}/workflow`: the pipeline's workflows, without their jobs */
+function listWorkflows(ctx: RouteContext, r: Request, [id]: string[]): void {
+  const p = found(ctx.store.pipeline(checkId(id, 'pipeline')), 'pipeline', id);
+  const items = ctx.store.workflowsOf(p.id).map((w) => {
+    const { jobs: _jobs, ...workflow } = workflowJson(ctx, w.id);
+    return { ...workflow, pipeline_id: p.id, pipeline_number: p.number };
+  });
+  sendJson(r.res, 200, { items });
+}
+
+/** CircleCI API v2's `GET /workflow/{id}/job`: the workflow's jobs */
+function listJobs(ctx: RouteContext, r: Request, [id]: string[]): void {
+  const wf = found(ctx.store.workflow(checkId(id, 'workflow')), 'workflow', id);
+  sendJson(r.res, 200, { items: ctx.store.jobsOf(wf.id).map((j) => jobJson(ctx, j, false)) });
 }
 
 function getWorkflow(ctx: RouteContext, r: Request, [id]: string[]): void {

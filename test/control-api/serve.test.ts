@@ -97,6 +97,11 @@ describe('deckhand serve: workflows over HTTP', () => {
     assert.equal(done.workflows[0].status, 'success', JSON.stringify(done));
     assert.equal(done.state, 'created');
     for (const j of done.workflows[0].jobs) assert.equal(j.status, 'success', j.name);
+    // the listings CircleCI's API v2 has: a pipeline's workflows, a workflow's jobs
+    const workflows = await serve.request<{ items: { id: string; name: string; status: string; pipeline_number: number }[] }>('GET', `/api/v1/pipelines/${id}/workflow`, { token: submit });
+    assert.deepEqual(workflows.body.items.map((w) => [w.name, w.status, w.pipeline_number]), [['fan', 'success', done.number]]);
+    const jobs = await serve.request<{ items: { name: string; status: string }[] }>('GET', `/api/v1/workflows/${workflows.body.items[0].id}/job`, { token: submit });
+    assert.deepEqual(jobs.body.items.map((j) => j.name), ['build', 'test', 'lint', 'hold', 'deploy']);
 
     // the parallel job: two nodes, each with its steps, exit codes and durations
     const test = await serve.request<{ nodes: { index: number; run_id: string; status: string; exit_code: number; ran_on: string; steps: { name: string; status: string; exit_code: number | null; duration_ms: number }[] }[]; parallelism: number }>('GET', `/api/v1/jobs/${jobNamed(done, 'test').id}`, { token: submit });
