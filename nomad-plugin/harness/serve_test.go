@@ -214,3 +214,39 @@ func TestServeNomadBackendFollowsItsJobsAgainAfterARestart(t *testing.T) {
 		t.Fatalf("dispatched %d times", len(n.Dispatches()))
 	}
 }
+
+func TestServeNomadBackendCancelStopsTheDispatchedJob(t *testing.T) {
+	n, srv := standIn(t, false)
+	n.Jobs["deckhand-small"] = declaredMeta
+	n.RunFor = 30 * time.Second
+	s := startServe(t, nomadEnv(srv))
+	config := strings.Replace(serveConfig, "parallelism: 2", "parallelism: 1", 1)
+	_, created := s.call(t, "POST", "/api/v1/pipelines", map[string]any{"config": config})
+	id := created["id"].(string)
+	deadline := time.Now().Add(20 * time.Second)
+	var jobID, ranOn string
+	for {
+		_, p := s.call(t, "GET", "/api/v1/pipelines/"+id, nil)
+		jobID = p["workflows"].([]any)[0].(map[string]any)["jobs"].([]any)[0].(map[string]any)["id"].(string)
+		_, job := s.call(t, "GET", "/api/v1/jobs/"+jobID, nil)
+		ranOn, _ = job["nodes"].([]any)[0].(map[string]any)["ran_on"].(string)
+		if strings.Contains(ranOn, "/dispatch-") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never dispatched: %v", job)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	started := time.Now()
+	if code, body := s.call(t, "POST", "/api/v1/jobs/"+jobID+"/cancel", nil); code != 202 {
+		t.Fatalf("cancel: %d %v", code, body)
+	}
+	job := s.firstJob(t, id)
+	if job["status"] != "canceled" || time.Since(started) > 10*time.Second {
+		t.Fatalf("after the cancel (%s): %v", time.Since(started), job)
+	}
+	if stopped := n.Stopped(); len(stopped) != 1 || "nomad:"+stopped[0] != ranOn {
+		t.Fatalf("stopped %v, the job ran on %s", stopped, ranOn)
+	}
+}
