@@ -62,6 +62,7 @@ test-nomad-harness:
 # containers): only `make test` runs them. Paths under test/, no .ts.
 ENGINE_TESTS := \
 	artifacts/end-to-end \
+	control-api/output-processor control-api/queue control-api/restart control-api/serve \
 	cli/agent cli/env-file cli/machine-jobs cli/nomad-task \
 	fleet/client-engine fleet/drain-lifecycle fleet/packer fleet/terraform fleet/terraform-gcp \
 	job-tools/glob job-tools/halt job-tools/install job-tools/split \
@@ -96,6 +97,7 @@ bench: build images
 	node dist/bench/reclaim.js
 	bash scripts/ensure-fleet-tools.sh
 	node dist/bench/fleet.js
+	node dist/bench/control-api.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
 run: build images

@@ -78,7 +78,7 @@ const result = await build({
   // native add-ons cannot be bundled; ssh2 loads its optional native crypto relative to itself.
   // The AWS SDK, gRPC and undici load only for the commands that use them, and keep their own module
   // layout (their CommonJS/ESM interop does not survive bundling), so they stay in node_modules.
-  external: ['ssh2', 'cpu-features', '*.node', '@aws-sdk/*', '@smithy/*', '@grpc/*', 'undici'],
+  external: ['ssh2', 'cpu-features', 'better-sqlite3', '*.node', '@aws-sdk/*', '@smithy/*', '@grpc/*', 'undici'],
   // our ES modules locate files (package.json, the generated validator) from import.meta.url
   define: { 'import.meta.url': '__deckhandUrl' },
   banner: { js: "const __deckhandUrl = require('node:url').pathToFileURL(__filename).href;" },

@@ -283,6 +283,37 @@ export function buildProgram(): Command {
       process.exitCode = outputProcessorTokenCommand(jobId, cmd.optsWithGlobals<import('./output-processor.js').TokenFlags>());
     });
 
+  const serve = program
+    .command('serve')
+    .description('the control API: pipelines in over HTTP, jobs scheduled within this machine\'s capacity (or on Nomad), metrics, audit log (docs/control-api.md)')
+    .option('--listen <host:port>', 'HTTP address (port 0: any free port)', '127.0.0.1:8686')
+    .option('--data <dir>', 'where pipelines, jobs, logs, tokens and the audit log are kept (required)')
+    .addOption(new Option('--backend <backend>', 'where jobs run: this machine, or Nomad (NOMAD_ADDR, NOMAD_TOKEN)').choices(['local', 'nomad']).default('local'))
+    .option('--tokens <file>', 'the tokens file (default DATA/tokens; deckhand serve token adds to it)')
+    .option('--output-processor <host:port>', 'stream job output to this processor instead of one run in-process')
+    .option('--output-secret-file <file>', 'that processor\'s secret, to mint job tokens')
+    .option('--output-url <url>', 'that processor\'s HTTP address, for links to live pages')
+    .option('--store <dir|s3://bucket/prefix>', 'caches, workspaces and artifacts (default DATA/store)')
+    .option('--max-parallel <n>', 'at most this many job nodes at once, instead of the capacity by resource class', Number)
+    .addOption(new Option('--pull <policy>', 'when to pull images').choices(['always', 'missing', 'never']).default('missing'))
+    .option('--nomad-addr <url>', 'with --backend nomad: the Nomad agent (default NOMAD_ADDR or http://127.0.0.1:4646)')
+    .option(ORB_REGISTRY_FLAG, ORB_REGISTRY_HELP)
+    .option('--offline', OFFLINE_HELP)
+    .action(async (opts: import('./serve.js').ServeFlags) => {
+      const { serveCommand } = await import('./serve.js');
+      process.exitCode = await serveCommand({ ...opts, debug: program.opts<{ debug?: boolean }>().debug });
+    });
+  serve
+    .command('token')
+    .description('print a new token of a scope (read, submit or admin) and add its digest to the tokens file')
+    .addOption(new Option('--scope <scope>', 'read: GET routes; submit: also pipelines, cancel, approve; admin: also audit log and drain').choices(['read', 'submit', 'admin']).makeOptionMandatory())
+    .option('--name <name>', 'a name for the token, shown as the actor in the audit log')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { serveTokenCommand } = await import('./serve.js');
+      // --data and --tokens after `token` go to the parent, which has them too
+      process.exitCode = serveTokenCommand(cmd.optsWithGlobals<import('./serve.js').ServeTokenFlags>());
+    });
+
   const orb = program.command('orb').description('the local orb registry (under DECKHAND_HOME, default ~/.deckhand): orbs fetched, imported or packed from source');
   orb
     .command('import <path>')

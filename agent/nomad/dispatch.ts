@@ -109,6 +109,14 @@ export async function dispatchAssignment(api: NomadApi, options: DispatchOptions
   return result;
 }
 
+/**
+ * Follows a job dispatched earlier (by another process, e.g. a control API that restarted) to its
+ * end, as `wait` does.
+ */
+export function followDispatchedJob(api: NomadApi, dispatchedJobId: string, options: Pick<DispatchOptions, 'say' | 'signal'>): Promise<NonNullable<DispatchResult['end']>> {
+  return followAllocation(api, dispatchedJobId, { assignment: { assignmentUrl: '' }, wait: true, ...options });
+}
+
 /** Blocking queries on the job's allocations until one reaches a terminal state. */
 async function followAllocation(api: NomadApi, jobId: string, options: DispatchOptions): Promise<NonNullable<DispatchResult['end']>> {
   let index: number | undefined;

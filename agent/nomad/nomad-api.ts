@@ -119,7 +119,7 @@ export class NomadApi {
     await this.agent?.close().catch(() => undefined);
   }
 
-  async request<T>(method: 'GET' | 'PUT' | 'POST', path: string, options: RequestOptions = {}): Promise<NomadResponse<T>> {
+  async request<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, options: RequestOptions = {}): Promise<NomadResponse<T>> {
     const dispatcher = this.dispatcher();
     const url = new URL(path, this.base);
     const query: Record<string, string | undefined> = { namespace: this.connection.namespace, region: this.connection.region, ...options.query };

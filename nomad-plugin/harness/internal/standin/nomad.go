@@ -43,6 +43,8 @@ type Nomad struct {
 	ExitCode string
 	// NodeID of the client this agent is ("" for a server agent).
 	NodeID string
+	// RunFor is how long a task runs before it ends (default: 150 ms).
+	RunFor time.Duration
 
 	mu         sync.Mutex
 	changed    *sync.Cond
@@ -53,6 +55,7 @@ type Nomad struct {
 	byToken    map[string]string
 	drain      *api.DrainStrategy
 	drained    bool
+	stopped    []string
 }
 
 func New() *Nomad {
@@ -144,6 +147,8 @@ func (n *Nomad) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		n.dispatch(w, strings.TrimSuffix(strings.TrimPrefix(path, "/v1/job/"), "/dispatch"), query["idempotency_token"], body.Bytes())
+	case strings.HasPrefix(path, "/v1/job/") && r.Method == http.MethodDelete:
+		n.stopJob(w, strings.TrimPrefix(path, "/v1/job/"))
 	case strings.HasPrefix(path, "/v1/job/") && strings.HasSuffix(path, "/allocations"):
 		id := strings.TrimSuffix(strings.TrimPrefix(path, "/v1/job/"), "/allocations")
 		n.block(r)
@@ -222,6 +227,38 @@ func (n *Nomad) dispatch(w http.ResponseWriter, parent, token string, body []byt
 	go n.runAllocation(child)
 }
 
+// stopJob answers DELETE /v1/job/:id as Nomad does (an evaluation), and stops the job's
+// allocation: its task is sent its kill signal and the deckhand task exits 143 on it.
+func (n *Nomad) stopJob(w http.ResponseWriter, id string) {
+	known := false
+	for _, d := range n.dispatches {
+		known = known || d.Child == id
+	}
+	if !known {
+		plain(w, http.StatusNotFound, "job not found")
+		return
+	}
+	n.stopped = append(n.stopped, id)
+	if a := n.allocs[id]; a != nil {
+		a.DesiredStatus = "stop"
+		a.ClientStatus = "complete"
+		a.TaskStates = map[string]*api.TaskState{"agent": {State: "dead", Failed: true, Events: []*api.TaskEvent{
+			{Type: "Killing"},
+			{Type: "Terminated", Details: map[string]string{"exit_code": "143", "signal": "0"}, DisplayMessage: "Exit Code: 143"},
+		}}}
+		a.ModifyIndex = n.index + 1
+	}
+	n.bump()
+	n.reply(w, api.JobDeregisterResponse{EvalID: "eval-stop-" + id, EvalCreateIndex: n.index, JobModifyIndex: n.index})
+}
+
+// Stopped are the jobs stopped with DELETE /v1/job/:id, in order.
+func (n *Nomad) Stopped() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.stopped...)
+}
+
 // runAllocation moves the dispatched job's allocation along as a client would.
 func (n *Nomad) runAllocation(job string) {
 	step := func(d time.Duration, f func(a *api.AllocationListStub)) {
@@ -233,6 +270,10 @@ func (n *Nomad) runAllocation(job string) {
 			a = &api.AllocationListStub{ID: fmt.Sprintf("%08x-0000-4000-8000-000000000000", len(n.allocs)+1), JobID: job, NodeID: "node-1", NodeName: "client-1", TaskGroup: "agent", DesiredStatus: "run"}
 			n.allocs[job] = a
 		}
+		if a.DesiredStatus == "stop" {
+			// stopped through the API: the client moves it no further
+			return
+		}
 		f(a)
 		a.ModifyIndex = n.index + 1
 		n.bump()
@@ -242,7 +283,13 @@ func (n *Nomad) runAllocation(job string) {
 		a.ClientStatus = "running"
 		a.TaskStates = map[string]*api.TaskState{"agent": {State: "running", Events: []*api.TaskEvent{{Type: "Started"}}}}
 	})
-	step(150*time.Millisecond, func(a *api.AllocationListStub) {
+	n.mu.Lock()
+	runFor := n.RunFor
+	n.mu.Unlock()
+	if runFor == 0 {
+		runFor = 150 * time.Millisecond
+	}
+	step(runFor, func(a *api.AllocationListStub) {
 		if n.ExitCode == "" {
 			a.ClientStatus = "lost"
 			a.ClientDescription = "alloc is lost since its node is down"

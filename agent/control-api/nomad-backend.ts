@@ -1,0 +1,169 @@
+/**
+ * The Nomad backend: each job node is dispatched to the parameterized job of its resource class
+ * (`deckhand nomad job` renders them; agent/nomad/dispatch.ts sends the dispatch), and followed to
+ * its allocation's end. Nomad decides where and when it runs, so capacity here is only a bound on
+ * dispatches in flight; the clients keep their own 2 CPUs and 4 GB back (`deckhand nomad
+ * client-config`). A cancel stops the dispatched job (DELETE /v1/job/ID), which gives the task its
+ * kill timeout. The job's output reaches the output processor from the client, so the service's
+ * log of a Nomad node holds only what the dispatch said.
+ */
+import { appendFileSync } from 'node:fs';
+import type { OutputTarget } from '../assignment/assignment.js';
+import { localAssignment } from '../assignment/local.js';
+import type { Logger } from '../daemon-log.js';
+import { errorMessage } from '../errors.js';
+import { dispatchAssignment, followDispatchedJob } from '../nomad/dispatch.js';
+import { jobIdFor } from '../nomad/job-file.js';
+import { NomadApi, pathSegment, type NomadConnection } from '../nomad/nomad-api.js';
+import { CapacityPool, type Capacity, type Size } from '../workflow/capacity.js';
+import { nodeLogFile } from './local-backend.js';
+import type { Backend, NodeEvents, NodeLaunch } from './scheduler.js';
+
+export interface NomadBackendOptions {
+  /** the Nomad agent, with its token, namespace, region and TLS files */
+  connection: NomadConnection;
+  log: Logger;
+  /** dispatches in flight at once */
+  capacity: Capacity;
+}
+
+export interface NomadBackendSettings {
+  /** store URL the clients use (an s3:// URL: the clients do not share this machine's folders) */
+  storeUrl: string;
+  logsDir: string;
+  contextsFile: string;
+  sshKeysDir: string;
+}
+
+export function nomadBackendFactory(opts: NomadBackendOptions): (output: (runId: string) => OutputTarget | null, settings: NomadBackendSettings) => Backend {
+  return (output, settings) => new NomadBackend(opts, output, settings);
+}
+
+interface InFlight {
+  abort: AbortController;
+  /** the dispatched job's id, once Nomad has answered */
+  dispatched?: string;
+  size: Size;
+}
+
+class NomadBackend implements Backend {
+  readonly name = 'nomad';
+  private readonly api: NomadApi;
+  private readonly pool: CapacityPool;
+  private readonly inFlight = new Map<string, InFlight>();
+
+  constructor(
+    private readonly opts: NomadBackendOptions,
+    private readonly output: (runId: string) => OutputTarget | null,
+    private readonly settings: NomadBackendSettings,
+  ) {
+    this.api = new NomadApi(opts.connection);
+    this.pool = new CapacityPool(opts.capacity);
+  }
+
+  get running(): number {
+    return this.inFlight.size;
+  }
+
+  fits(size: Size): boolean {
+    return this.pool.fits(size);
+  }
+
+  start(launch: NodeLaunch, events: NodeEvents): { ranOn: string } {
+    const { node, job, pipeline } = launch;
+    const spec = job.spec!;
+    const { assignment } = localAssignment({
+      spec,
+      repository: pipeline.sourceDir,
+      git: pipeline.git,
+      runId: node.id,
+      workflowRunId: job.workflowId,
+      nodeIndex: node.index,
+      nodeTotal: job.parallelism,
+      username: pipeline.actor,
+      storeUrl: this.settings.storeUrl,
+      upstreamJobRunIds: launch.upstreamJobRunIds,
+      // the client clones the repository; an uploaded config has none to clone
+      skipCheckout: !pipeline.repository,
+      project: { files: [], env: [] },
+      contexts: { names: [], file: this.settings.contextsFile },
+      sshKeysDir: this.settings.sshKeysDir,
+      output: this.output(node.id),
+      runtime: { docker: { pull: 'missing', network: 'bridge' }, machine: { provider: 'docker' } },
+    });
+    assignment.storage.workflowRunId = launch.storageWorkflowId;
+    const source = pipeline.repository ? { kind: 'git' as const, url: pipeline.repository, ...(pipeline.revision ? { revision: pipeline.revision } : {}) } : assignment.source;
+    const size: Size = { cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb };
+    const entry = this.track(node.id, size);
+    const say = this.sayer(node.id);
+    // the run's id is the idempotency token: a dispatch retried after a lost answer makes one job
+    const ended = dispatchAssignment(this.api, { assignment: { ...assignment, source }, wait: false, say, signal: entry.abort.signal, idempotencyToken: node.id }).then((r) => {
+      entry.dispatched = r.dispatchedJobId;
+      events.placed(`nomad:${r.dispatchedJobId}`);
+      return followDispatchedJob(this.api, r.dispatchedJobId, { say, signal: entry.abort.signal });
+    });
+    this.settle(node.id, entry, ended, events);
+    return { ranOn: `nomad:${jobIdFor(spec.resources.class)}` };
+  }
+
+  /**
+   * After a restart: a node the last service dispatched is followed again where Nomad has it,
+   * rather than marked failed while its job goes on running.
+   */
+  adopt(launch: NodeLaunch, events: NodeEvents): boolean {
+    const dispatched = /^nomad:(.+\/dispatch-.+)$/.exec(launch.node.ranOn ?? '')?.[1];
+    if (!dispatched) return false;
+    const spec = launch.job.spec!;
+    const entry = this.track(launch.node.id, { cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb });
+    entry.dispatched = dispatched;
+    const say = this.sayer(launch.node.id);
+    say(`the control API restarted: following ${dispatched} again`);
+    this.settle(launch.node.id, entry, followDispatchedJob(this.api, dispatched, { say, signal: entry.abort.signal }), events);
+    return true;
+  }
+
+  private track(nodeId: string, size: Size): InFlight {
+    const entry: InFlight = { abort: new AbortController(), size };
+    this.inFlight.set(nodeId, entry);
+    this.pool.take(size);
+    return entry;
+  }
+
+  /** the node's log here holds what the dispatch said (its output is at the output processor) */
+  private sayer(nodeId: string): (line: string) => void {
+    const logFile = nodeLogFile(this.settings.logsDir, nodeId);
+    return (line) => appendFileSync(logFile, `${line}\n`);
+  }
+
+  private settle(nodeId: string, entry: InFlight, ended: Promise<{ exitCode: number; description: string }>, events: NodeEvents): void {
+    ended
+      .then(
+        (end) => {
+          const code = end.exitCode;
+          return { status: code === 0 ? ('success' as const) : code === 130 || code === 143 ? ('canceled' as const) : ('failed' as const), exitCode: code, infrastructureFailure: code === 2, ...(code !== 0 && end.description ? { reason: end.description } : {}) };
+        },
+        (err: unknown) => ({ status: entry.abort.signal.aborted ? ('canceled' as const) : ('failed' as const), exitCode: 2, infrastructureFailure: !entry.abort.signal.aborted, reason: `Nomad: ${errorMessage(err)}` }),
+      )
+      .then((result) => {
+        this.pool.release(entry.size);
+        this.inFlight.delete(nodeId);
+        events.ended(result);
+      });
+  }
+
+  cancel(nodeId: string): void {
+    const entry = this.inFlight.get(nodeId);
+    if (!entry) return;
+    const stop = entry.dispatched ? this.api.request('DELETE', `/v1/job/${pathSegment(entry.dispatched)}`).catch((err: unknown) => this.opts.log.log('warn', `could not stop Nomad job ${entry.dispatched}: ${errorMessage(err)}`)) : Promise.resolve();
+    void stop.finally(() => entry.abort.abort());
+  }
+
+  capacity(): ReturnType<Backend['capacity']> {
+    const used = [...this.inFlight.values()].reduce((a, j) => ({ cpus: a.cpus + j.size.cpus, memoryMb: a.memoryMb + j.size.memoryMb }), { cpus: 0, memoryMb: 0 });
+    return { cpusUsed: used.cpus, cpusFree: Math.max(0, this.opts.capacity.cpus - used.cpus), memoryMbUsed: used.memoryMb, memoryMbFree: Math.max(0, this.opts.capacity.memoryMb - used.memoryMb), vmsInUse: 0 };
+  }
+
+  async close(): Promise<void> {
+    for (const id of this.inFlight.keys()) this.cancel(id);
+  }
+}
