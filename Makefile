@@ -60,13 +60,14 @@ test-nomad-harness:
 # containers): only `make test` runs them. Paths under test/, no .ts.
 ENGINE_TESTS := \
 	artifacts/end-to-end \
-	cli/agent cli/machine-jobs cli/nomad-task \
+	cli/agent cli/env-file cli/machine-jobs cli/nomad-task \
 	job-tools/glob job-tools/halt job-tools/install job-tools/split \
-	output/backpressure output/stream/faults output/stream/memory output/stream/streaming \
+	output/backpressure output/stream/faults output/stream/memory output/stream/store-faults output/stream/streaming \
 	runner/engine-loss runner/execute runner/machine-job \
 	steps/add-ssh-keys steps/checkout steps/persist-to-workspace steps/save-cache steps/setup-remote-docker steps/store-artifacts steps/store-test-results \
 	test-results/execute \
 	vm/aws-provider vm/docker-provider vm/static-provider \
+	reliability/agent-faults reliability/scale reliability/store-faults \
 	workflow/run workflow/s3-store
 
 # Only the tests that need no Docker engine (fast inner loop). The executor contract on the chroot
@@ -77,6 +78,7 @@ test-unit: build
 bench: build images
 	node dist/bench/compile.js
 	node dist/bench/compile-large.js
+	node dist/bench/compile-bounds.js
 	node dist/bench/startup.js
 	node dist/bench/output-masker.js
 	node dist/bench/execute.js
@@ -88,10 +90,11 @@ bench: build images
 	node dist/bench/vm-acquire.js
 	node dist/bench/machine-ssh.js
 	node dist/bench/nomad-plugin.js
+	node dist/bench/reclaim.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
 run: build images
-	cd $(DIR) && node $(CURDIR)/bin/deckhand.js execute --job $(JOB)
+	cd $(DIR) && $(CURDIR)/bin/deckhand.js execute --job $(JOB)
 
 clean:
 	rm -rf dist

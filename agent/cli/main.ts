@@ -6,10 +6,11 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_ARTIFACTS_LISTEN } from '../artifacts/listen.js';
 import { packagePath } from '../package-root.js';
-import { EXIT_ERROR, EXIT_OK } from '../errors.js';
+import { EXIT_ERROR, EXIT_OK, UsageError } from '../errors.js';
 import type { RetainedKind } from '../store/retention.js';
 import type { AgentRunFlags, NomadTaskFlags } from './agent.js';
 import type { ExecuteFlags } from './execute.js';
+import { nodeReadEnvFile } from './node-env-file.js';
 import { reportAndExit } from './report-error.js';
 import type { OrbFlags } from './orb-access.js';
 import type { RunFlags } from './run.js';
@@ -139,6 +140,15 @@ export function buildProgram(): Command {
       process.exitCode = await runCommand(opts, program.opts<{ color: boolean }>().color);
     });
 
+  program
+    .command('clean')
+    .description('remove the containers and networks of agents that died (killed, out of memory, a reboot); never what a running agent owns (docs/execute.md)')
+    .option('--dry-run', 'only say what would be removed')
+    .action(async (opts: { dryRun?: boolean }) => {
+      const { cleanCommand } = await import('./reclaim.js');
+      process.exitCode = await cleanCommand(opts);
+    });
+
   const agent = program.command('agent').description('the build agent: run one job assignment, as a Nomad task or by hand (docs/assignment.md)');
   agent
     .command('run')
@@ -261,6 +271,7 @@ export function buildProgram(): Command {
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--tls-client-ca <file>', 'require client certificates signed by this PEM CA')
     .option('--idle-timeout <seconds>', 'end a call that sends nothing for this long (default 600)', Number)
+    .option('--abandon-timeout <seconds>', 'mark a running job incomplete when no agent has streamed to it for this long (default 1800)', Number)
     .action(async (opts: import('./output-processor.js').OutputProcessorFlags) => {
       const { outputProcessorCommand } = await import('./output-processor.js');
       process.exitCode = await outputProcessorCommand({ ...opts, debug: program.opts<{ debug?: boolean }>().debug });
@@ -400,6 +411,9 @@ export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   const debug = argv.includes('--debug');
   try {
+    if (nodeReadEnvFile(argv)) {
+      throw new UsageError('Node itself read the --env-file given to Deckhand (started as "node bin/deckhand.js …", Node takes that flag from the script\'s arguments and applies a NODE_OPTIONS line of the file); run the deckhand command, or node -- bin/deckhand.js …');
+    }
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {

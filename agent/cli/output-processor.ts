@@ -17,6 +17,7 @@ export interface OutputProcessorFlags {
   tlsKey?: string;
   tlsClientCa?: string;
   idleTimeout?: number;
+  abandonTimeout?: number;
   debug?: boolean;
 }
 
@@ -28,6 +29,7 @@ export async function outputProcessorCommand(flags: OutputProcessorFlags): Promi
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together: give both, or neither for plaintext');
   if (flags.tlsClientCa && !flags.tlsCert) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key (client certificates are checked over TLS only)');
   if (flags.idleTimeout !== undefined && !(flags.idleTimeout > 0)) throw new UsageError('--idle-timeout takes a number of seconds above 0');
+  if (flags.abandonTimeout !== undefined && !(flags.abandonTimeout > 0)) throw new UsageError('--abandon-timeout takes a number of seconds above 0');
   const tls = flags.tlsCert && flags.tlsKey ? { cert: readPem(flags.tlsCert, '--tls-cert'), key: readPem(flags.tlsKey, '--tls-key'), clientCa: flags.tlsClientCa ? readPem(flags.tlsClientCa, '--tls-client-ca') : undefined } : undefined;
 
   const logger = jsonLogger(process.stderr, flags.debug ? 'debug' : 'info');
@@ -40,6 +42,7 @@ export async function outputProcessorCommand(flags: OutputProcessorFlags): Promi
     tls,
     logger,
     idleTimeoutMs: flags.idleTimeout !== undefined ? flags.idleTimeout * 1000 : undefined,
+    abandonTimeoutMs: flags.abandonTimeout !== undefined ? flags.abandonTimeout * 1000 : undefined,
   });
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {

@@ -5,11 +5,13 @@
  */
 import type { JobAssignment } from '../assignment/assignment.js';
 import { formatStoredArtifacts } from '../artifacts/job-artifacts.js';
+import { EXIT_ERROR } from '../errors.js';
 import { jsonLogger, textLogger, type Logger } from '../daemon-log.js';
 import { NdjsonSink } from '../output/ndjson.js';
 import { TerminalSink } from '../output/terminal.js';
 import { startAssignment, type JobRunResult } from '../runner/run-assignment.js';
 import { watchInterrupts, type CancelSignal } from './interrupts.js';
+import { reclaimInBackground } from './reclaim.js';
 
 export interface JobCommandOptions {
   /** text for people, json for NDJSON events on stdout */
@@ -35,6 +37,8 @@ export function agentLogger(format: 'text' | 'json'): Logger {
 
 export async function runJobCommand(assignment: JobAssignment, opts: JobCommandOptions): Promise<number> {
   const log = agentLogger(opts.logFormat);
+  // what dead agents left is removed while this job starts
+  const reclaiming = reclaimInBackground(log);
   const { run, spec } = assignment;
   log.log('info', 'job started', { job: spec.job.name, runId: run.id, nodeIndex: run.nodeIndex, nodeTotal: run.nodeTotal, logFile: opts.logFile });
   const display = opts.output === 'json' ? new NdjsonSink(process.stdout) : new TerminalSink({ stream: process.stdout, color: opts.color });
@@ -48,6 +52,9 @@ export async function runJobCommand(assignment: JobAssignment, opts: JobCommandO
     ...(opts.killGraceMs !== undefined ? { killGraceMs: opts.killGraceMs } : {}),
     ...(opts.containerJobId !== undefined ? { containerJobId: opts.containerJobId } : {}),
   });
+  // a reader that went away (`deckhand execute | head`) is a cancel: the job stops, its
+  // containers go, its log is completed, and the run says so and exits 2
+  const closed = watchClosedOutput(() => running.cancel({ signal: 'SIGTERM' }));
   const unwatch = watchInterrupts({
     what: 'the job',
     cancel: (signal) => {
@@ -59,10 +66,16 @@ export async function runJobCommand(assignment: JobAssignment, opts: JobCommandO
   });
   try {
     const result = await running.result;
+    if (closed.stream) {
+      writeIfOpen(process.stderr, `deckhand: ${closed.stream} was closed by its reader while the job ran: the job was stopped and cleaned up; its full log is ${opts.logFile}\n`);
+      return EXIT_ERROR;
+    }
     await report(result, opts, log);
     return result.exitCode;
   } finally {
     unwatch();
+    closed.stop();
+    await reclaiming;
   }
 }
 
@@ -92,4 +105,40 @@ async function report(result: JobRunResult, opts: JobCommandOptions, log: Logger
     out.write(`${summary}\n`);
     if (problem) process.stderr.write(`deckhand: ${problem}\n`);
   }
+}
+
+/**
+ * Watches stdout and stderr for a reader that went away (EPIPE): `onClosed` runs once, and the
+ * stream named stays known; without a listener Node would end the process on the error.
+ */
+export function watchClosedOutput(onClosed: () => void): { readonly stream: 'stdout' | 'stderr' | undefined; stop(): void } {
+  let stream: 'stdout' | 'stderr' | undefined;
+  const listeners = (['stdout', 'stderr'] as const).map((name) => {
+    const listener = (err: NodeJS.ErrnoException): void => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') return;
+      if (stream === undefined) {
+        stream = name;
+        onClosed();
+      }
+    };
+    process[name].on('error', listener);
+    return { name, listener };
+  });
+  return {
+    get stream() {
+      return stream;
+    },
+    stop() {
+      // a late error after the job (a write still queued) must still not end the process
+      for (const { name, listener } of listeners) {
+        process[name].off('error', listener);
+        process[name].on('error', () => undefined);
+      }
+    },
+  };
+}
+
+/** Writes unless the stream is gone (its reader closed it). */
+function writeIfOpen(stream: NodeJS.WriteStream, text: string): void {
+  if (!stream.destroyed && stream.writable) stream.write(text);
 }

@@ -15,7 +15,8 @@ import { watchInterrupts } from './interrupts.js';
 import { localInputs, type LocalInputFlags } from './local-inputs.js';
 import { fetchConfigFileOrbs, orbAccess, type OrbFlags } from './orb-access.js';
 import { configProblemLines } from './report-error.js';
-import { agentLogger } from './run-job.js';
+import { reclaimInBackground } from './reclaim.js';
+import { agentLogger, watchClosedOutput } from './run-job.js';
 
 /** The run flags as commander parses them. */
 export interface RunFlags extends LocalInputFlags, OrbFlags {
@@ -37,6 +38,8 @@ export async function runCommand(flags: RunFlags, color: boolean): Promise<numbe
     if (!existsSync(flags.config)) throw new UsageError(`config file ${flags.config} does not exist (use -c FILE)`);
     const inputs = localInputs(flags, process.env);
     const log = agentLogger('text');
+    // what dead agents left is removed while this workflow starts
+    const reclaiming = reclaimInBackground(log);
     const pipeline = {
       config: flags.config,
       branch: flags.branch,
@@ -69,6 +72,8 @@ export async function runCommand(flags: RunFlags, color: boolean): Promise<numbe
       ...(flags.maxParallel !== undefined ? { maxParallel: flags.maxParallel } : {}),
       ...(flags.logDir !== undefined ? { logDir: resolve(flags.logDir) } : {}),
     });
+    // a reader that went away is a cancel, as for one job
+    const closed = watchClosedOutput(() => workflow.cancel('SIGTERM'));
     const unwatch = watchInterrupts({
       what: 'every job',
       cancel: (signal) => workflow.cancel(signal),
@@ -76,9 +81,16 @@ export async function runCommand(flags: RunFlags, color: boolean): Promise<numbe
       say: (line) => log.log('warn', line),
     });
     try {
-      return await workflow.result;
+      const code = await workflow.result;
+      if (closed.stream) {
+        if (process.stderr.writable) process.stderr.write(`deckhand: ${closed.stream} was closed by its reader while the workflow ran: its jobs were stopped and cleaned up; their logs are in ${flags.logDir ?? 'the default log folder'}\n`);
+        return 2;
+      }
+      return code;
     } finally {
       unwatch();
+      closed.stop();
+      await reclaiming;
     }
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;

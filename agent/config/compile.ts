@@ -6,6 +6,7 @@
 import { ConfigError, configError, isWarning, sortUnique, type Diagnostic, type SourcePos } from './diagnostics.js';
 import { findIncludes, unresolvedInclude } from './includes.js';
 import { instantiateJob, type ProcessedJob } from './jobs.js';
+import { ExpansionBudget, LimitError } from './limits.js';
 import { OrbRegistry, type OrbRef } from './orb-registry.js';
 import { bindArguments, parseParameterDefs } from './parameters.js';
 import { makePipelineValues, type PipelineOptions } from './pipeline.js';
@@ -51,6 +52,8 @@ export interface CompiledConfig {
   root: Scope;
   /** what CircleCI accepts and ignores or quietly mends, positioned; ordered by position */
   warnings: Diagnostic[];
+  /** how much the compile expanded, to compare with LIMITS (limits.ts) */
+  expanded: ExpansionBudget['used'];
 }
 
 const V21_ONLY = ['orbs', 'commands', 'executors', 'parameters'];
@@ -123,6 +126,8 @@ export function compileSource(root: Value, file: string, opts: CompileOptions = 
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       problems.push(...err.diagnostics);
+      // past a limit of the whole compile, going on would only cross it again
+      if (err instanceof LimitError) throw withWarnings(new ConfigError(sortUnique(problems, file)), warnings, file);
       return undefined;
     }
   };
@@ -141,8 +146,11 @@ export function compileSource(root: Value, file: string, opts: CompileOptions = 
   const workflows: CompiledWorkflow[] = [];
   const skipped: string[] = [];
   const isJobDefined = (ref: string): boolean => lookup(scope, 'jobs', ref) !== undefined;
-  const bodies = new Map<string, { body: ValueMap; text?: string }>();
+  const bodies = new Map<string, { body: ValueMap }>();
+  /** per job name given to different bodies: the key each body got, by its text, and the next suffix */
+  const clashes = new Map<string, { byText: Map<string, string>; next: number }>();
   const builtins = new Map<Value, ValueMap>();
+  const budget = new ExpansionBudget();
 
   for (const [name, wfRaw] of workflowEntries(config)) {
     if (!isMapValue(wfRaw)) {
@@ -155,23 +163,31 @@ export function compileSource(root: Value, file: string, opts: CompileOptions = 
       skipped.push(name);
       continue;
     }
-    const wf = attempt(() => expandWorkflow(name, wfRaw, pipelineMap, isJobDefined, warn, collect ? (err) => void problems.push(...err.diagnostics) : undefined));
+    const wf = attempt(() => expandWorkflow(name, wfRaw, pipelineMap, isJobDefined, { warn, budget, ...(collect ? { report: (err: ConfigError) => void problems.push(...err.diagnostics) } : {}) }));
     if (wf === undefined) continue;
     const keys = new Map<string, string>();
     for (const wj of wf.jobs) {
       if (wj.type === 'approval') continue;
-      const job = attempt(() => instantiateJob(scope, useOf(wj), pipelineMap, warn, builtins));
+      const job = attempt(() => instantiateJob(scope, useOf(wj), pipelineMap, { warn, builtins, budget, name: wj.name }));
       if (job === undefined) continue;
       // one processed job per distinct body; a same-named job with other arguments in another workflow gets a suffix
       let key = wj.name;
-      let serialized: string | undefined;
-      for (let n = 2; bodies.has(key); n++) {
-        // compared only on a clash of names: most jobs have a name of their own
-        serialized ??= JSON.stringify(job.body);
-        const other = bodies.get(key)!;
-        if (typeof other.text !== 'string') other.text = JSON.stringify(other.body);
-        if (other.text === serialized) break;
-        key = `${wj.name}-${n}`;
+      if (bodies.has(key)) {
+        // compared only on a clash of names (most jobs have a name of their own), by the text of
+        // every body given that name so far, so that many workflows reusing a name stay linear
+        const serialized = JSON.stringify(job.body);
+        let clash = clashes.get(wj.name);
+        if (!clash) {
+          clash = { byText: new Map([[JSON.stringify(bodies.get(key)!.body), key]]), next: 2 };
+          clashes.set(wj.name, clash);
+        }
+        const same = clash.byText.get(serialized);
+        if (same !== undefined) key = same;
+        else {
+          while (bodies.has(`${wj.name}-${clash.next}`)) clash.next++;
+          key = `${wj.name}-${clash.next++}`;
+          clash.byText.set(serialized, key);
+        }
       }
       if (!bodies.has(key)) bodies.set(key, { body: job.body });
       jobs.set(key, { ...job, key });
@@ -180,7 +196,7 @@ export function compileSource(root: Value, file: string, opts: CompileOptions = 
     workflows.push({ ...wf, keys });
   }
   if (problems.length > 0) throw withWarnings(new ConfigError(sortUnique(problems, file)), warnings, file);
-  return { file, version, setup: config.setup === true, pipeline, jobs, workflows, skippedWorkflows: skipped, root: scope, warnings: sortUnique(warnings, file) };
+  return { file, version, setup: config.setup === true, pipeline, jobs, workflows, skippedWorkflows: skipped, root: scope, warnings: sortUnique(warnings, file), expanded: budget.used };
 }
 
 function withWarnings(err: ConfigError, warnings: Diagnostic[], file?: string): ConfigError {

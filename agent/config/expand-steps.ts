@@ -3,11 +3,16 @@
  * parameters only — parameters are not inherited), `when`/`unless` steps are decided, `steps`
  * items are spliced, and every built-in step is put in canonical form. The result is the list of
  * built-in steps that the processed config and the JobSpec carry.
+ *
+ * Expansion is counted as it goes (limits.ts): the steps of the job, everything expanded in the
+ * whole compile, and how deep lists of steps sit in one another, so that a config that would
+ * expand past a limit is refused at the step that crosses it, not after the memory is spent.
  */
 import { canonicalBuiltin, isBuiltinStep, BUILTIN_STEP_KEYS } from './builtin-steps.js';
 import { configError, configWarning, type SourcePos, type WarningSink } from './diagnostics.js';
 import { executorDefinitionOf, pinExecutorRef } from './executor-refs.js';
 import { interpolate } from './interpolate.js';
+import { count, LIMITS, StepTally, type ExpansionBudget } from './limits.js';
 import { evaluateLogicStatement } from './logic.js';
 import { bindArguments, parseParameterDefs, type ParameterDef } from './parameters.js';
 import { lookup, resolve, type Scope } from './scope.js';
@@ -31,6 +36,12 @@ export interface ExpandContext {
    * with nothing substituted in it is the same value in every job, and is checked once.
    */
   builtins?: Map<Value, ValueMap>;
+  /** what the whole compile has expanded so far */
+  budget: ExpansionBudget;
+  /** the steps produced so far for the job, or for the steps argument being expanded */
+  tally: StepTally;
+  /** lists of steps around the one being expanded (command bodies, when/unless, step groups) */
+  depth: number;
 }
 
 const paramCache = new WeakMap<object, Map<string, ParameterDef>>();
@@ -47,24 +58,37 @@ export function commandParameters(def: ValueMap, owner: string): Map<string, Par
 export function expandSteps(steps: Value, scope: Scope, ctx: ExpandContext, pos?: SourcePos): ValueMap[] {
   if (steps === null || steps === undefined) return [];
   if (!Array.isArray(steps)) throw configError(posOf(steps) ?? pos, `steps must be a list, got ${describeType(steps)}`);
+  if (ctx.depth >= LIMITS.stepNesting) {
+    throw configError(posOf(steps) ?? pos, `steps nested more than ${count(LIMITS.stepNesting)} levels deep in ${ctx.tally.job} (command calls, when/unless steps and step groups inside one another; the limit)`);
+  }
+  const inner: ExpandContext = { ...ctx, depth: ctx.depth + 1 };
   const out: ValueMap[] = [];
-  steps.forEach((item, i) => {
+  for (let i = 0; i < steps.length; i++) {
+    const item = steps[i];
     const ipos = valuePos(steps, i) ?? pos;
+    // a refusal points at the job's own step that led to it
+    if (ctx.depth === 0) ctx.tally.at = ipos;
     if (isMapValue(item) && expanded.has(item)) {
+      ctx.budget.expand(ctx.tally.at ?? ipos, ctx.tally.job);
+      if (!ctx.tally.add()) throw ctx.tally.refusal(ipos, commandChain(ctx));
       out.push(item);
-      return;
-    }
-    if (Array.isArray(item)) {
+    } else if (Array.isArray(item)) {
       // `- << parameters.more_steps >>`: a steps parameter used as a step splices its steps
-      for (const s of expandSteps(item, scope, ctx, ipos)) out.push(s);
-      return;
+      for (const s of expandSteps(item, scope, inner, ipos)) out.push(s);
+    } else {
+      for (const s of expandStep(item, scope, inner, ipos)) out.push(s);
     }
-    for (const s of expandStep(item, scope, ctx, ipos)) out.push(s);
-  });
+  }
   return out;
 }
 
+/** The chain of commands in `ctx`, for messages: `build → install`. */
+function commandChain(ctx: ExpandContext): string[] {
+  return ctx.stack.map((s) => s.split('@')[0]);
+}
+
 function expandStep(item: Value, scope: Scope, ctx: ExpandContext, pos: SourcePos | undefined): ValueMap[] {
+  ctx.budget.expand(ctx.tally.at ?? pos, ctx.tally.job);
   let name: string;
   let args: Value;
   if (typeof item === 'string') {
@@ -93,11 +117,12 @@ function expandStep(item: Value, scope: Scope, ctx: ExpandContext, pos: SourcePo
       expanded.add(step);
       ctx.builtins?.set(item, step);
     }
+    if (!ctx.tally.add()) throw ctx.tally.refusal(pos, commandChain(ctx));
     return [step];
   }
   const cmd = own ?? resolve(scope, 'commands', name, pos, Object.keys(BUILTIN_STEP_KEYS));
   if (ctx.stack.length >= MAX_DEPTH || ctx.stack.includes(cmd.qualifiedName + '@' + cmd.scope.prefix)) {
-    throw configError(pos, `command "${name}" calls itself: ${[...ctx.stack.map((s) => s.split('@')[0]), cmd.qualifiedName].join(' → ')}`);
+    throw configError(pos, `command "${name}" calls itself: ${[...commandChain(ctx), cmd.qualifiedName].join(' → ')}`);
   }
   if (args !== null && !isMapValue(args)) {
     throw configError(pos, `arguments of command "${name}" must be a map of parameter: value, got ${describeType(args)}`);
@@ -107,12 +132,13 @@ function expandStep(item: Value, scope: Scope, ctx: ExpandContext, pos: SourcePo
     owner,
     pos,
     argsMap: args ?? undefined,
-    expandStepsArg: (s, p) => markExpanded(expandSteps(s, scope, ctx, p)),
+    // a steps argument is counted on its own, then again each time the command splices it in
+    expandStepsArg: (s, p) => markExpanded(expandSteps(s, scope, { ...ctx, tally: new StepTally(ctx.tally.job, ctx.tally.at ?? p) }, p)),
     pinExecutorArg: (v) => pinExecutorRef(v, scope),
     pinExecutorDefault: (v) => pinExecutorRef(v, cmd.scope),
   });
   if (!('steps' in cmd.def)) throw configError(posOf(cmd.def), `${owner} has no "steps"`);
-  const body = interpolate(cmd.def.steps, { pipeline: ctx.pipeline, parameters: bound, owner }, posOf(cmd.def));
+  const body = interpolate(cmd.def.steps, { pipeline: ctx.pipeline, parameters: bound, owner, budget: ctx.budget }, posOf(cmd.def));
   return expandSteps(body, cmd.scope, { ...ctx, stack: [...ctx.stack, cmd.qualifiedName + '@' + cmd.scope.prefix] }, posOf(cmd.def));
 }
 

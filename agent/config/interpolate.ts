@@ -16,6 +16,7 @@ import { configError, type SourcePos } from './diagnostics.js';
 import { evaluateExpression, ExprError, type ExprValue } from './expr/index.js';
 import { executorRefName } from './executor-refs.js';
 import { unresolvedInclude } from './includes.js';
+import type { ExpansionBudget } from './limits.js';
 import { copyPos, isMapValue, valuePos, type Value, type ValueMap } from './source.js';
 import { didYouMean } from './suggest.js';
 
@@ -27,6 +28,8 @@ export interface InterpolationScope {
   /** who owns `parameters` (for messages), e.g. `command "install"` */
   owner?: string;
   matrix?: Map<string, Value>;
+  /** counts the characters substitutions write (limits.ts), so that doubling strings stop early */
+  budget?: ExpansionBudget;
 }
 
 /** `\<<` (an escaped, literal `<<`, with or without a `>>` after it) or one `<< … >>` on a line */
@@ -82,13 +85,28 @@ export function interpolateString(text: string, scope: InterpolationScope, pos?:
   if (!text.includes('<<')) return text;
   const s = text.includes('<</') ? sections(text, scope, pos) : text;
   const whole = WHOLE.exec(s);
-  if (whole && ROOTS.test(whole[1])) return resolve(whole[1].trim(), scope, pos);
-  return s.replace(MARKER, (match, body: string | undefined) => {
+  if (whole && ROOTS.test(whole[1])) {
+    const v = resolve(whole[1].trim(), scope, pos);
+    // a value handed on as it is costs nothing; one an expression built is counted
+    if (typeof v === 'string' && scope.budget && !SIMPLE.test(whole[1].trim())) scope.budget.addChars(v.length, pos);
+    return v;
+  }
+  let written = 0;
+  const out = s.replace(MARKER, (match, body: string | undefined) => {
     if (body === undefined) return '<<';
     if (INCLUDE.test(body)) throw unresolvedInclude(body, pos);
     if (!ROOTS.test(body)) return match;
-    return render(resolve(body.trim(), scope, pos), body.trim(), pos);
+    const piece = render(resolve(body.trim(), scope, pos), body.trim(), pos);
+    written += piece.length;
+    // counted while the string is written, so that one doubled at every call stops near the limit
+    if (scope.budget && written > 65536) {
+      scope.budget.addChars(written, pos);
+      written = 0;
+    }
+    return piece;
   });
+  if (scope.budget && written > 0) scope.budget.addChars(written, pos);
+  return out;
 }
 
 /**

@@ -7,6 +7,7 @@ import { configError, type SourcePos, type WarningSink } from './diagnostics.js'
 import { commandParameters, expandSteps, type ExpandContext } from './expand-steps.js';
 import { executorRefScope, pinExecutorRef } from './executor-refs.js';
 import { interpolate } from './interpolate.js';
+import { ExpansionBudget, StepTally } from './limits.js';
 import { bindArguments } from './parameters.js';
 import { resolve, type Scope } from './scope.js';
 import { copyPos, describeType, isMapValue, posOf, valuePos, type Value, type ValueMap } from './source.js';
@@ -32,25 +33,38 @@ export interface ProcessedJob {
 
 const EXECUTOR_KEYS = ['docker', 'machine', 'macos'] as const;
 
-export function instantiateJob(root: Scope, use: JobUse, pipeline: ValueMap, warn: WarningSink = () => undefined, builtins?: Map<Value, ValueMap>): ProcessedJob {
+export interface InstantiateOptions {
+  warn?: WarningSink;
+  /** built-in steps already in canonical form in this compile (ExpandContext.builtins) */
+  builtins?: Map<Value, ValueMap>;
+  /** what the compile has expanded so far; a job compiled on its own gets one of its own */
+  budget?: ExpansionBudget;
+  /** the job as the workflow names it, for messages (default: its definition's name) */
+  name?: string;
+}
+
+export function instantiateJob(root: Scope, use: JobUse, pipeline: ValueMap, opts: InstantiateOptions = {}): ProcessedJob {
   const job = resolve(root, 'jobs', use.ref, use.pos);
   const owner = `job "${job.qualifiedName}"`;
-  const ctx: ExpandContext = { pipeline, stack: [], warn, ...(builtins ? { builtins } : {}) };
+  const budget = opts.budget ?? new ExpansionBudget();
+  const label = `job "${opts.name ?? job.qualifiedName}"`;
+  const ctx: ExpandContext = { pipeline, stack: [], warn: opts.warn ?? (() => undefined), budget, tally: new StepTally(label), depth: 0, ...(opts.builtins ? { builtins: opts.builtins } : {}) };
   const bound = bindArguments(commandParameters(job.def, owner), use.args, {
     owner,
     pos: use.pos,
     argsMap: use.argsMap,
-    expandStepsArg: (s, p) => expandSteps(s, root, ctx, p),
+    // counted on its own, then again where the job splices it in
+    expandStepsArg: (s, p) => expandSteps(s, root, { ...ctx, tally: new StepTally(label) }, p),
     // an argument names an executor of the workflow's scope; a default, one of the job's own
     pinExecutorArg: (v) => pinExecutorRef(v, root),
     pinExecutorDefault: (v) => pinExecutorRef(v, job.scope),
   });
   const { parameters: _declared, ...rest } = job.def;
   copyPos(job.def, rest);
-  const body = interpolate(rest, { pipeline, parameters: bound, owner }, posOf(job.def)) as ValueMap;
+  const body = interpolate(rest, { pipeline, parameters: bound, owner, budget }, posOf(job.def)) as ValueMap;
   const defPos = posOf(job.def);
 
-  const merged = mergeExecutor(body, job.scope, pipeline, defPos, owner);
+  const merged = mergeExecutor(body, job.scope, pipeline, defPos, owner, budget);
   const type = typeof body.type === 'string' ? body.type : 'build';
   if (type === 'build' || type === 'release') {
     if (!EXECUTOR_KEYS.some((k) => k in merged)) {
@@ -69,7 +83,7 @@ export function instantiateJob(root: Scope, use: JobUse, pipeline: ValueMap, war
 }
 
 /** The job's own executor keys win over its `executor:`; `environment` maps merge, the job winning. */
-function mergeExecutor(body: ValueMap, scope: Scope, pipeline: ValueMap, pos: SourcePos | undefined, owner: string): ValueMap {
+function mergeExecutor(body: ValueMap, scope: Scope, pipeline: ValueMap, pos: SourcePos | undefined, owner: string, budget: ExpansionBudget): ValueMap {
   const { executor: use, steps: _steps, ...job } = body;
   if (use === undefined || use === null) return job;
   let name: string;
@@ -89,7 +103,7 @@ function mergeExecutor(body: ValueMap, scope: Scope, pipeline: ValueMap, pos: So
   const execOwner = `executor "${exec.qualifiedName}"`;
   const bound = bindArguments(commandParameters(exec.def, execOwner), args, { owner: execOwner, pos: usePos, argsMap });
   const { parameters: _p, description: _d, ...execBody } = exec.def;
-  const resolved = interpolate(execBody, { pipeline, parameters: bound, owner: execOwner }, posOf(exec.def)) as ValueMap;
+  const resolved = interpolate(execBody, { pipeline, parameters: bound, owner: execOwner, budget }, posOf(exec.def)) as ValueMap;
   if (!EXECUTOR_KEYS.some((k) => k in resolved)) {
     throw configError(posOf(exec.def) ?? usePos, `${execOwner} has no docker:, machine: or macos:`);
   }

@@ -20,7 +20,7 @@ import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { stringify } from 'yaml';
 import { configError, configWarning, type Diagnostic, type SourcePos } from './diagnostics.js';
 import { ORB_KEYS } from './orb-registry.js';
-import { copyPos, isMapValue, loadYamlFile, posOf, valuePos, type Value, type ValueMap } from './source.js';
+import { copyPos, decodeConfig, isMapValue, loadYamlFile, posOf, valuePos, type Value, type ValueMap } from './source.js';
 
 /** The folders an orb source tree has, each a map of one element per file. */
 const ELEMENT_FOLDERS = ['commands', 'jobs', 'executors', 'examples'] as const;
@@ -138,5 +138,6 @@ function includeInto(s: string, dir: string, realRoot: string, pos: SourcePos | 
   const rel = relative(realRoot, real);
   if (rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) throw configError(pos, `cannot include ${path}: it is outside the orb's source folder ${dir}`);
   if (!statSync(real).isFile()) throw configError(pos, `cannot include ${path}: it is not a file`);
-  return readFileSync(real, 'utf8').replaceAll('<<', '\\<<');
+  // a script that is not UTF-8 would reach the shell mangled: refused at its first bad byte
+  return decodeConfig(readFileSync(real), path).replaceAll('<<', '\\<<');
 }

@@ -11,7 +11,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { configError, ConfigError, type SourcePos } from './diagnostics.js';
 import { findIncludes, unresolvedInclude } from './includes.js';
-import { isMapValue, keyPos, loadYaml, loadYamlFile, type ValueMap } from './source.js';
+import { isMapValue, keyPos, loadYaml, loadYamlFile, readConfigText, type ValueMap } from './source.js';
 
 export interface OrbRef {
   namespace: string;
@@ -125,8 +125,7 @@ export class OrbRegistry {
   /** Copies a packed orb file into the registry after checking it as an orb. */
   import(file: string, r: OrbRef): string {
     requireExact(r);
-    const text = readFileSync(file, 'utf8');
-    return this.store(text, r, file);
+    return this.store(readConfigText(file), r, file);
   }
 
   /**

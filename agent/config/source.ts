@@ -5,6 +5,9 @@
  *
  * Aliases are expanded into copies (the compiler edits values in place per job), with a budget on
  * the total number of nodes produced so that alias bombs end in an error, not in exhausted memory.
+ * Nesting is bounded before the `yaml` package composes the document (its composer recurses once
+ * per level and overflows the stack near a thousand) and again while aliases are expanded, so
+ * that everything after this file may walk a value recursively. Bytes must be UTF-8.
  */
 import { readFileSync, statSync } from 'node:fs';
 import {
@@ -14,13 +17,19 @@ import {
   isScalar,
   isNode,
   isSeq,
+  Composer,
+  Lexer,
   LineCounter,
+  Parser,
+  YAMLParseError,
   visit,
-  parseDocument,
+  type CST,
   type Node as YamlNode,
   type Document,
 } from 'yaml';
 import { configError, ConfigError, type Diagnostic, type SourcePos } from './diagnostics.js';
+import { count, LIMITS } from './limits.js';
+import { findInvalidUtf8 } from './utf8.js';
 
 /** The JSON-like values a config is made of. */
 export type Value = string | number | boolean | null | Value[] | ValueMap;
@@ -105,10 +114,13 @@ export interface LoadOptions {
 }
 
 /** A config file larger than this is refused before parsing: real configs are well under 1 MB. */
-export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
-const DEFAULT_MAX_NODES = 2_000_000;
+export const MAX_CONFIG_BYTES = LIMITS.configBytes;
 
-export function loadYamlFile(path: string, file = path): Value {
+/**
+ * A config or orb file's text: refused when it is too large or not UTF-8 (with the byte offset
+ * and line:col of the first bad byte), rather than decoded with replacement characters.
+ */
+export function readConfigText(path: string, file = path): string {
   let size: number;
   try {
     size = statSync(path).size;
@@ -121,7 +133,23 @@ export function loadYamlFile(path: string, file = path): Value {
       `config is ${(size / 1048576).toFixed(1)} MB; the limit is ${MAX_CONFIG_BYTES / 1048576} MB (split it, or generate it with dynamic config)`,
     );
   }
-  return loadYaml(readFileSync(path, 'utf8'), { file });
+  return decodeConfig(readFileSync(path), file);
+}
+
+/** UTF-8 bytes to text; anything else is an error at the first bad byte. */
+export function decodeConfig(bytes: Uint8Array, file: string): string {
+  const bad = findInvalidUtf8(bytes);
+  if (bad) {
+    throw configError(
+      { file, line: bad.line, col: bad.col },
+      `not valid UTF-8 at byte offset ${count(bad.offset)} (0x${bad.byte.toString(16).padStart(2, '0')}); save the file as UTF-8`,
+    );
+  }
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}
+
+export function loadYamlFile(path: string, file = path): Value {
+  return loadYaml(readConfigText(path, file), { file });
 }
 
 export function loadYaml(text: string, opts: LoadOptions): Value {
@@ -129,24 +157,50 @@ export function loadYaml(text: string, opts: LoadOptions): Value {
     throw configError({ file: opts.file, line: 1, col: 1 }, `config is larger than ${MAX_CONFIG_BYTES / 1048576} MB`);
   }
   const lineCounter = new LineCounter();
-  const doc: Document.Parsed = parseDocument(text, {
-    lineCounter,
-    merge: true,
-    prettyErrors: false,
-    uniqueKeys: true,
-    strict: true,
-    version: '1.2',
-  });
   const at = (offset: number | undefined): SourcePos => {
     const lp = lineCounter.linePos(offset ?? 0);
     return { file: opts.file, line: lp.line, col: lp.col };
   };
+  // what parseDocument does, with the nesting checked lexeme by lexeme in the (iterative) parser,
+  // before the (recursive) composer sees it and before a deep nest has cost memory
+  const tokens: CST.Token[] = [];
+  const parser = new Parser(lineCounter.addNewLine);
+  lineCounter.addNewLine(0);
+  for (const lexeme of new Lexer().lex(text)) {
+    const offset = parser.offset;
+    for (const token of parser.next(lexeme)) tokens.push(token);
+    if (parser.stack.length > LIMITS.nesting && collectionDepth(parser.stack) > LIMITS.nesting) throw configError(at(offset), nestingMessage());
+  }
+  for (const token of parser.end()) tokens.push(token);
+  const composer = new Composer({ merge: true, uniqueKeys: true, strict: true, version: '1.2' });
+  let doc: Document.Parsed | undefined;
+  for (const d of composer.compose(tokens, true, text.length)) {
+    if (doc === undefined) doc = d;
+    else {
+      doc.errors.push(new YAMLParseError([d.range[0], d.range[1]], 'MULTIPLE_DOCS', 'Source contains multiple documents; a config is one YAML document'));
+      break;
+    }
+  }
+  if (doc === undefined) return null;
   if (doc.errors.length > 0) {
     const diags: Diagnostic[] = doc.errors.map((e) => ({ pos: at(e.pos[0]), message: yamlMessage(e.message, e.code) }));
     throw new ConfigError(diags);
   }
   const conv = new Converter(doc, at, opts.maxNodes ?? DEFAULT_MAX_NODES);
-  return conv.value(doc.contents as YamlNode | null, at(0));
+  return conv.value(doc.contents as YamlNode | null, at(0), 0);
+}
+
+const DEFAULT_MAX_NODES = LIMITS.aliasNodes;
+
+function nestingMessage(): string {
+  return `maps and lists nested more than ${LIMITS.nesting} levels deep (the limit; anchors count where they are used); flatten the structure`;
+}
+
+/** Maps and lists open in the parser's stack (below them the document, above them a scalar being read). */
+function collectionDepth(stack: readonly CST.Token[]): number {
+  let n = 0;
+  for (const t of stack) if (t.type === 'block-map' || t.type === 'block-seq' || t.type === 'flow-collection') n++;
+  return n;
 }
 
 /** The yaml package's messages carry a code excerpt on later lines; keep the first line. */
@@ -185,7 +239,8 @@ class Converter {
     }
   }
 
-  value(node: YamlNode | null | undefined, fallback: SourcePos): Value {
+  /** `depth`: maps and lists around this node, counted again through every alias on the way */
+  value(node: YamlNode | null | undefined, fallback: SourcePos, depth: number): Value {
     if (node === null || node === undefined) return null;
     const pos = node.range ? this.at(node.range[0]) : fallback;
     this.spend(pos);
@@ -195,7 +250,7 @@ class Converter {
       if (this.aliasStack.includes(target)) throw configError(pos, `YAML alias *${node.source} refers to itself`);
       this.aliasStack.push(target);
       try {
-        return this.value(target, pos);
+        return this.value(target, pos, depth);
       } finally {
         this.aliasStack.pop();
       }
@@ -208,6 +263,7 @@ class Converter {
       if (typeof v === 'bigint') return Number(v);
       return String(v);
     }
+    if (depth >= LIMITS.nesting && (isSeq(node) || isMap(node))) throw configError(pos, nestingMessage());
     if (isSeq(node)) {
       const out: Value[] = [];
       const items = new Map<number, SourcePos>();
@@ -215,7 +271,7 @@ class Converter {
         const itemNode = item as YamlNode | null;
         const ipos = itemNode && itemNode.range ? this.at(itemNode.range[0]) : pos;
         items.set(i, ipos);
-        out.push(this.value(itemNode, ipos));
+        out.push(this.value(itemNode, ipos, depth + 1));
       });
       table.set(out, { pos, items });
       return out;
@@ -233,7 +289,7 @@ class Converter {
         const vpos = valNode && valNode.range ? this.at(valNode.range[0]) : kpos;
         if (isScalar(keyNode) && typeof keyNode.value === 'symbol') {
           // `<<: *anchor` or `<<: [*a, *b]` — merged maps fill in keys the map does not set itself
-          const src = this.value(valNode, vpos);
+          const src = this.value(valNode, vpos, depth + 1);
           const list = Array.isArray(src) ? src : [src];
           for (const m of list) {
             if (!isMapValue(m)) throw configError(vpos, 'a YAML merge key (<<) takes a map or a list of maps');
@@ -247,7 +303,7 @@ class Converter {
         else throw configError(kpos, 'map keys must be plain scalars');
         keys.set(key, kpos);
         items.set(key, vpos);
-        out[key] = this.value(valNode, vpos);
+        out[key] = this.value(valNode, vpos, depth + 1);
       }
       // the first merged map wins over later ones; explicit keys win over all (YAML merge key spec)
       for (const m of merged) {

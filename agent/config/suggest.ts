@@ -24,6 +24,8 @@ export function closest(word: string, candidates: Iterable<string>): string | un
   let bestDist = Infinity;
   const lower = word.toLowerCase();
   for (const c of candidates) {
+    // lengths further apart than the limit cannot be within it: most candidates cost nothing
+    if (Math.abs(c.length - word.length) > limit) continue;
     const dist = c.toLowerCase() === lower ? 0 : editDistance(lower, c.toLowerCase());
     if (dist < bestDist) {
       best = c;

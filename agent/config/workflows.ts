@@ -7,6 +7,7 @@ import type { RequiredStatus } from '../jobspec/jobspec.js';
 import { ConfigError, configError, configWarning, type SourcePos, type WarningSink } from './diagnostics.js';
 import { evaluateExpression, isTruthy, parseExpression, ExprError, type ExprValue } from './expr/index.js';
 import { interpolate, type InterpolationScope } from './interpolate.js';
+import { count, ExpansionBudget, LIMITS, limitError, LimitError as LimitErrorType } from './limits.js';
 import { evaluateLogicStatement } from './logic.js';
 import { copyPos, describeType, isMapValue, keyPos, posOf, valuePos, type Value, type ValueMap } from './source.js';
 import { didYouMean } from './suggest.js';
@@ -75,28 +76,40 @@ function evalExpression(src: string, scope: InterpolationScope, pos: SourcePos |
   }
 }
 
+export interface ExpandWorkflowOptions {
+  warn?: WarningSink;
+  /** given, a problem with `requires` (an unknown job, a cycle) is reported here and the workflow's jobs still come back */
+  report?: (problem: ConfigError) => void;
+  /** jobs and requirements of the whole compile so far (limits.ts) */
+  budget?: ExpansionBudget;
+}
+
 export function expandWorkflow(
   name: string,
   wf: ValueMap,
   pipeline: ValueMap,
   isJobDefined: (ref: string) => boolean,
-  warn: WarningSink = () => undefined,
-  /** given, a problem with `requires` (an unknown job, a cycle) is reported here and the workflow's jobs still come back */
-  report?: (problem: ConfigError) => void,
+  opts: ExpandWorkflowOptions = {},
 ): Workflow {
+  const warn = opts.warn ?? (() => undefined);
+  const report = opts.report;
+  const budget = opts.budget ?? new ExpansionBudget();
   const wfPos = posOf(wf);
   const entries = wf.jobs;
   if (!Array.isArray(entries)) throw configError(valuePos(wf, 'jobs') ?? wfPos, `workflow "${name}" needs "jobs:", a list of jobs`);
   const jobs: WorkflowJob[] = [];
   /** aliases of matrices that expand to no jobs: a requirement on one is a requirement on a job that does not run */
   const vanished = new Set<string>();
-  entries.forEach((entry, i) => {
+  for (let i = 0; i < entries.length; i++) {
     const epos = valuePos(entries, i) ?? wfPos;
-    const expanded = expandEntry(entry, epos, pipeline, name, isJobDefined, warn);
+    const expanded = expandEntry(entries[i], epos, pipeline, name, isJobDefined, warn, budget);
     if (expanded.vanished !== undefined) vanished.add(expanded.vanished);
+    budget.addJobs(expanded.jobs.length, epos, () => `workflow "${name}" adds ${count(expanded.jobs.length)} job${expanded.jobs.length === 1 ? '' : 's'} here`);
     for (const j of expanded.jobs) jobs.push(j);
-  });
+  }
   const byName = new Map<string, WorkflowJob>();
+  /** the next numeric suffix to try per name given twice, so that many repeats stay linear */
+  const nextSuffix = new Map<string, number>();
   for (const j of jobs) {
     const prev = byName.get(j.name);
     if (prev && (prev.pos === j.pos || prev.type === 'approval' || j.type === 'approval')) {
@@ -107,11 +120,15 @@ export function expandWorkflow(
       // gets a numeric suffix, and `requires` of that name waits for both
       j.alias = j.name;
       prev.alias = j.name;
-      for (let n = 2; byName.has(j.name); n++) j.name = `${j.alias}-${n}`;
+      let n = nextSuffix.get(j.alias) ?? 2;
+      for (; byName.has(`${j.alias}-${n}`); n++);
+      j.name = `${j.alias}-${n}`;
+      nextSuffix.set(j.alias, n + 1);
     }
     byName.set(j.name, j);
   }
-  for (const v of [...vanished]) if (byName.has(v) || jobs.some((j) => j.alias === v)) vanished.delete(v);
+  const aliases = new Set(jobs.map((j) => j.alias));
+  for (const v of [...vanished]) if (byName.has(v) || aliases.has(v)) vanished.delete(v);
   // how many requirements each job had as written; one that names no job at all (an error) keeps the job in
   const written = new Map(jobs.map((j) => [j, Object.keys(j.requires).length]));
   const attempt = (fn: () => void): void => {
@@ -119,11 +136,11 @@ export function expandWorkflow(
     try {
       fn();
     } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
+      if (!(err instanceof ConfigError) || err instanceof LimitErrorType) throw err;
       report(err);
     }
   };
-  resolveRequires(name, jobs, byName, vanished, warn, attempt, written);
+  resolveRequires(name, jobs, byName, vanished, warn, attempt, written, budget);
   attempt(() => checkCycles(name, jobs, byName));
   const kept = dropJobsThatCannotRun(name, jobs, written, warn);
   return { name, jobs: kept, triggers: wf.triggers, pos: wfPos };
@@ -136,17 +153,32 @@ export function expandWorkflow(
  * CircleCI does.
  */
 function dropJobsThatCannotRun(wfName: string, jobs: WorkflowJob[], written: Map<WorkflowJob, number>, warn: WarningSink): WorkflowJob[] {
+  // a job goes when every one of its requirements is gone; worked off a queue, so a long chain costs its length
   const gone = new Set<string>();
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const j of jobs) {
-      if (gone.has(j.name) || (written.get(j) ?? 0) === 0) continue;
-      const reqs = Object.keys(j.requires);
-      if (reqs.every((r) => gone.has(r))) {
-        gone.add(j.name);
-        changed = true;
-        warn(configWarning(j.pos, `job "${j.name}" of workflow "${wfName}" does not run: none of the jobs it requires runs${reqs.length ? ` (${reqs.join(', ')})` : ''}`));
-      }
+  const requiredBy = new Map<string, WorkflowJob[]>();
+  const waiting = new Map<WorkflowJob, number>();
+  const queue: WorkflowJob[] = [];
+  for (const j of jobs) {
+    if ((written.get(j) ?? 0) === 0) continue;
+    const reqs = Object.keys(j.requires);
+    waiting.set(j, reqs.length);
+    if (reqs.length === 0) queue.push(j);
+    for (const r of reqs) {
+      const list = requiredBy.get(r);
+      if (list) list.push(j);
+      else requiredBy.set(r, [j]);
+    }
+  }
+  for (let q = 0; q < queue.length; q++) {
+    const j = queue[q];
+    if (gone.has(j.name)) continue;
+    gone.add(j.name);
+    const reqs = Object.keys(j.requires);
+    warn(configWarning(j.pos, `job "${j.name}" of workflow "${wfName}" does not run: none of the jobs it requires runs${reqs.length ? ` (${reqs.join(', ')})` : ''}`));
+    for (const d of requiredBy.get(j.name) ?? []) {
+      const left = (waiting.get(d) ?? 0) - 1;
+      waiting.set(d, left);
+      if (left === 0) queue.push(d);
     }
   }
   if (gone.size === 0) return jobs;
@@ -165,6 +197,7 @@ function expandEntry(
   wfName: string,
   isJobDefined: (ref: string) => boolean,
   warn: WarningSink,
+  budget: ExpansionBudget,
 ): { jobs: WorkflowJob[]; vanished?: string } {
   let ref: string;
   let raw: ValueMap;
@@ -179,7 +212,7 @@ function expandEntry(
   } else {
     throw configError(pos, `each job in workflow "${wfName}" is a job name or a map with one key (the job name)${isMapValue(entry) ? `; this one has ${Object.keys(entry).length} keys (check indentation)` : ''}`);
   }
-  const scope: InterpolationScope = { pipeline };
+  const scope: InterpolationScope = { pipeline, budget };
   const matrixRaw = raw.matrix;
   if (matrixRaw === undefined || matrixRaw === null) return { jobs: [entryToJob(ref, raw, interpolate(raw, scope, pos) as ValueMap, pos, undefined, isJobDefined)] };
 
@@ -208,16 +241,35 @@ function expandEntry(
   const excludes = matrix.exclude === undefined ? [] : matrix.exclude;
   if (!Array.isArray(excludes)) throw configError(valuePos(matrixRaw, 'exclude') ?? pos, '"exclude" of a matrix must be a list of parameter maps');
 
-  const combos: Map<string, Value>[] = [new Map()];
+  // the size is known before a combination is made: a matrix past the limit is refused at once
+  const sizes = Object.keys(params).map((p) => (params[p] as Value[]).length);
+  const size = sizes.reduce((a, b) => a * b, 1);
+  if (size > budget.jobsLeft) {
+    throw limitError(
+      keyPos(raw, 'matrix') ?? pos,
+      `the matrix of job "${ref}" in workflow "${wfName}" makes ${count(size)} jobs (${sizes.map(count).join(' × ')} combinations)${budget.jobsLeft < LIMITS.jobsPerPipeline ? `, and the config has ${count(LIMITS.jobsPerPipeline - budget.jobsLeft)} jobs before it` : ''}; a config may have at most ${count(LIMITS.jobsPerPipeline)} jobs (all workflows together, matrices expanded)`,
+    );
+  }
+  if (excludes.length * size > LIMITS.excludeComparisons) {
+    throw limitError(
+      valuePos(matrixRaw, 'exclude') ?? pos,
+      `the matrix of job "${ref}" has ${count(excludes.length)} exclude entries for ${count(size)} combinations; at most ${count(LIMITS.excludeComparisons)} entries × combinations are allowed (list the combinations to keep as separate entries instead)`,
+    );
+  }
+  let combos: Map<string, Value>[] = [new Map()];
   for (const p of Object.keys(params)) {
     const next: Map<string, Value>[] = [];
     for (const c of combos) for (const v of params[p] as Value[]) next.push(new Map([...c, [p, v]]));
-    combos.splice(0, combos.length, ...next);
+    combos = next;
   }
-  const kept = combos.filter((c) => !excludes.some((ex) => isMapValue(ex) && Object.entries(ex).every(([k, v]) => c.has(k) && sameValue(c.get(k) ?? null, v))));
+  // an exclude value matches a combination's value when both read the same as text (`1` and "1"),
+  // each value turned into text once
+  const text = combos.map((c) => new Map([...c].map(([k, v]) => [k, String(v)])));
+  const matches = (ex: Value, i: number): boolean => isMapValue(ex) && Object.entries(ex).every(([k, v]) => text[i].has(k) && text[i].get(k) === String(v));
+  const kept = combos.filter((_c, i) => !excludes.some((ex) => matches(ex, i)));
   if (excludes.length > 0) {
     excludes.forEach((ex, i) => {
-      if (!isMapValue(ex) || !combos.some((c) => Object.entries(ex).every(([k, v]) => c.has(k) && sameValue(c.get(k) ?? null, v)))) {
+      if (!combos.some((_c, ci) => matches(ex, ci))) {
         throw configError(valuePos(matrixRaw.exclude, i) ?? pos, `matrix exclude entry ${i + 1} of job "${ref}" matches no combination of the matrix parameters`);
       }
     });
@@ -225,7 +277,7 @@ function expandEntry(
   const { matrix: _m, ...withoutMatrix } = raw;
   copyPos(raw, withoutMatrix);
   const jobs = kept.map((combo) => {
-    const shared = interpolate(withoutMatrix, { pipeline, matrix: combo }, pos) as ValueMap;
+    const shared = interpolate(withoutMatrix, { pipeline, matrix: combo, budget }, pos) as ValueMap;
     const inst: ValueMap = { ...shared };
     copyPos(shared, inst);
     for (const [k, v] of combo) inst[k] = v;
@@ -253,10 +305,6 @@ function uniqueValues(values: Value[], repeated: (v: Value, pos: SourcePos | und
 
 function renderMatrixValue(v: Value): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
-}
-
-function sameValue(a: Value, b: Value): boolean {
-  return JSON.stringify(a) === JSON.stringify(b) || String(a) === String(b);
 }
 
 function entryToJob(
@@ -386,6 +434,7 @@ function resolveRequires(
   warn: WarningSink,
   attempt: (fn: () => void) => void,
   written: Map<WorkflowJob, number>,
+  budget: ExpansionBudget,
 ): void {
   const byAlias = new Map<string, string[]>();
   for (const j of jobs) {
@@ -408,30 +457,40 @@ function resolveRequires(
         });
         continue;
       }
+      budget.addRequirements(targets.length, j.pos, `job "${j.name}" of workflow "${wfName}"`);
       for (const t of targets) resolved[t] = statuses;
     }
     j.requires = resolved;
   }
 }
 
+/** Depth-first, with a stack of its own: a chain of requirements is as long as the config makes it. */
 function checkCycles(wfName: string, jobs: WorkflowJob[], byName: Map<string, WorkflowJob>): void {
   const state = new Map<string, 1 | 2>();
-  const path: string[] = [];
-  const visit = (j: WorkflowJob): void => {
-    const s = state.get(j.name);
-    if (s === 2) return;
-    if (s === 1) {
-      const cycle = [...path.slice(path.indexOf(j.name)), j.name];
-      throw configError(j.pos, `jobs of workflow "${wfName}" require each other in a cycle: ${cycle.join(' → ')}`);
+  for (const start of jobs) {
+    if (state.has(start.name)) continue;
+    state.set(start.name, 1);
+    const path: { job: WorkflowJob; deps: string[]; next: number }[] = [{ job: start, deps: Object.keys(start.requires), next: 0 }];
+    while (path.length > 0) {
+      const top = path[path.length - 1];
+      if (top.next === top.deps.length) {
+        state.set(top.job.name, 2);
+        path.pop();
+        continue;
+      }
+      const dep = byName.get(top.deps[top.next++]);
+      if (!dep) continue;
+      const s = state.get(dep.name);
+      if (s === 2) continue;
+      if (s === 1) {
+        const names = path.map((p) => p.job.name);
+        const cycle = [...names.slice(names.indexOf(dep.name)), dep.name];
+        // a long cycle is told by its ends, so that the message stays one readable line
+        const told = cycle.length > 12 ? `${[...cycle.slice(0, 6), '…', ...cycle.slice(-3)].join(' → ')} (${count(cycle.length - 1)} jobs)` : cycle.join(' → ');
+        throw configError(dep.pos, `jobs of workflow "${wfName}" require each other in a cycle: ${told}`);
+      }
+      state.set(dep.name, 1);
+      path.push({ job: dep, deps: Object.keys(dep.requires), next: 0 });
     }
-    state.set(j.name, 1);
-    path.push(j.name);
-    for (const r of Object.keys(j.requires)) {
-      const dep = byName.get(r);
-      if (dep) visit(dep);
-    }
-    path.pop();
-    state.set(j.name, 2);
-  };
-  for (const j of jobs) visit(j);
+  }
 }

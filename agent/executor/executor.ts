@@ -7,7 +7,7 @@
 // called at any time, more than once, and after any failure: it removes
 // everything the executor created.
 
-import type { Duplex, Readable, Writable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import { DeckhandError } from '../errors.js';
 
 /** One command to run in the primary container. */
@@ -153,4 +153,15 @@ export class ExecutorError extends DeckhandError {
  *  an infrastructure failure, not the job's own. */
 export class ExecutorUnavailableError extends ExecutorError {
   override readonly name: string = 'ExecutorUnavailableError';
+}
+
+/** A command that failed before it started: empty output, `exit` rejected with `error`. */
+export function failedExec(error: ExecutorError): RunningExec {
+  const exit = Promise.reject(error);
+  exit.catch(() => undefined);
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  stdout.end();
+  stderr.end();
+  return { stdout, stderr, exit, signal: async () => undefined };
 }

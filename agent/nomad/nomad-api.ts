@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { STATUS_CODES } from 'node:http';
+import { networkErrorCode } from '../net/error-code.js';
 import { InfrastructureError, UsageError } from '../errors.js';
 
 export interface NomadConnection {
@@ -178,7 +179,7 @@ export class NomadApi {
   }
 
   private connectionError(err: unknown, what: string, limitMs: number): NomadApiError {
-    const code = errorCode(err);
+    const code = networkErrorCode(err);
     const at = `cannot reach Nomad at ${this.shown()} (${what})`;
     if (code === 'ECONNREFUSED') return new NomadApiError(`${at}: connection refused; check NOMAD_ADDR (or --address) and that the agent is running`);
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new NomadApiError(`${at}: the host name does not resolve; check NOMAD_ADDR`);
@@ -196,14 +197,6 @@ export class NomadApi {
   }
 }
 
-function errorCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const e = err as { code?: unknown; errors?: unknown; cause?: unknown };
-  if (typeof e.code === 'string') return e.code;
-  if (Array.isArray(e.errors) && e.errors.length > 0) return errorCode(e.errors[0]);
-  if (e.cause !== undefined && e.cause !== err) return errorCode(e.cause);
-  return undefined;
-}
 
 /** A job or node ID in a URL path: dispatched job IDs hold `/`. */
 export function pathSegment(id: string): string {

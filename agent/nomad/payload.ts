@@ -20,6 +20,7 @@ import { createRequire } from 'node:module';
 import { STATUS_CODES } from 'node:http';
 import { join } from 'node:path';
 import { gunzip } from 'node:zlib';
+import { networkErrorCode } from '../net/error-code.js';
 import { PayloadError } from './payload-error.js';
 
 /**
@@ -208,7 +209,7 @@ function overLimit(path: string, size: string): PayloadError {
 }
 
 function fileError(err: unknown, path: string): PayloadError {
-  const code = errorCode(err);
+  const code = networkErrorCode(err);
   if (code === 'ENOENT') {
     return new PayloadError('input', `payload file ${path} does not exist: run the agent as the task of a Nomad parameterized job whose task has dispatch_payload { file = "${PAYLOAD_FILE_NAME}" }, or pass --payload FILE`, { cause: err });
   }
@@ -247,7 +248,7 @@ function gunzipBounded(bytes: Buffer, what: string, maxOutputLength: number): Pr
   return new Promise((resolve, reject) => {
     gunzip(bytes, { maxOutputLength }, (err, result) => {
       if (!err) return resolve(result);
-      const code = errorCode(err);
+      const code = networkErrorCode(err);
       if (code === 'ERR_BUFFER_TOO_LARGE') {
         reject(new PayloadError('input', `${what} decompresses to more than ${formatBytes(maxOutputLength)} (the agent's limit); an assignment is far smaller: check what was dispatched`, { cause: err }));
       } else if (code === 'Z_BUF_ERROR') {
@@ -318,7 +319,7 @@ async function readToken(tokenFile: string, shown: string): Promise<string> {
   try {
     text = await readFile(tokenFile, 'utf8');
   } catch (err) {
-    const code = errorCode(err);
+    const code = networkErrorCode(err);
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : `cannot be read (${code ?? errorMessage(err)})`;
     throw new PayloadError('input', `token file ${tokenFile} (the payload's tokenFile, for ${shown}) ${why}: provide it, e.g. with a Nomad template into the secrets directory`, { cause: err });
   }
@@ -397,7 +398,7 @@ function statusError(status: number, shown: string, tokenFile: string | undefine
 }
 
 function fetchError(err: unknown, shown: string, timedOut: boolean, connectTimeoutMs: number, responseTimeoutMs: number): PayloadError {
-  const code = errorCode(err);
+  const code = networkErrorCode(err);
   const fail = (why: string, fix: string) => new PayloadError('infrastructure', `could not fetch the assignment from ${shown}: ${why}; ${fix}`, { cause: err });
   if (timedOut) {
     return fail(`no complete answer within ${formatMs(connectTimeoutMs + responseTimeoutMs)}`, 'check that the server is healthy, or raise the response timeout');
@@ -432,15 +433,6 @@ function fetchError(err: unknown, shown: string, timedOut: boolean, connectTimeo
 
 // ---- small helpers ----
 
-/** The error's code; for an AggregateError (several addresses tried), the first address's code. */
-function errorCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const e = err as { code?: unknown; errors?: unknown; cause?: unknown };
-  if (typeof e.code === 'string') return e.code;
-  if (Array.isArray(e.errors) && e.errors.length > 0) return errorCode(e.errors[0]);
-  if (e.cause !== undefined && e.cause !== err) return errorCode(e.cause);
-  return undefined;
-}
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

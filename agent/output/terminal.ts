@@ -169,7 +169,8 @@ export class TerminalSink implements OutputSink {
   }
 
   close(): Promise<void> {
-    return drained(this.stream);
+    // a reader that went away (EPIPE) loses nothing of the job's: the front end reports it
+    return drained(this.stream).catch(() => undefined);
   }
 
   room(): Promise<void> | undefined {

@@ -5,7 +5,7 @@
  * never takes the server down.
  */
 import { createReadStream } from 'node:fs';
-import { access, constants, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError } from '../net/http-error.js';
 import { PLAIN_TEXT, SAFETY_HEADERS, sendHead } from '../net/http-headers.js';
@@ -73,7 +73,7 @@ async function route(store: JobStore, req: IncomingMessage, res: ServerResponse,
   allowed(checkJobId(seg[2]));
   const meta = await job(store, seg[2]);
   const rest = seg.slice(3);
-  if (rest.length === 0) return sendJson(res, 200, { ...meta, steps: await steps(store, meta.id) });
+  if (rest.length === 0) return sendJson(res, 200, { ...withoutDelivery(meta), steps: await steps(store, meta.id) });
   if (rest.length === 1 && rest[0] === 'events') return sendJson(res, 200, await store.events(meta.id));
   if (rest.length === 1 && rest[0] === 'live') {
     const raw = String(req.headers['last-event-id'] ?? query.get('from') ?? '0');
@@ -87,12 +87,10 @@ async function route(store: JobStore, req: IncomingMessage, res: ServerResponse,
   throw noRoute;
 }
 
+/** 200 while a job's output can be written to the data directory, 503 (saying why) while it cannot. */
 async function health(store: JobStore, res: ServerResponse): Promise<void> {
-  try {
-    await access(store.dataDir, constants.R_OK | constants.W_OK);
-  } catch (e) {
-    throw new HttpError(503, `the data directory ${store.dataDir} is not usable: ${(e as Error).message}`);
-  }
+  const probe = await store.writable();
+  if (!probe.writable) throw new HttpError(503, `the data directory ${store.dataDir} cannot be written: ${probe.error}; free space or fix its permissions`);
   sendJson(res, 200, { status: 'ok' });
 }
 
@@ -122,8 +120,14 @@ async function job(store: JobStore, id: string): Promise<JobMeta> {
   return meta;
 }
 
-function summary(m: JobMeta): Omit<JobMeta, 'environment'> {
-  const { environment: _environment, ...rest } = m;
+function summary(m: JobMeta): Omit<JobMeta, 'environment' | 'delivery'> {
+  const { environment: _environment, ...rest } = withoutDelivery(m);
+  return rest;
+}
+
+/** The delivery id is the protocol's business (who may reopen a finished job), not a reader's. */
+function withoutDelivery(m: JobMeta): Omit<JobMeta, 'delivery'> {
+  const { delivery: _delivery, ...rest } = m;
   return rest;
 }
 

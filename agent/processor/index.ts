@@ -35,6 +35,8 @@ export interface OutputProcessorOptions {
   openTimeoutMs?: number;
   /** how long a call may stay silent before the processor ends it (default 10 min) */
   idleTimeoutMs?: number;
+  /** how long a running job may go without any call before it is marked incomplete (default 30 min) */
+  abandonTimeoutMs?: number;
 }
 
 export type HttpAuth = 'none' | 'tokens';
@@ -49,6 +51,18 @@ export interface RunningOutputProcessor {
 /** Seconds a graceful shutdown waits for calls in progress before cancelling them. */
 const SHUTDOWN_GRACE_MS = 5_000;
 
+/**
+ * A running job no call feeds for this long is marked incomplete. Longer than a step may stay
+ * silent (CircleCI's no_output_timeout is 10 min; the idle timeout ends the call meanwhile) plus
+ * an agent's reconnect backoff; an agent that comes back later reopens its job.
+ */
+export const DEFAULT_ABANDON_TIMEOUT_MS = 30 * 60_000;
+
+/** How often idle jobs are looked for and held job records saved (a quarter of the timeout, 0.25-5 s). */
+function sweepInterval(abandonTimeoutMs: number): number {
+  return Math.min(5_000, Math.max(250, abandonTimeoutMs / 4));
+}
+
 export function defaultSecretFile(dataDir: string): string {
   return join(dataDir, 'secret');
 }
@@ -62,6 +76,22 @@ export async function startOutputProcessor(options: OutputProcessorOptions): Pro
     throw new UsageError(`cannot use the data directory ${options.dataDir}: ${(e as Error).message}`);
   }
   const secret = loadSecret(options.secretFile ?? defaultSecretFile(options.dataDir), true);
+
+  // jobs whose agents vanished are marked incomplete; records a full disk refused are saved once it has room
+  const abandonTimeoutMs = options.abandonTimeoutMs ?? DEFAULT_ABANDON_TIMEOUT_MS;
+  let sweeping = false;
+  const sweep = async (): Promise<void> => {
+    if (sweeping) return;
+    sweeping = true;
+    try {
+      for (const dir of await store.metas.flush()) logger.log('info', 'job record saved', { dir });
+      for (const { jobId, message } of await store.abandonIdle(abandonTimeoutMs)) logger.log('warn', 'job abandoned', { job: jobId, message });
+    } catch (e) {
+      logger.log('error', 'sweep failed', { error: e instanceof Error ? e.message : String(e) });
+    } finally {
+      sweeping = false;
+    }
+  };
 
   const server = new Server({ ...SERVER_KEEPALIVE, 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES });
   const context = {
@@ -118,6 +148,8 @@ export async function startOutputProcessor(options: OutputProcessorOptions): Pro
       throw new UsageError(`cannot listen on ${options.http} (HTTP): ${(e as Error).message}`);
     }
   }
+  const sweeper = setInterval(() => void sweep(), sweepInterval(abandonTimeoutMs));
+  sweeper.unref();
   logger.log('info', 'output processor listening', {
     grpc: `${hostOf(options.listen)}:${grpcPort}`,
     grpcPort,
@@ -135,6 +167,7 @@ export async function startOutputProcessor(options: OutputProcessorOptions): Pro
       closing ??= (async () => {
         // no new calls; calls in progress store what they hold, then are told to reconnect elsewhere/later
         stopping = true;
+        clearInterval(sweeper);
         const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
         for (const s of sessions.keys()) s.shutdown();
         const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), SHUTDOWN_GRACE_MS).unref());

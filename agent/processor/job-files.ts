@@ -6,6 +6,8 @@
  *   DATA/jobs/<job id>/events.jsonl       step and job events, one JSON object per line, by seq
  *   DATA/jobs/<job id>/journal            the order things were stored in (journal.ts)
  *   DATA/jobs/<job id>/streams/<step>.<stdout|stderr|agent>   the stream's exact bytes
+ *
+ * Files are created 0600 and folders 0700 (durable-file.ts): only the processor's user reads them.
  */
 import { join } from 'node:path';
 
@@ -31,8 +33,19 @@ export interface JobMeta {
   receivedUnixMs: number;
   /** running until JobFinished; then complete (every stream verified) or incomplete */
   status: JobStatus;
-  /** what JobFinished said, and what verification found */
-  finished?: { status: string; durationMs: number; unixMs: number; message: string };
+  /** what JobFinished said, and what verification found; or why delivery was abandoned */
+  finished?: {
+    /** the job's own result (success, failed, canceled), `unknown` when an abandoned delivery did not say */
+    status: string;
+    /** absent when the job was abandoned before JobFinished */
+    durationMs?: number;
+    unixMs: number;
+    message: string;
+    /** set when no JobFinished arrived: the agent gave up (`agent`), or no stream came for the abandon timeout (`timeout`) */
+    abandoned?: 'agent' | 'timeout';
+  };
+  /** the delivery (Open.delivery_id) that created the job; absent for jobs stored before it existed */
+  delivery?: string;
 }
 
 export type StoredEvent =

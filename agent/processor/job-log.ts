@@ -4,18 +4,24 @@
  * not per chunk), says what is stored (Resume/Ack), and checks JobFinished's totals.
  *
  * Idempotence is by position: bytes below a stream's stored end and events below the next seq
- * are resends and are skipped; anything past the end (a gap) is refused, since storing it would
+ * are resends and are skipped — resent bytes are compared with the stored ones, and refused as a
+ * conflict when they differ; anything past the end (a gap) is refused, since storing it would
  * leave a hole no later resend could fill in order.
+ *
+ * A write the disk refuses (full, not writable) leaves every file as it was before the write
+ * (appends land whole or not at all, and what is pending stays pending), and the log is not used
+ * again: the store opens the job afresh for the next call, from the disk. A job opens on a full
+ * disk too (what a repair would write waits), so that it can be resumed or given up.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { status } from '@grpc/grpc-js';
 import { MAX_CHUNK_BYTES, type Complete, type Entry, type JobFinished, type Open, type Resume, type StreamKind } from '../output/wire/protocol.js';
 import { decodeRecords, encodeRecords, RECORD_BYTES, type JournalRecord } from './journal.js';
+import { appendWhole, FILE_MODE, makeFolder, syncDir } from './durable-file.js';
 import {
   eventsPath,
   journalPath,
-  metaPath,
   parseStreamFileName,
   STREAM_NAMES,
   STREAM_NUMBERS,
@@ -26,8 +32,10 @@ import {
   type StoredEvent,
   type StreamName,
 } from './job-files.js';
+import type { JobMetas } from './job-metas.js';
 import type { LiveHub } from './live-hub.js';
 import { ProtocolError } from './protocol-error.js';
+import { storageErrno } from './storage-failure.js';
 import { StreamFile } from './stream-file.js';
 
 /** Highest step index taken: bounds the files one job can make. -1 is the spin-up section. */
@@ -37,6 +45,9 @@ const EMPTY_SHA256 = createHash('sha256').digest();
 
 /** Accepted bytes held for one append at most this long: a flood of tiny chunks becomes few writes. */
 const PENDING_OUTPUT_BYTES = 1024 * 1024;
+
+/** The longest reason for giving up a job that is kept (an agent's text, so bounded). */
+const MAX_REASON = 1000;
 
 /** The call currently feeding a job; a newer call for the same job supersedes it. */
 export interface JobWriter {
@@ -64,6 +75,12 @@ export class JobLog {
   /** calls attached (store.ts closes the files when none are) */
   attached = 0;
 
+  /** bytes in the events and journal files (appends are cut back to these when they fail) */
+  private eventsSize = 0;
+  private journalSize = 0;
+  /** the write that failed; set, the log takes nothing more (see the header) */
+  private failed: Error | undefined;
+
   private constructor(
     readonly id: string,
     readonly dir: string,
@@ -72,33 +89,38 @@ export class JobLog {
     private readonly journal: FileHandle,
     private nextSeq: number,
     private readonly hub: LiveHub,
+    private readonly metas: JobMetas,
   ) {}
 
-  /** Opens job `open.jobId` in `dir`, creating it, or loading and repairing what a crash left. */
-  static async open(dir: string, open_: Open, hub: LiveHub): Promise<JobLog> {
-    await mkdir(streamsDir(dir), { recursive: true });
-    let meta: JobMeta;
-    try {
-      meta = JSON.parse(await readFile(metaPath(dir), 'utf8')) as JobMeta;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  /**
+   * Opens job `id` in `dir`, loading and repairing what a crash left; creates it from `open_`
+   * when it does not exist (without `open_`, a missing job throws).
+   */
+  static async open(dir: string, id: string, open_: Open | undefined, hub: LiveHub, metas: JobMetas): Promise<JobLog> {
+    let meta = await metas.read(dir);
+    if (!meta && !open_) throw new Error(`no job ${id} in ${dir}`);
+    await makeFolder(dir);
+    await makeFolder(streamsDir(dir));
+    if (!meta && open_) {
       meta = {
-        id: open_.jobId,
+        id,
         name: open_.jobName,
         environment: { ...open_.environment },
         stepCount: open_.stepCount,
         startedUnixMs: open_.startedUnixMs,
         receivedUnixMs: Date.now(),
         status: 'running',
+        delivery: open_.deliveryId ?? '',
       };
-      await writeMeta(dir, meta);
+      // held in memory when the disk is full: the job exists for readers, and is saved later
+      await metas.save(dir, meta);
     }
-    const events = await open(eventsPath(dir), 'a+', 0o644);
-    const journal = await open(journalPath(dir), 'a+', 0o644).catch(async (e: unknown) => {
+    const events = await open(eventsPath(dir), 'a+', FILE_MODE);
+    const journal = await open(journalPath(dir), 'a+', FILE_MODE).catch(async (e: unknown) => {
       await events.close();
       throw e;
     });
-    const log = new JobLog(open_.jobId, dir, meta, events, journal, 0, hub);
+    const log = new JobLog(id, dir, meta as JobMeta, events, journal, 0, hub, metas);
     try {
       await log.load();
     } catch (e) {
@@ -110,6 +132,56 @@ export class JobLog {
 
   get status(): JobMeta['status'] {
     return this.meta.status;
+  }
+
+  /** A write failed: this log must not be used again (the store opens the job afresh). */
+  get broken(): boolean {
+    return this.failed !== undefined;
+  }
+
+  /**
+   * Lets delivery `deliveryId` stream to the job. A running job takes any (a reconnect, or a newer
+   * copy taking over). A finished one only the delivery that created it — which gets the stored
+   * verdict again, or reopens the job when it had been abandoned; anyone else is told the job id
+   * is taken, at once.
+   */
+  async admit(deliveryId: string): Promise<void> {
+    if (this.meta.status === 'running') return;
+    const finished = this.meta.finished;
+    if ((this.meta.delivery ?? '') !== deliveryId) {
+      const when = finished ? ` at ${new Date(finished.unixMs).toISOString()}` : '';
+      throw new ProtocolError(
+        status.ALREADY_EXISTS,
+        `job ${this.id} already finished${when} (${this.meta.status}) and is another run's: a job id names one run of a job; stream this run under a new job id`,
+      );
+    }
+    if (finished?.abandoned === 'timeout') {
+      // the agent that was given up for lost came back: its output is welcome again
+      const { finished: _finished, ...rest } = this.meta;
+      this.meta = { ...rest, status: 'running' };
+      await this.metas.save(this.dir, this.meta);
+      this.hub.notify(this.id);
+    }
+  }
+
+  /**
+   * Marks the running job incomplete without JobFinished: its agent gave up (`agent`), or no call
+   * came for the abandon timeout (`timeout`). What was accepted is made durable first when the
+   * disk allows. Returns the job's verdict (the stored one when it had already finished).
+   */
+  async abandon(reason: string, by: 'agent' | 'timeout', jobStatus = ''): Promise<Complete> {
+    if (this.meta.status !== 'running') return { verified: this.meta.status === 'complete', message: this.meta.finished?.message ?? '' };
+    if (!this.failed) await this.commit().catch(() => undefined);
+    const text = reason.length > MAX_REASON ? `${reason.slice(0, MAX_REASON)}…` : reason;
+    const message = by === 'agent' ? `the agent gave up delivering: ${text}` : text;
+    this.meta = {
+      ...this.meta,
+      status: 'incomplete',
+      finished: { status: /^[a-z]{1,20}$/.test(jobStatus) ? jobStatus : 'unknown', unixMs: Date.now(), message, abandoned: by },
+    };
+    await this.metas.save(this.dir, this.meta);
+    this.hub.notify(this.id);
+    return { verified: false, message };
   }
 
   /** Runs `op` after every earlier one on this job has finished: writes to a job never interleave. */
@@ -132,6 +204,7 @@ export class JobLog {
    * a JobFinished. Throws ProtocolError on a bad entry; the entries before it stay written.
    */
   async write(entries: Entry[]): Promise<Complete | undefined> {
+    if (this.failed) throw this.failed;
     let complete: Complete | undefined;
     for (const e of entries) {
       if (e.chunk) await this.writeChunk(e.chunk.step, e.chunk.stream, e.chunk.offset, e.chunk.data);
@@ -164,38 +237,56 @@ export class JobLog {
    * Writes buffered events and journal records and tells live watchers: what is written is
    * readable at once (the page cache serves it), durable only after commit().
    */
-  async publish(): Promise<void> {
-    // bytes first: a journal record must never name bytes a reader cannot find yet
-    await this.appendPending();
-    if (this.pendingEvents.length > 0) {
-      const lines = this.pendingEvents.map((ev) => `${JSON.stringify(ev)}\n`).join('');
-      this.pendingEvents = [];
-      await writeAll(this.events, Buffer.from(lines, 'utf8'));
-      this.eventsWritten = true;
-    }
-    if (this.pendingRecords.length > 0) {
-      const buf = encodeRecords(this.pendingRecords);
-      this.pendingRecords = [];
-      await writeAll(this.journal, buf);
-      this.journalWritten = true;
-      this.hub.notify(this.id);
-    }
+  publish(): Promise<void> {
+    return this.guarded(async () => {
+      // bytes first: a journal record must never name bytes a reader cannot find yet
+      await this.appendPending();
+      // what is pending stays so until it is written (appends land whole or not at all)
+      if (this.pendingEvents.length > 0) {
+        const buf = Buffer.from(this.pendingEvents.map((ev) => `${JSON.stringify(ev)}\n`).join(''), 'utf8');
+        await appendWhole(this.events, eventsPath(this.dir), buf, this.eventsSize);
+        this.pendingEvents = [];
+        this.eventsSize += buf.length;
+        this.eventsWritten = true;
+      }
+      if (this.pendingRecords.length > 0) {
+        const buf = encodeRecords(this.pendingRecords);
+        await appendWhole(this.journal, journalPath(this.dir), buf, this.journalSize);
+        this.pendingRecords = [];
+        this.journalSize += buf.length;
+        this.journalWritten = true;
+        this.hub.notify(this.id);
+      }
+    });
   }
 
   /** publish(), then fsync everything written since the last commit: after this, stored() may be acknowledged. */
   async commit(): Promise<void> {
     await this.publish();
-    const syncs: Promise<void>[] = [];
-    if (this.eventsWritten) syncs.push(this.events.sync());
-    if (this.journalWritten) syncs.push(this.journal.sync());
-    this.eventsWritten = this.journalWritten = false;
-    for (const f of this.dirty) syncs.push(f.sync());
-    this.dirty.clear();
-    if (this.newFiles) {
-      this.newFiles = false;
-      syncs.push(syncDir(streamsDir(this.dir)));
+    await this.guarded(async () => {
+      const syncs: Promise<void>[] = [];
+      if (this.eventsWritten) syncs.push(this.events.sync());
+      if (this.journalWritten) syncs.push(this.journal.sync());
+      this.eventsWritten = this.journalWritten = false;
+      for (const f of this.dirty) syncs.push(f.sync());
+      this.dirty.clear();
+      if (this.newFiles) {
+        this.newFiles = false;
+        syncs.push(syncDir(streamsDir(this.dir)));
+      }
+      await Promise.all(syncs);
+    });
+  }
+
+  /** Runs a write to the disk; its failure makes the log unusable (the first failure is kept and rethrown). */
+  private async guarded(op: () => Promise<void>): Promise<void> {
+    if (this.failed) throw this.failed;
+    try {
+      await op();
+    } catch (e) {
+      this.failed = e instanceof Error ? e : new Error(String(e));
+      throw e;
     }
-    await Promise.all(syncs);
   }
 
   /** set once close() started: store.ts must open the job afresh */
@@ -217,6 +308,7 @@ export class JobLog {
     const s = await this.stream(step, kind);
     const stored = this.end(s);
     const end = offset + data.length;
+    if (offset < stored) await this.checkResend(s, offset, data.subarray(0, Math.min(end, stored) - offset));
     if (end <= stored) return; // a resend of stored bytes
     if (offset > stored) {
       throw new ProtocolError(
@@ -226,7 +318,7 @@ export class JobLog {
     }
     if (this.meta.status !== 'running') throw new ProtocolError(status.FAILED_PRECONDITION, `job ${this.id} has finished; step ${step} ${s.name} takes no more output`);
     const tail = offset === stored ? data : data.subarray(stored - offset);
-    if (this.pendingOutput && (this.pendingOutput.stream !== s || this.pendingOutput.bytes + tail.length > PENDING_OUTPUT_BYTES)) await this.appendPending();
+    if (this.pendingOutput && (this.pendingOutput.stream !== s || this.pendingOutput.bytes + tail.length > PENDING_OUTPUT_BYTES)) await this.guarded(() => this.appendPending());
     this.pendingOutput ??= { stream: s, parts: [], bytes: 0 };
     this.pendingOutput.parts.push(tail);
     this.pendingOutput.bytes += tail.length;
@@ -239,6 +331,22 @@ export class JobLog {
     }
   }
 
+  /**
+   * A resend of stored bytes must be those bytes: anything else means two runs share the job id,
+   * or the agent's copy is damaged, and either way the stored output is never replaced.
+   */
+  private async checkResend(s: StoredStream, offset: number, resent: Buffer): Promise<void> {
+    if (this.pendingOutput?.stream === s) await this.guarded(() => this.appendPending());
+    const stored = await s.file.read(offset, resent.length);
+    if (stored.equals(resent)) return;
+    let at = 0;
+    while (at < stored.length && stored[at] === resent[at]) at++;
+    throw new ProtocolError(
+      status.ALREADY_EXISTS,
+      `conflict in step ${s.step} ${s.name}: the resent chunk at offset ${offset} (${resent.length} bytes already stored) differs from the stored bytes at offset ${offset + at}; stored output is never replaced (is another run streaming as job ${this.id}?)`,
+    );
+  }
+
   /** Where stream `s` ends: what is in its file and what is accepted for it but not appended yet. */
   private end(s: StoredStream): number {
     return s.file.size + (this.pendingOutput?.stream === s ? this.pendingOutput.bytes : 0);
@@ -247,8 +355,9 @@ export class JobLog {
   private async appendPending(): Promise<void> {
     const p = this.pendingOutput;
     if (!p) return;
-    this.pendingOutput = undefined;
+    // kept pending until written: a failed append (cut back whole) loses nothing accepted
     await p.stream.file.append(p.parts.length === 1 ? p.parts[0] : Buffer.concat(p.parts, p.bytes));
+    this.pendingOutput = undefined;
     this.dirty.add(p.stream.file);
   }
 
@@ -276,7 +385,7 @@ export class JobLog {
       // a resend after the answer was lost: the stored verdict stands
       return { verified: this.meta.status === 'complete', message: this.meta.finished?.message ?? '' };
     }
-    await this.appendPending(); // sizes and digests below are of the files
+    await this.guarded(() => this.appendPending()); // sizes and digests below are of the files
     const problems: string[] = [];
     const listed = new Set<string>();
     const totals: { step: number; stream: StreamName; bytes: number; sha256: string }[] = [];
@@ -301,7 +410,7 @@ export class JobLog {
       status: problems.length === 0 ? 'complete' : 'incomplete',
       finished: { status: jf.status, durationMs: jf.durationMs, unixMs: Date.now(), message },
     };
-    await writeMeta(this.dir, this.meta);
+    await this.metas.save(this.dir, this.meta);
     this.hub.notify(this.id);
     return { verified: problems.length === 0, message };
   }
@@ -311,7 +420,11 @@ export class JobLog {
     let s = this.streams.get(k);
     if (!s) {
       const name = STREAM_NAMES[kind];
-      s = { step, kind, name, file: await StreamFile.open(streamPath(this.dir, step, name)) };
+      let file: StreamFile | undefined;
+      await this.guarded(async () => {
+        file = await StreamFile.open(streamPath(this.dir, step, name));
+      });
+      s = { step, kind, name, file: file as StreamFile };
       this.streams.set(k, s);
       this.newFiles = true;
     }
@@ -331,10 +444,12 @@ export class JobLog {
       this.streams.set(key(p.step, kind), { step: p.step, kind, name: p.stream, file: await StreamFile.open(streamPath(this.dir, p.step, p.stream)) });
     }
 
-    const text = (await this.events.readFile()).toString('utf8');
-    const complete = text.lastIndexOf('\n') + 1;
-    if (complete < Buffer.byteLength(text)) await this.events.truncate(Buffer.byteLength(text.slice(0, complete)));
-    this.nextSeq = text.slice(0, complete).split('\n').filter((l) => l.length > 0).length;
+    const eventBytes = await this.events.readFile();
+    // whole lines only: cut at the last newline (a byte, so this is exact for any content)
+    const whole = eventBytes.lastIndexOf(0x0a) + 1;
+    if (whole < eventBytes.length) await this.events.truncate(whole);
+    this.eventsSize = whole;
+    this.nextSeq = eventBytes.subarray(0, whole).toString('utf8').split('\n').filter((l) => l.length > 0).length;
 
     const raw = await this.journal.readFile();
     const records = decodeRecords(raw);
@@ -359,6 +474,7 @@ export class JobLog {
       }
     }
     if (keep * RECORD_BYTES !== raw.length) await this.journal.truncate(keep * RECORD_BYTES);
+    this.journalSize = keep * RECORD_BYTES;
     for (const [k, s] of this.streams) {
       const from = covered.get(k) ?? 0;
       for (let at = from; at < s.file.size; at += MAX_CHUNK_BYTES) {
@@ -366,7 +482,16 @@ export class JobLog {
       }
     }
     for (let seq = eventsCovered; seq < this.nextSeq; seq++) this.pendingRecords.push({ type: 'event', seq });
-    await this.commit();
+    try {
+      await this.commit();
+    } catch (e) {
+      if (!storageErrno(e)) throw e;
+      // a full disk cannot take the repair records now: they wait in memory for the next write
+      // (a failed append loses nothing pending), and the bytes they name are made durable, so the
+      // job still opens — to resume, or to be given up
+      this.failed = undefined;
+      await Promise.all([this.events.sync(), ...[...this.streams.values()].map((s) => s.file.sync())]);
+    }
   }
 }
 
@@ -388,32 +513,4 @@ function checkStep(step: number, what: string): void {
   if (!Number.isInteger(step) || step < -1 || step > MAX_STEP) {
     throw new ProtocolError(status.INVALID_ARGUMENT, `${what} names step ${step}; steps are -1 (spin-up) to ${MAX_STEP}`);
   }
-}
-
-async function writeAll(handle: FileHandle, buf: Buffer): Promise<void> {
-  let done = 0;
-  while (done < buf.length) done += (await handle.write(buf, done, buf.length - done)).bytesWritten;
-}
-
-async function syncDir(path: string): Promise<void> {
-  const h = await open(path, 'r');
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-}
-
-/** Replaces meta.json atomically (write, fsync, rename, fsync the folder). */
-async function writeMeta(dir: string, meta: JobMeta): Promise<void> {
-  const tmp = `${metaPath(dir)}.tmp`;
-  const h = await open(tmp, 'w', 0o644);
-  try {
-    await writeAll(h, Buffer.from(`${JSON.stringify(meta, null, 2)}\n`, 'utf8'));
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-  await rename(tmp, metaPath(dir));
-  await syncDir(dir);
 }

@@ -1,43 +1,68 @@
 /**
  * The processor's filesystem store (layout in job-files.ts): hands the one JobLog of a job to the
- * gRPC calls feeding it, and reads jobs back for the HTTP API.
+ * gRPC calls feeding it, reads jobs back for the HTTP API, and notices what no call feeds: a
+ * running job nobody streams to for the abandon timeout is marked incomplete, so a job whose
+ * agent died does not stay `running` forever.
  */
-import { mkdir, open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
 import type { Open } from '../output/wire/protocol.js';
-import { eventsPath, jobDir, jobsDir, journalPath, metaPath, streamPath, type JobMeta, type StoredEvent, type StreamName } from './job-files.js';
+import { DIR_MODE } from './durable-file.js';
+import { eventsPath, jobDir, jobsDir, journalPath, streamPath, type JobMeta, type StoredEvent, type StreamName } from './job-files.js';
 import { JobLog, type JobWriter } from './job-log.js';
+import { JobMetas } from './job-metas.js';
 import { RECORD_BYTES } from './journal.js';
 import { LiveHub } from './live-hub.js';
+import { WriteProbe, type ProbeResult } from './write-probe.js';
 
 export class JobStore {
   readonly hub = new LiveHub();
+  readonly metas = new JobMetas();
   private readonly logs = new Map<string, Promise<JobLog>>();
+  /** running jobs no call feeds, and since when (epoch ms) */
+  private readonly idleSince = new Map<string, number>();
+  /** jobs whose last store failed, with what failed, until a store succeeds */
+  private readonly troubled = new Map<string, string>();
+  private readonly probe: WriteProbe;
 
-  constructor(readonly dataDir: string) {}
+  constructor(readonly dataDir: string) {
+    this.probe = new WriteProbe(jobsDir(dataDir));
+  }
 
+  /** Whether a job's output can be written now (a write probe, answered from a one-second cache). */
+  writable(): Promise<ProbeResult> {
+    return this.probe.check();
+  }
+
+  /** Makes the jobs folder (owner only, tightened if it exists), and notes the running jobs left from before a restart. */
   async init(): Promise<void> {
-    await mkdir(jobsDir(this.dataDir), { recursive: true });
+    await mkdir(jobsDir(this.dataDir), { recursive: true, mode: DIR_MODE });
+    await chmod(jobsDir(this.dataDir), DIR_MODE);
+    for (const id of await readdir(jobsDir(this.dataDir))) {
+      const meta = await this.meta(id);
+      if (meta?.status !== 'running') continue;
+      // idle since its last write: the journal grows with every stored entry
+      const since = await stat(journalPath(jobDir(this.dataDir, id))).then(
+        (s) => s.mtimeMs,
+        () => meta.receivedUnixMs,
+      );
+      this.idleSince.set(id, since);
+    }
   }
 
   /**
    * The job's log, for `writer`, which becomes the only call allowed to write to it: a call
    * already feeding the job is superseded (its agent has reconnected, or it is a stale copy).
+   * Throws ALREADY_EXISTS (before superseding anyone) when the job finished and `open_` is
+   * another delivery's.
    */
   async attach(open_: Open, writer: JobWriter): Promise<JobLog> {
-    let log: JobLog;
-    do {
-      let pending = this.logs.get(open_.jobId);
-      if (!pending) {
-        pending = JobLog.open(jobDir(this.dataDir, open_.jobId), open_, this.hub);
-        this.logs.set(open_.jobId, pending);
-        const failed = pending;
-        pending.catch(() => {
-          if (this.logs.get(open_.jobId) === failed) this.logs.delete(open_.jobId);
-        });
-      }
-      log = await pending;
-    } while (log.closed); // it was being closed by its last call's detach: open it afresh
-    log.attached++;
+    const log = await this.acquire(open_.jobId, open_);
+    try {
+      await log.exclusive(() => log.admit(open_.deliveryId ?? ''));
+    } catch (e) {
+      await this.release(log);
+      throw e;
+    }
     const previous = log.writer;
     log.writer = writer;
     if (previous && previous !== writer) previous.supersede();
@@ -47,12 +72,50 @@ export class JobStore {
   /** `writer` is done with `log`; the last one out closes its files. */
   async detach(log: JobLog, writer: JobWriter): Promise<void> {
     if (log.writer === writer) log.writer = undefined;
-    if (--log.attached > 0) return;
-    await log.exclusive(async () => {
-      if (log.attached > 0) return; // someone attached while earlier work finished
-      this.logs.delete(log.id);
-      await log.close();
-    });
+    await this.release(log);
+  }
+
+  /** Notes that storing job `jobId` failed with `what`; true when it is news (the job was not failing already). */
+  storeFailed(jobId: string, what: string): boolean {
+    const news = !this.troubled.has(jobId);
+    this.troubled.set(jobId, what);
+    return news;
+  }
+
+  /** Notes that a store of job `jobId` succeeded; true when it had been failing. */
+  stored(jobId: string): boolean {
+    return this.troubled.size > 0 && this.troubled.delete(jobId);
+  }
+
+  /**
+   * Marks incomplete every running job no call has fed for `timeoutMs`; returns their ids and
+   * verdicts. A job a call attaches to meanwhile is left alone.
+   */
+  async abandonIdle(timeoutMs: number, now = Date.now()): Promise<{ jobId: string; message: string }[]> {
+    const abandoned: { jobId: string; message: string }[] = [];
+    for (const [jobId, since] of [...this.idleSince]) {
+      if (now - since < timeoutMs) continue;
+      this.idleSince.delete(jobId);
+      let log: JobLog;
+      try {
+        log = await this.acquire(jobId, undefined);
+      } catch {
+        this.idleSince.set(jobId, since); // the disk refused even to open it: try again at the next sweep
+        continue;
+      }
+      try {
+        const trouble = this.troubled.get(jobId);
+        const message = `no stream for ${Math.round((now - since) / 1000)} s: its agent stopped delivering before the job's end (it died, lost its network, or gave up)${trouble ? `; the last store failure was ${trouble}` : ''}`;
+        const verdict = await log.exclusive(async () => (log.writer === undefined && log.status === 'running' ? log.abandon(message, 'timeout') : undefined));
+        if (verdict) {
+          this.troubled.delete(jobId);
+          abandoned.push({ jobId, message });
+        }
+      } finally {
+        await this.release(log);
+      }
+    }
+    return abandoned;
   }
 
   /** Closes every open job (after their calls have ended). */
@@ -76,7 +139,7 @@ export class JobStore {
   /** The job's meta, or undefined when there is no such job. */
   async meta(jobId: string): Promise<JobMeta | undefined> {
     try {
-      return JSON.parse(await readFile(metaPath(jobDir(this.dataDir, jobId)), 'utf8')) as JobMeta;
+      return await this.metas.read(jobDir(this.dataDir, jobId));
     } catch {
       return undefined;
     }
@@ -126,5 +189,43 @@ export class JobStore {
   /** Whole records in the journal now. */
   static async journalLength(handle: FileHandle): Promise<number> {
     return Math.floor((await handle.stat()).size / RECORD_BYTES);
+  }
+
+  /** The job's log, opened (or created from `open_`) if no one has it open, counted as attached. */
+  private async acquire(jobId: string, open_: Open | undefined): Promise<JobLog> {
+    for (;;) {
+      let pending = this.logs.get(jobId);
+      if (!pending) {
+        pending = JobLog.open(jobDir(this.dataDir, jobId), jobId, open_, this.hub, this.metas);
+        this.logs.set(jobId, pending);
+        const failed = pending;
+        pending.catch(() => {
+          if (this.logs.get(jobId) === failed) this.logs.delete(jobId);
+        });
+      }
+      const log = await pending;
+      if (log.closed) continue; // it was being closed by its last call's detach: open it afresh
+      if (log.broken) {
+        // a failed write left it out of step with the disk: its users close it; open the job afresh
+        if (this.logs.get(jobId) === pending) this.logs.delete(jobId);
+        if (log.attached === 0 && !log.closed) await log.exclusive(() => log.close());
+        continue;
+      }
+      log.attached++;
+      this.idleSince.delete(jobId);
+      return log;
+    }
+  }
+
+  /** One user fewer; the last one out closes the files, and a job left running starts counting as idle. */
+  private async release(log: JobLog): Promise<void> {
+    if (--log.attached > 0) return;
+    if (log.status === 'running') this.idleSince.set(log.id, Date.now());
+    await log.exclusive(async () => {
+      if (log.attached > 0 || log.closed) return; // someone attached while earlier work finished
+      const pending = this.logs.get(log.id);
+      if (pending && (await pending.catch(() => undefined)) === log && this.logs.get(log.id) === pending) this.logs.delete(log.id);
+      await log.close();
+    });
   }
 }

@@ -4,6 +4,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
+import { appendWhole, FILE_MODE } from './durable-file.js';
 
 export class StreamFile {
   private constructor(
@@ -13,9 +14,9 @@ export class StreamFile {
     private bytes: number,
   ) {}
 
-  /** Opens (creating if missing) the file at `path`, hashing what it already holds. */
+  /** Opens (creating if missing, readable by the processor's user only) the file at `path`, hashing what it already holds. */
   static async open(path: string): Promise<StreamFile> {
-    const handle = await open(path, 'a+', 0o644);
+    const handle = await open(path, 'a+', FILE_MODE);
     try {
       const hash = createHash('sha256');
       let size = 0;
@@ -38,15 +39,23 @@ export class StreamFile {
     return this.bytes;
   }
 
-  /** Appends `data` at the end (the file is opened for append, so writes land there). */
+  /** Appends `data` at the end, whole or not at all (a failed write is cut back off). */
   async append(data: Uint8Array): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.handle.write(data, done, data.length - done);
-      done += bytesWritten;
-    }
+    await appendWhole(this.handle, this.path, data, this.bytes);
     this.hash.update(data);
     this.bytes += data.length;
+  }
+
+  /** The stored bytes [offset, offset + length), fewer past the end. */
+  async read(offset: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(Math.max(0, Math.min(length, this.bytes - offset)));
+    let got = 0;
+    while (got < buf.length) {
+      const { bytesRead } = await this.handle.read(buf, got, buf.length - got, offset + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return buf.subarray(0, got);
   }
 
   sync(): Promise<void> {

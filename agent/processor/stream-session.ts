@@ -1,19 +1,23 @@
 /**
- * One OutputProcessor.Stream call: checks the job token, answers Open with Resume, stores batches
- * and acknowledges them, answers JobFinished with Complete.
+ * One OutputProcessor.Stream call: checks the job token, answers Open with Resume (or refuses a
+ * finished job's id to another delivery), stores batches and acknowledges them, answers
+ * JobFinished and GiveUp with Complete. A disk that refuses to store is answered with its own
+ * status (storage-failure.ts) and logged once per job until storing works again, however often
+ * the agent retries.
  *
  * Reads are pulled, never pushed: the next frames are read only when the previous ones are
  * stored, so a fast or hostile sender is held back by HTTP/2 flow control, not buffered here.
  * Frames that arrived meanwhile are stored together and made durable with one fsync per file
  * (group commit), then acknowledged once.
  */
-import { status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { Metadata, status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { AgentFrame, ProcessorFrame } from '../output/wire/protocol.js';
 import { JOB_ID_PATTERN } from './job-files.js';
 import type { JobLog, JobWriter } from './job-log.js';
 import type { JobStore } from './job-store.js';
 import type { Logger } from '../daemon-log.js';
 import { ProtocolError } from './protocol-error.js';
+import { describeStorageError, storageErrno, storageRefusal } from './storage-failure.js';
 import { bearerToken, tokenMatches } from './tokens.js';
 
 export interface SessionContext {
@@ -109,7 +113,13 @@ export class StreamSession implements JobWriter {
         this.ctx.logger.log('info', 'stream gone', { job: this.jobId, peer });
       } else if (e instanceof ProtocolError) {
         this.ctx.logger.log('warn', 'stream refused', { job: this.jobId, peer, code: status[e.code], error: e.message });
-        this.fail(e.code, e.message);
+        this.fail(e.code, e.message, e.trailers);
+      } else if (storageErrno(e)) {
+        const refusal = storageRefusal(e, this.jobId);
+        // an agent retries for as long as the disk stays full: one line per job, not one per retry
+        const news = this.jobId === undefined || this.ctx.store.storeFailed(this.jobId, describeStorageError(e));
+        this.ctx.logger.log(news ? 'error' : 'debug', 'cannot store', { job: this.jobId, peer, code: status[refusal.code], error: describeStorageError(e) });
+        this.fail(refusal.code, refusal.message, refusal.trailers);
       } else {
         this.ctx.logger.log('error', 'stream failed', { job: this.jobId, peer, error: e instanceof Error ? e.message : String(e) });
         this.fail(status.INTERNAL, `the output processor could not store the output: ${e instanceof Error ? e.message : String(e)}`);
@@ -125,6 +135,7 @@ export class StreamSession implements JobWriter {
    * acknowledged (and JobFinished answered).
    */
   private async store(log: JobLog, frames: AgentFrame[]): Promise<void> {
+    let gaveUp = false;
     const { ack, complete } = await log.exclusive(async () => {
       if (this.superseded) throw new ProtocolError(status.ABORTED, `a newer stream for job ${log.id} took over`);
       let answer;
@@ -134,7 +145,12 @@ export class StreamSession implements JobWriter {
         for (let group = frames; group.length > 0; group = this.takeArrived()) {
           for (const f of group) {
             if (f.open) throw new ProtocolError(status.FAILED_PRECONDITION, 'a second Open on one Stream; open a new Stream for another job');
-            if (!f.batch) throw new ProtocolError(status.INVALID_ARGUMENT, 'an AgentFrame with neither open nor batch set');
+            if (f.giveUp) {
+              answer = await log.abandon(f.giveUp.reason, 'agent', f.giveUp.jobStatus);
+              gaveUp = true;
+              continue;
+            }
+            if (!f.batch) throw new ProtocolError(status.INVALID_ARGUMENT, 'an AgentFrame with none of open, batch, give_up set');
             answer = (await log.write(f.batch.entries)) ?? answer;
           }
           count += group.length;
@@ -149,9 +165,10 @@ export class StreamSession implements JobWriter {
       }
       return { ack: log.stored(), complete: answer };
     });
+    if (this.ctx.store.stored(log.id) && !gaveUp) this.ctx.logger.log('info', 'storing again', { job: log.id });
     this.send({ ack });
     if (complete) {
-      this.ctx.logger.log('info', complete.verified ? 'job complete' : 'job incomplete', { job: log.id, message: complete.message || undefined });
+      this.ctx.logger.log('info', gaveUp ? 'job given up' : complete.verified ? 'job complete' : 'job incomplete', { job: log.id, message: complete.message || undefined });
       this.send({ complete });
     }
   }
@@ -213,9 +230,11 @@ export class StreamSession implements JobWriter {
     this.call.end();
   }
 
-  private fail(code: status, details: string): void {
+  private fail(code: status, details: string, trailers: Readonly<Record<string, string>> = {}): void {
     if (this.gone) return;
+    const metadata = new Metadata();
+    for (const [k, v] of Object.entries(trailers)) metadata.set(k, v);
     // the call's status carries the reason; frames still queued are moot
-    this.call.emit('error', { code, details });
+    this.call.emit('error', { code, details, metadata });
   }
 }

@@ -21,7 +21,7 @@ export function loadSecret(file: string, create: boolean): Buffer {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`cannot read the secret file ${file}: ${(e as Error).message}`);
     if (!create) throw new UsageError(`no secret file at ${file}: start the output processor with this data directory once, or pass --secret-file`);
-    mkdirSync(dirname(file), { recursive: true });
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     secret = randomBytes(SECRET_BYTES);
     try {
       writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });

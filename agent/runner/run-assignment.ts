@@ -18,6 +18,7 @@ import type { Executor } from '../executor/executor.js';
 import { createExecutor } from '../executor/registry.js';
 import type { JobStatus, OutputSink } from '../output/events.js';
 import { LogFileSink } from '../output/log-file.js';
+import { Masker } from '../output/masker.js';
 import { FanOutSink, MaskingSink } from '../output/masking-sink.js';
 import type { JobStream, OutputDelivery } from '../output/stream/job-stream.js';
 import type { JobStorage } from '../store/job-storage.js';
@@ -146,13 +147,17 @@ async function run(assignment: JobAssignment, host: AgentHost, signal: AbortSign
   const display = stream ? new FanOutSink([host.display, stream.sink]) : host.display;
   const sinks = host.logFile === undefined ? [display] : [display, new LogFileSink(host.logFile)];
   // project and context values are secrets: masked before any display, log or processor sees them
-  const sink = new MaskingSink([...Object.values(secrets.project), ...Object.values(secrets.contexts)], sinks);
+  const secretValues = [...Object.values(secrets.project), ...Object.values(secrets.contexts)];
+  const sink = new MaskingSink(secretValues, sinks);
   const finish = async (job: { status: JobStatus; durationMs: number; infrastructureFailure: boolean }): Promise<JobRunResult> => {
     await sink.close();
     const output = stream?.delivery();
     const exitCode = exitCodeOf(job, output, hooks.canceledExitCode);
     const stored = artifacts.stored();
-    return { ...job, exitCode, ...(stored ? { artifacts: stored } : {}), ...(output ? { output } : {}) };
+    // an artifact's path may hold a secret as well as its bytes: the listing is masked like the output
+    const names = new Masker(secretValues);
+    const listed = stored && { ...stored, first: stored.first.map((a) => ({ ...a, path: names.maskString(a.path) })) };
+    return { ...job, exitCode, ...(listed ? { artifacts: listed } : {}), ...(output ? { output } : {}) };
   };
 
   if (spec.executor.kind === 'none') {

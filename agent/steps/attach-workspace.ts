@@ -12,7 +12,8 @@ import { posix } from 'node:path';
 import type { AttachWorkspaceStep } from '../jobspec/jobspec.js';
 import { formatBytes } from '../store/format-bytes.js';
 import type { BlobInfo } from '../store/blob-store.js';
-import { WORKSPACES_PREFIX, workspaceLayerPrefix } from '../store/keys.js';
+import { WORKSPACES_PREFIX, workspaceLayerKey, workspaceLayerPrefix, workspaceManifestKey } from '../store/keys.js';
+import { errorKind, InfrastructureError } from '../errors.js';
 import { restoreArchive } from '../store/stored-archive.js';
 import { failureResult, StepFailure } from './container-script.js';
 import { resolvePath } from './shell.js';
@@ -25,8 +26,19 @@ export const attachWorkspaceStep: StepHandler<AttachWorkspaceStep> = async (step
     const { store, workflowRunId, upstreamJobRunIds } = ctx.storage;
     const layers: BlobInfo[] = [];
     for (const jobRunId of upstreamJobRunIds) {
-      const own = await store.list(workspaceLayerPrefix(workflowRunId, jobRunId));
-      layers.push(...own.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)));
+      const [own, manifest] = await Promise.all([store.list(workspaceLayerPrefix(workflowRunId, jobRunId)), store.stat(workspaceManifestKey(workflowRunId, jobRunId))]);
+      own.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      // every layer the job run recorded must be there: a missing one is the store's fault, not the job's
+      const recorded = Number(manifest?.metadata.layers);
+      if (Number.isSafeInteger(recorded)) {
+        for (let sequence = 0; sequence < recorded; sequence++) {
+          const key = workspaceLayerKey(workflowRunId, jobRunId, sequence);
+          if (!own.some((l) => l.key === key)) {
+            throw new InfrastructureError(`workspace layer ${sequence + 1} of ${recorded} of job run ${jobRunId} (${key}) is missing from ${store.location}; re-run the workflow`);
+          }
+        }
+      }
+      layers.push(...own);
     }
     if (layers.length === 0) {
       say(upstreamJobRunIds.length === 0 ? 'No upstream jobs: the workspace is empty, nothing to attach' : 'The upstream jobs persisted nothing to the workspace: nothing to attach');
@@ -43,6 +55,8 @@ export const attachWorkspaceStep: StepHandler<AttachWorkspaceStep> = async (step
     say(`Applying workspace layers to ${at}: done in ${((Date.now() - t0) / 1000).toFixed(2)}s`);
     return { status: 'success' };
   } catch (err) {
-    return failureResult(ctx, err);
+    // a store that lost what the upstream jobs persisted is an infrastructure failure (exit 2)
+    const result = failureResult(ctx, err);
+    return errorKind(err) === 'infrastructure' && result.status === 'failed' ? { ...result, infrastructure: true } : result;
   }
 };

@@ -10,7 +10,8 @@ import type { PersistToWorkspaceStep } from '../jobspec/jobspec.js';
 import { formatBytes } from '../store/format-bytes.js';
 import { goGlob, type GlobTree } from '../store/go-glob.js';
 import { BadPatternError } from '../store/go-match.js';
-import { workspaceLayerKey, workspaceLayerPrefix } from '../store/keys.js';
+import { workspaceLayerKey, workspaceLayerPrefix, workspaceManifestKey } from '../store/keys.js';
+import { Readable } from 'node:stream';
 import { storeArchive } from '../store/stored-archive.js';
 import { captureScript, failureResult, StepFailure } from './container-script.js';
 import { resolvePath } from './shell.js';
@@ -35,7 +36,10 @@ export const persistToWorkspaceStep: StepHandler<PersistToWorkspaceStep> = async
       for (const m of matches) relative.add(posix.relative(root, m) || '.');
     }
     const { store, workflowRunId, jobRunId } = ctx.storage;
-    const sequence = (await store.list(workspaceLayerPrefix(workflowRunId, jobRunId))).length;
+    const manifestKey = workspaceManifestKey(workflowRunId, jobRunId);
+    const manifest = await store.stat(manifestKey);
+    const recorded = Number(manifest?.metadata.layers);
+    const sequence = Number.isSafeInteger(recorded) && recorded >= 0 ? recorded : (await store.list(workspaceLayerPrefix(workflowRunId, jobRunId))).length;
     const key = workspaceLayerKey(workflowRunId, jobRunId, sequence);
     say('Creating workspace archive...');
     for (const r of relative) say(`  * ${r}`);
@@ -46,6 +50,8 @@ export const persistToWorkspaceStep: StepHandler<PersistToWorkspaceStep> = async
       signal: ctx.signal,
       ...(ctx.storage.gzipLevel !== undefined ? { level: ctx.storage.gzipLevel } : {}),
     });
+    // how many layers this job run has: attach_workspace tells a layer lost from the store by it
+    await store.put(manifestKey, Readable.from([]), { metadata: { layers: String(sequence + 1) } });
     say(`Total size uploaded: ${formatBytes(result.bytes)} (${formatBytes(result.tarBytes)} uncompressed, layer ${sequence + 1}) in ${((Date.now() - t0) / 1000).toFixed(2)}s`);
     return { status: 'success' };
   } catch (err) {

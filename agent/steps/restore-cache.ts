@@ -38,7 +38,9 @@ export const restoreCacheStep: StepHandler<RestoreCacheStep> = async (step, ctx)
     const prefix = cacheBlobKey(ctx.storage, '');
     let found: BlobInfo | undefined;
     try {
-      found = await newest(store, cacheBlobKey(ctx.storage, key));
+      found = await newest(store, cacheBlobKey(ctx.storage, key), (damaged) =>
+        say(`Warning: the cache record of ${damaged.key.slice(prefix.length)} in ${store.location} is damaged (${damaged.damaged}); it counts as a miss, and the next save_cache of that key replaces it`),
+      );
     } catch (err) {
       say(`Warning: cannot look up caches for key ${key} in ${store.location}: ${message(err)}; treating it as a cache miss`);
       continue;
@@ -86,8 +88,10 @@ export const restoreCacheStep: StepHandler<RestoreCacheStep> = async (step, ctx)
 };
 
 /** The most recently saved complete cache whose store key starts with `prefix`. */
-async function newest(store: BlobStore, prefix: string): Promise<BlobInfo | undefined> {
-  const candidates = (await store.list(prefix)).filter((b) => b.metadata[SHA256_KEY]);
+async function newest(store: BlobStore, prefix: string, onDamaged: (blob: BlobInfo) => void): Promise<BlobInfo | undefined> {
+  const listed = await store.list(prefix);
+  for (const b of listed) if (b.damaged) onDamaged(b);
+  const candidates = listed.filter((b) => !b.damaged && b.metadata[SHA256_KEY]);
   candidates.sort((a, b) => b.modified.getTime() - a.modified.getTime() || (a.key < b.key ? 1 : -1));
   return candidates[0];
 }

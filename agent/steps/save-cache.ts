@@ -29,6 +29,11 @@ export const saveCacheStep: StepHandler<SaveCacheStep> = async (step, ctx) => {
     const { store } = ctx.storage;
     const blobKey = cacheBlobKey(ctx.storage, key);
     let existing = await store.stat(blobKey);
+    if (existing?.damaged) {
+      say(`Warning: the cache record of ${key} in ${store.location} is damaged (${existing.damaged}); replacing the cache`);
+      await store.delete(blobKey);
+      existing = undefined;
+    }
     const days = existing ? cacheDays(existing, (ctx.storage.cacheRetention ?? retention('caches', {})).days) : 0;
     if (existing && isExpired(existing, days)) {
       say(`Replacing the cache for key: ${key}, saved ${existing.modified.toISOString()}: it is past the ${days}-day cache retention`);

@@ -12,6 +12,8 @@ export interface BlobInfo {
   /** when the blob was written (newest wins for cache prefix matches) */
   modified: Date;
   metadata: Record<string, string>;
+  /** set when the blob's record cannot be read (a damaged meta file): why; its metadata is then empty */
+  damaged?: string;
 }
 
 export interface PutOptions {

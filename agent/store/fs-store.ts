@@ -34,15 +34,16 @@ export class FsBlobStore implements BlobStore {
   async put(key: string, body: Readable, opts: PutOptions = {}): Promise<boolean> {
     const final = this.blobDir(key);
     const tmpRoot = join(this.root, TMP);
-    await mkdir(tmpRoot, { recursive: true });
+    // readable by the store's owner only: caches, workspaces and artifacts may hold anything a job made
+    await mkdir(tmpRoot, { recursive: true, mode: 0o700 });
     const tmp = join(tmpRoot, randomUUID());
     try {
-      await mkdir(tmp);
-      await pipeline(body, createWriteStream(join(tmp, 'data')));
+      await mkdir(tmp, { mode: 0o700 });
+      await pipeline(body, createWriteStream(join(tmp, 'data'), { mode: 0o600 }));
       const trailing = opts.trailingMetadata ? await opts.trailingMetadata() : {};
       const meta: MetaFile = { modified: new Date().toISOString(), metadata: { ...opts.metadata, ...trailing } };
-      await writeFile(join(tmp, 'meta.json'), JSON.stringify(meta));
-      await mkdir(join(final, '..'), { recursive: true });
+      await writeFile(join(tmp, 'meta.json'), JSON.stringify(meta), { mode: 0o600 });
+      await mkdir(join(final, '..'), { recursive: true, mode: 0o700 });
       try {
         await rename(tmp, final);
         return true;
@@ -120,12 +121,24 @@ export class FsBlobStore implements BlobStore {
   private async info(key: string, dir: string): Promise<BlobInfo | undefined> {
     try {
       const [st, raw] = await Promise.all([stat(join(dir, 'data')), readFile(join(dir, 'meta.json'), 'utf8')]);
-      const meta = JSON.parse(raw) as MetaFile;
+      const meta = parseMeta(raw);
+      if (typeof meta === 'string') return { key, size: st.size, modified: st.mtime, metadata: {}, damaged: `${join(dir, 'meta.json')}: ${meta}` };
       return { key, size: st.size, modified: new Date(meta.modified), metadata: meta.metadata };
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw err;
     }
+  }
+}
+
+/** The record of a blob, or why it cannot be read (a damaged file must not break every later use of its key). */
+function parseMeta(raw: string): MetaFile | string {
+  try {
+    const meta = JSON.parse(raw) as Partial<MetaFile>;
+    if (typeof meta.modified !== 'string' || Number.isNaN(Date.parse(meta.modified)) || typeof meta.metadata !== 'object' || meta.metadata === null) return 'not a blob record';
+    return meta as MetaFile;
+  } catch (err) {
+    return `not JSON (${(err as Error).message})`;
   }
 }
 

@@ -35,6 +35,14 @@ export function workspaceLayerKey(workflowRunId: string, jobRunId: string, seque
   return `${workspaceLayerPrefix(workflowRunId, jobRunId)}${String(sequence).padStart(6, '0')}`;
 }
 
+/**
+ * How many layers a job run persisted (metadata `layers`), beside its layers and outside their
+ * prefix: a layer deleted from the store is then told from a job that persisted nothing.
+ */
+export function workspaceManifestKey(workflowRunId: string, jobRunId: string): string {
+  return `${WORKSPACES_PREFIX}${workflowRunId}/${jobRunId}.layers`;
+}
+
 /** Where every job run's artifacts are. */
 export const ARTIFACTS_PREFIX = 'artifacts/';
 

@@ -28,7 +28,7 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
-import { UsageError } from '../errors.js';
+import { InfrastructureError, UsageError } from '../errors.js';
 import { checkByteRange, type BlobInfo, type BlobStore, type ByteRange, type PutOptions } from './blob-store.js';
 import type { S3Location } from './open-store.js';
 
@@ -44,6 +44,8 @@ export class S3BlobStore implements BlobStore {
   constructor(
     private readonly client: S3Client,
     private readonly where: S3Location,
+    /** where requests go and how long one may take, for a message that names an endpoint that did not answer */
+    private readonly endpoint: { url: string; timeoutSeconds: number } = { url: 'S3', timeoutSeconds: RESPONSE_TIMEOUT_SECONDS },
   ) {
     this.location = `s3://${where.bucket}/${where.prefix}`;
   }
@@ -58,8 +60,13 @@ export class S3BlobStore implements BlobStore {
     if ((keyId === undefined) !== (secret === undefined)) throw new UsageError('set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for the S3 store, or neither');
     // the SDK's notice about future Node versions is not the job's business: keep it off the output
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
+    const timeoutSeconds = storeTimeout(env);
     const client = new S3Client({
-      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+      region,
+      // an endpoint that takes the connection and never answers must not hold a job forever
+      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_SECONDS * 1000, requestTimeout: timeoutSeconds * 1000, throwOnRequestTimeout: true },
+      maxAttempts: 2,
       ...(endpoint ? { endpoint } : {}),
       forcePathStyle: endpoint !== undefined && env.DECKHAND_S3_PATH_STYLE !== 'false',
       ...(keyId && secret ? { credentials: { accessKeyId: keyId, secretAccessKey: secret, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) } } : {}),
@@ -68,7 +75,7 @@ export class S3BlobStore implements BlobStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
-    return new S3BlobStore(client, where);
+    return new S3BlobStore(client, where, { url: endpoint ?? `https://s3.${region}.amazonaws.com`, timeoutSeconds });
   }
 
   async put(key: string, body: Readable, opts: PutOptions = {}): Promise<boolean> {
@@ -208,8 +215,11 @@ export class S3BlobStore implements BlobStore {
   }
 
   private describe(err: unknown, what: string): Error {
+    if (isTimeout(err)) {
+      return new InfrastructureError(`S3 store ${this.location}: ${what}: the endpoint ${this.endpoint.url} did not answer within ${this.endpoint.timeoutSeconds}s (DECKHAND_STORE_TIMEOUT_SECONDS)`);
+    }
     const detail = err instanceof S3ServiceException ? `${err.name}${err.message && err.message !== err.name ? `: ${err.message}` : ''}` : err instanceof Error ? err.message : String(err);
-    return new Error(`S3 store ${this.location}: ${what}: ${detail}`);
+    return new InfrastructureError(`S3 store ${this.location}: ${what}: ${detail}`);
   }
 }
 
@@ -251,4 +261,23 @@ function isRangeNotSatisfiable(err: unknown): boolean {
 function isPreconditionFailed(err: unknown): boolean {
   const name = (err as { name?: string }).name;
   return statusOf(err) === 412 || name === 'PreconditionFailed' || name === 'ConditionalRequestConflict';
+}
+
+/** How long to wait for a connection to the endpoint. */
+const CONNECT_TIMEOUT_SECONDS = 10;
+/** How long a request may go without an answer (no byte in that time); DECKHAND_STORE_TIMEOUT_SECONDS changes it. */
+const RESPONSE_TIMEOUT_SECONDS = 60;
+
+function storeTimeout(env: NodeJS.ProcessEnv): number {
+  const raw = env.DECKHAND_STORE_TIMEOUT_SECONDS;
+  if (raw === undefined || raw === '') return RESPONSE_TIMEOUT_SECONDS;
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`DECKHAND_STORE_TIMEOUT_SECONDS must be a number of seconds above 0, got "${raw}"`);
+  return seconds;
+}
+
+/** The SDK's connect and request timeouts, and a socket that timed out under it. */
+function isTimeout(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; message?: string };
+  return e.name === 'TimeoutError' || e.code === 'ETIMEDOUT' || /timed? ?out/i.test(e.message ?? '');
 }

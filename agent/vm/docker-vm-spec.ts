@@ -6,6 +6,8 @@
  */
 import type { ContainerCreateOptions, HostConfig } from 'dockerode';
 import tar from 'tar-stream';
+import { OWNER_LABEL } from '../executor/docker/labels.js';
+import { formatOwner, thisAgent } from '../owner.js';
 import type { VmRequest } from './provider.js';
 import type { VmKeys } from './vm-keys.js';
 
@@ -32,6 +34,7 @@ export function vmLabels(request: VmRequest, since: number, scope?: string): Rec
     [VM_RUN_LABEL]: request.owner.runId,
     [VM_SINCE_LABEL]: String(since),
     [VM_PURPOSE_LABEL]: request.purpose,
+    [OWNER_LABEL]: formatOwner(thisAgent()),
     ...(scope !== undefined ? { [VM_SCOPE_LABEL]: scope } : {}),
   };
 }

@@ -8,10 +8,10 @@
  * (a shared state folder) cannot be judged; it stays until its job releases it or a reap.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { ownerState, processStartOf } from '../owner.js';
 
 export interface LockOwner {
   jobId: string;
@@ -78,14 +78,7 @@ export async function readOwner(dir: string): Promise<LockOwner | undefined> {
 
 /** True only when the owner ran on this machine and its process is gone (or its pid was reused). */
 export function ownerIsGone(owner: LockOwner): boolean {
-  if (owner.machine !== hostname()) return false;
-  try {
-    process.kill(owner.pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return true;
-  }
-  const start = processStartOf(owner.pid);
-  return owner.processStart !== undefined && start !== undefined && start !== owner.processStart;
+  return ownerState({ machine: owner.machine, boot: '', pid: owner.pid, start: owner.processStart ?? '' }) === 'gone';
 }
 
 /**
@@ -118,16 +111,5 @@ async function renamedInto(from: string, to: string): Promise<boolean> {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
     throw error;
-  }
-}
-
-/** Field 22 of /proc/PID/stat (start time since boot, in clock ticks); undefined off Linux. */
-function processStartOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // the command name (field 2) is in parentheses and may hold spaces: count after its end
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
   }
 }

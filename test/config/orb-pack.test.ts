@@ -111,3 +111,10 @@ test('what cannot be read is one line naming it, never an internal error', () =>
   mkdirSync(join(folderRoot, '@orb.yml'));
   assert.throws(() => packOrb(folderRoot), /has no @orb\.yml/);
 });
+
+test('pack: an included script that is not UTF-8 is refused at its first bad byte, never packed mangled', () => {
+  const dir = writeTree({ '@orb.yml': 'version: 2.1\n', 'commands/x.yml': 'steps:\n  - run: <<include(scripts/latin1.sh)>>\n' });
+  mkdirSync(join(dir, 'scripts'), { recursive: true });
+  writeFileSync(join(dir, 'scripts', 'latin1.sh'), Buffer.concat([Buffer.from('#!/bin/sh\necho caf'), Buffer.from([0xe9]), Buffer.from('\n')]));
+  assert.throws(() => packOrb(dir), (err: unknown) => err instanceof ConfigError && /^scripts\/latin1\.sh:2:9: not valid UTF-8 at byte offset 18 \(0xe9\)/.test(err.message));
+});

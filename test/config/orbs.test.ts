@@ -188,3 +188,9 @@ test('an executor argument names an executor of the scope that passes it', () =>
   assert.equal(image('with-orb-exec'), 'orb-image');
   assert.equal(image('with-mine'), 'my-image');
 });
+
+test('importing an orb file that is not UTF-8 is refused at its first bad byte', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'deckhand-orb-'));
+  writeFileSync(join(dir, 'orb.yml'), Buffer.concat([Buffer.from('version: 2.1\ndescription: "caf'), Buffer.from([0xe9]), Buffer.from('"\n')]));
+  assert.throws(() => emptyRegistry().import(join(dir, 'orb.yml'), parseOrbRef('acme/latin@1.0.0')!), (err: unknown) => err instanceof ConfigError && /orb\.yml:2:18: not valid UTF-8 at byte offset 30 \(0xe9\)/.test(err.message));
+});

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { MAX_CHUNK_BYTES } from '../../agent/output/wire/protocol.js';
-import { get, jobEntries, openFrame, sendEntries, sha256, startTestProcessor, streamJob, TestStream, type TestProcessor } from './support.js';
+import { get, jobEntries, keptLogger, openFrame, sendEntries, sha256, startTestProcessor, streamJob, TestStream, type TestProcessor } from './support.js';
 
 /** Output with invalid UTF-8, ANSI escapes, CRs and NULs, `size` bytes. */
 function awkwardBytes(size: number, seed = 1): Buffer {
@@ -335,5 +335,70 @@ describe('output processor: gRPC Stream', () => {
     const st = await late.status;
     assert.equal(st.code, status.FAILED_PRECONDITION);
     assert.match(st.details, /has finished/);
+  });
+
+  it('refuses a resent chunk whose bytes differ from the stored ones as a conflict, logs it, and keeps the stored bytes', async () => {
+    const logger = keptLogger();
+    const p = await processor({ logger });
+    const s = new TestStream(p.target, p.token('job-conflict'));
+    await s.send(openFrame('job-conflict'));
+    await s.resume();
+    await s.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: 0, data: Buffer.from('hello world\n') } }] } });
+    await s.acked(0, 'STDOUT', 12);
+    // the same bytes again are a harmless resend, also when they straddle the end
+    await s.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: 6, data: Buffer.from('world\nmore\n') } }] } });
+    await s.acked(0, 'STDOUT', 17);
+    // different bytes below the stored end: refused, even when the new tail would be fine
+    await s.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: 6, data: Buffer.from('WORLD\nnew tail\n') } }] } });
+    const st = await s.status;
+    assert.equal(st.code, status.ALREADY_EXISTS, st.details);
+    assert.match(st.details, /conflict in step 0 stdout: the resent chunk at offset 6 \(11 bytes already stored\) differs from the stored bytes at offset 6; stored output is never replaced/);
+    const refused = logger.lines.filter((l) => l.msg === 'stream refused' && l.fields.job === 'job-conflict');
+    assert.equal(refused.length, 1, JSON.stringify(logger.lines));
+    assert.equal(refused[0].level, 'warn');
+    assert.equal(refused[0].fields.code, 'ALREADY_EXISTS');
+    assert.match(String(refused[0].fields.error), /conflict in step 0 stdout/);
+    assert.equal(readFileSync(join(p.dataDir, 'jobs', 'job-conflict', 'streams', '0.stdout'), 'utf8'), 'hello world\nmore\n');
+
+    // a difference in the middle of a resend is found where it is, and the bytes after it are not stored
+    const again = new TestStream(p.target, p.token('job-conflict'));
+    await again.send(openFrame('job-conflict'));
+    await again.resume();
+    await again.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: 0, data: Buffer.from('hello wOrld\nmore\nand on') } }] } });
+    const st2 = await again.status;
+    assert.equal(st2.code, status.ALREADY_EXISTS);
+    assert.match(st2.details, /differs from the stored bytes at offset 7/);
+    assert.equal(readFileSync(join(p.dataDir, 'jobs', 'job-conflict', 'streams', '0.stdout'), 'utf8'), 'hello world\nmore\n');
+  });
+
+  it('refuses a finished job\'s id to another delivery at once, and gives the delivery that finished it its verdict again', async () => {
+    const p = await processor();
+    const out = Buffer.from('first run\n');
+    const first = new TestStream(p.target, p.token('job-once'));
+    await first.send(openFrame('job-once', 'build', 1, 'delivery-a'));
+    await first.resume();
+    await sendEntries(first, jobEntries([{ name: 'make', stdout: out }]));
+    assert.equal((await first.complete()).complete?.verified, true);
+    first.end();
+
+    // a second run under the same id: refused in answer to Open, before any Resume
+    const started = Date.now();
+    const second = new TestStream(p.target, p.token('job-once'));
+    await second.send(openFrame('job-once', 'build', 1, 'delivery-b'));
+    const st = await second.status;
+    assert.ok(Date.now() - started < 2000, `refused after ${Date.now() - started} ms`);
+    assert.equal(st.code, status.ALREADY_EXISTS);
+    assert.match(st.details, /^job job-once already finished at \d{4}-\d\d-\d\dT[\d:.]+Z \(complete\) and is another run's: a job id names one run of a job; stream this run under a new job id$/);
+    assert.equal(second.received.length, 0);
+
+    // the delivery that finished it (its Complete was lost, say) reconnects and gets the verdict again
+    const same = new TestStream(p.target, p.token('job-once'));
+    await same.send(openFrame('job-once', 'build', 1, 'delivery-a'));
+    await same.resume();
+    await sendEntries(same, jobEntries([{ name: 'make', stdout: out }]).slice(-1));
+    assert.deepEqual((await same.complete()).complete, { verified: true, message: '' });
+    same.end();
+    assert.equal((await same.status).code, status.OK);
+    assert.ok((await get(`${p.http}/api/jobs/job-once/steps/0/output`)).body.equals(out));
   });
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { credentials, makeGenericClientConstructor, Metadata, type ChannelCredentials, type Client, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
 import { CLIENT_KEEPALIVE, outputProcessorService, type AgentFrame, type Entry, type ProcessorFrame, type StreamKindName } from '../../agent/output/wire/protocol.js';
 import { startOutputProcessor, type OutputProcessorOptions, type RunningOutputProcessor } from '../../agent/processor/index.js';
-import { silentLogger } from '../../agent/daemon-log.js';
+import { silentLogger, type LogFields, type Logger, type LogLevel } from '../../agent/daemon-log.js';
 import { jobToken, loadSecret } from '../../agent/processor/tokens.js';
 
 export interface TestProcessor {
@@ -167,8 +167,15 @@ export async function sendEntries(stream: TestStream, entries: Entry[], perBatch
   for (let i = 0; i < entries.length; i += perBatch) await stream.send({ batch: { entries: entries.slice(i, i + perBatch) } });
 }
 
-export function openFrame(jobId: string, jobName = 'build', stepCount = 1): AgentFrame {
-  return { open: { jobId, jobName, startedUnixMs: Date.now(), environment: { CI: 'true' }, stepCount } };
+/** An Open for `jobId`; `deliveryId` names the run (omitted, as by clients that do not send it). */
+export function openFrame(jobId: string, jobName = 'build', stepCount = 1, deliveryId?: string): AgentFrame {
+  return { open: { jobId, jobName, startedUnixMs: Date.now(), environment: { CI: 'true' }, stepCount, ...(deliveryId !== undefined ? { deliveryId } : {}) } };
+}
+
+/** A logger that keeps every line, for tests that check what the processor logged. */
+export function keptLogger(): Logger & { lines: { level: LogLevel; msg: string; fields: LogFields }[] } {
+  const lines: { level: LogLevel; msg: string; fields: LogFields }[] = [];
+  return { lines, log: (level, msg, fields = {}) => lines.push({ level, msg, fields }) };
 }
 
 export function sha256(data: Buffer): Buffer {

@@ -1,5 +1,4 @@
 /**
- * `deckhand execute` end to end: the real CLI, a real Docker engine, the locally built test
  * images. Each test writes a config into a fresh git repository and runs one job.
  */
 import assert from 'node:assert/strict';
@@ -7,6 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, test } from 'node:test';
+import { parseOwner } from '../../agent/owner.js';
 import { BUSYBOX, DEBIAN, deckhandBin, execute, job, project } from '../support/execute.js';
 
 const bin = deckhandBin;
@@ -243,14 +243,19 @@ jobs:
     assert.deepEqual(leftovers(), []);
   });
 
-  test('the primary container removed mid-job fails the step, cleans up, no stack trace', async () => {
-    const r = await actOnceStarted(project(job(BUSYBOX, '      - run: echo started; sleep 60')), () => {
-      const ours = execFileSync('docker', ['ps', '-q', '--no-trunc', '--filter', 'label=com.deckhand.job'], { encoding: 'utf8' })
+  test('the primary container removed mid-job: an infrastructure failure (exit 2) that says so, cleaned up, no stack trace', async () => {
+    const r = await actOnceStarted(project(job(BUSYBOX, '      - run: echo started; sleep 60')), (child) => {
+      // only this run's containers: other suites run jobs on the same engine
+      const ours = execFileSync('docker', ['ps', '--no-trunc', '--filter', 'label=com.deckhand.job', '--format', '{{.ID}} {{.Label "com.deckhand.owner"}}'], { encoding: 'utf8' })
         .split('\n')
-        .filter((id) => id && ![...before].some((b) => id.startsWith(b)));
+        .map((row) => row.split(' '))
+        .filter(([, owner]) => parseOwner(owner ?? '')?.pid === child.pid)
+        .map(([id]) => id ?? '');
+      assert.ok(ours.length > 0, 'the run\'s primary container was not found by its owner label');
       execFileSync('docker', ['rm', '-f', ...ours]);
     });
-    assert.equal(r.code, 1, r.out);
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.out, /^the primary container was removed while "[^"]*sleep 60" ran \(exit 137\): something outside the job removed it; rerun the job$/m);
     assert.doesNotMatch(r.out, /\n\s+at /);
     assert.deepEqual(leftovers(), []);
   });

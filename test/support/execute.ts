@@ -2,7 +2,7 @@
  * Running the real `deckhand execute` in tests: a throwaway git repository holding a config, the
  * CLI run in it with its own DECKHAND_HOME, and the job's exit code, output and log file.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +33,8 @@ export function project(config: string, files: Record<string, string> = {}): str
 
 export function execute(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Run {
   const log = join(dir, 'job.log');
-  const r = spawnSync(process.execPath, [deckhandBin, 'execute', '--log-file', log, '--no-color', ...args], {
+  // `--` as the deckhand launcher passes it: else Node would read an --env-file in args itself
+  const r = spawnSync(process.execPath, ['--', deckhandBin, 'execute', '--log-file', log, '--no-color', ...args], {
     cwd: dir,
     encoding: 'utf8',
     env: { ...process.env, DECKHAND_HOME: join(dir, '.home'), ...env },
@@ -52,3 +53,30 @@ export function job(image: string, steps: string, extra = ''): string {
   return `version: 2.1\njobs:\n  build:\n    docker:\n      - image: ${image}\n${extra}    steps:\n${steps}\n`;
 }
 
+
+/**
+ * `deckhand execute` in `dir`, asynchronously: `onOutput` sees stdout as it grows (to kill the
+ * process, or close its stdout, at a chosen moment); resolves with the exit code or signal.
+ */
+export function executeAsync(
+  dir: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; onOutput?: (out: string, child: ChildProcessWithoutNullStreams) => void } = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string; pid: number }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [deckhandBin, 'execute', '--log-file', join(dir, 'job.log'), '--no-color', ...args], {
+      cwd: dir,
+      env: { ...process.env, DECKHAND_HOME: join(dir, '.home'), ...options.env },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+      options.onOutput?.(out, child);
+    });
+    // a test that closes stdout must not end the test process on the error
+    child.stdout.on('error', () => undefined);
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', (code, signal) => resolve({ code, signal, out, err, pid: child.pid ?? 0 }));
+  });
+}

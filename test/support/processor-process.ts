@@ -26,6 +26,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
+export interface ProcessorProcessOptions {
+  /** the data directory (kept by stop()); default: a fresh one, removed by stop() */
+  data?: string;
+  /** more flags for `deckhand output-processor` */
+  args?: string[];
+  /** run it as this user (the data directory must be theirs) */
+  user?: { uid: number; gid: number };
+}
+
 export class ProcessorProcess {
   readonly data: string;
   child: ChildProcess | undefined;
@@ -35,14 +44,23 @@ export class ProcessorProcess {
   private constructor(
     readonly grpcPort: number,
     readonly httpPort: number,
+    private readonly options: ProcessorProcessOptions,
   ) {
-    this.data = mkdtempSync(join(tmpdir(), 'deckhand-processor-'));
+    this.data = options.data ?? mkdtempSync(join(tmpdir(), 'deckhand-processor-'));
   }
 
-  static async start(): Promise<ProcessorProcess> {
-    const p = new ProcessorProcess(await freePort(), await freePort());
+  static async start(options: ProcessorProcessOptions = {}): Promise<ProcessorProcess> {
+    const p = new ProcessorProcess(await freePort(), await freePort(), options);
     await p.restart();
     return p;
+  }
+
+  /** The processor's log lines (JSON), parsed. */
+  logLines(): { level: string; msg: string; [field: string]: unknown }[] {
+    return this.log
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: string; msg: string });
   }
 
   get target(): string {
@@ -55,8 +73,9 @@ export class ProcessorProcess {
 
   /** Starts it (again) on the same ports and data folder, and waits until it answers. */
   async restart(): Promise<void> {
-    const child = spawn(process.execPath, [deckhandBin, 'output-processor', '--listen', this.target, '--data', this.data, '--http', `127.0.0.1:${this.httpPort}`], {
+    const child = spawn(process.execPath, [deckhandBin, 'output-processor', '--listen', this.target, '--data', this.data, '--http', `127.0.0.1:${this.httpPort}`, ...(this.options.args ?? [])], {
       stdio: ['ignore', 'ignore', 'pipe'],
+      ...(this.options.user ?? {}),
     });
     child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
     this.child = child;
@@ -114,7 +133,7 @@ export class ProcessorProcess {
   async stop(): Promise<void> {
     this.signal('SIGCONT');
     await this.kill();
-    rmSync(this.data, { recursive: true, force: true });
+    if (this.options.data === undefined) rmSync(this.data, { recursive: true, force: true });
   }
 }
 

@@ -6,11 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, pipeline, type Duplex, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { ContainerCreateOptions, ImageInspectInfo } from 'dockerode';
-import { ExecutorError, ExecutorUnavailableError, type ExecRequest, type Executor, type InteractiveExec, type InteractiveRequest, type StartupOutcome, type StartupScript, type RunningExec } from '../executor.js';
+import { ExecutorError, ExecutorUnavailableError, failedExec, type ExecRequest, type Executor, type InteractiveExec, type InteractiveRequest, type StartupOutcome, type StartupScript, type RunningExec } from '../executor.js';
 import type { ContainerSpec, PullPolicy, ResourceLimits } from './container-spec.js';
 import { containerHostnames, primaryCreateOptions, primaryIdles, serviceCreateOptions } from './containers.js';
 import { connectDocker, engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
-import { startExec } from './exec.js';
+import { ContainerStoppedError, startExec } from './exec.js';
 import { ensureImage, inspectImage } from './images.js';
 import { startInteractive } from './interactive.js';
 import { connectTcp, isJobHost, primaryAddress } from './job-ports.js';
@@ -48,6 +48,9 @@ export interface DockerExecutorOptions {
   engineReturnMs?: number;
 }
 
+/** How long teardown watches an engine that may be shutting down before it removes anyway. */
+const ENGINE_GOING_DOWN_MS = 5_000;
+
 export class DockerExecutor implements Executor {
   /** Distinguishes this instance's containers from other runs of the job. */
   readonly runId = randomBytes(6).toString('hex');
@@ -65,6 +68,8 @@ export class DockerExecutor implements Executor {
   private uncertain = false;
   /** the primary's address on its network, looked up at the first connect() */
   private address: Promise<string> | undefined;
+  /** A step's container stopped under it, perhaps because the engine is shutting down. */
+  private containerStopped = false;
 
   constructor(private readonly options: DockerExecutorOptions) {
     this.docker = options.docker ?? connectDocker();
@@ -83,15 +88,18 @@ export class DockerExecutor implements Executor {
 
   exec(request: ExecRequest): RunningExec {
     if (!this.primary) {
-      const exit = Promise.reject(new ExecutorError('exec() before prepare() finished; await prepare() first'));
-      return startFailed(exit);
+      return failedExec(new ExecutorError('exec() before prepare() finished; await prepare() first'));
     }
-    return startExec(this.primary, request, { killGraceMs: this.options.killGraceMs ?? 10_000 });
+    const running = startExec(this.primary, request, { killGraceMs: this.options.killGraceMs ?? 10_000 });
+    running.exit.catch((error: unknown) => {
+      if (error instanceof ContainerStoppedError) this.containerStopped = true;
+    });
+    return running;
   }
 
   interact(request: InteractiveRequest): InteractiveExec {
     if (!this.primary) {
-      const failed = startFailed(Promise.reject(new ExecutorError('interact() before prepare() finished; await prepare() first')));
+      const failed = failedExec(new ExecutorError('interact() before prepare() finished; await prepare() first'));
       return { ...failed, stdin: new PassThrough(), resize: async () => undefined, close: async () => undefined };
     }
     return startInteractive(this.primary, request, { killGraceMs: this.options.killGraceMs ?? 10_000 });
@@ -185,6 +193,7 @@ export class DockerExecutor implements Executor {
     // An engine that went away (restarted, say) may come back: wait for it a while, since
     // only the engine can remove what the job made.
     const deadline = Date.now() + (this.options.engineReturnMs ?? 20_000);
+    if (this.containerStopped) await this.whileEngineGoesDown();
     for (;;) {
       try {
         await this.removeEverything();
@@ -200,6 +209,23 @@ export class DockerExecutor implements Executor {
           `${failure.message}; once it is back, remove what the job left with: docker rm -f -v $(docker ps -aq --filter label=${RUN_LABEL}=${this.runId}); docker network prune --filter label=${RUN_LABEL}=${this.runId}`,
         );
       }
+    }
+  }
+
+  /**
+   * dockerd shutting down kills containers first and answers for a few seconds more: removals
+   * it acknowledges then are not done. After a container stopped under a step, wait (boundedly)
+   * to see whether the engine goes away; if it does, teardown waits for it to come back.
+   */
+  private async whileEngineGoesDown(): Promise<void> {
+    const until = Date.now() + ENGINE_GOING_DOWN_MS;
+    while (Date.now() < until) {
+      try {
+        await this.docker.ping();
+      } catch (error) {
+        if (isUnreachable(error)) return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
 
@@ -370,15 +396,6 @@ function toExecutorError(error: unknown, what: string): ExecutorError {
   if (error instanceof Error && error.name === 'AbortError') return new ExecutorError(`${what}: cancelled`);
   if (isUnreachable(error)) return new ExecutorUnavailableError(unreachableMessage(error));
   return new ExecutorError(`${what}: ${engineMessage(error)}`);
-}
-
-function startFailed(exit: Promise<never>): RunningExec {
-  exit.catch(() => undefined);
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.end();
-  stderr.end();
-  return { stdout, stderr, exit, signal: async () => undefined };
 }
 
 /** A HEAD on the archive endpoint (stat of a path). dockerode hands back the response as a

@@ -24,7 +24,8 @@ export function ecrRegion(image: string, fallback: string): string {
 export async function ecrCredentials(image: string, keys: AwsKeys, region: string): Promise<RegistryAuth> {
   // required, not import()ed: the bundle runs where import() has no loader (scripts/bundle.mjs)
   const { ECRClient, GetAuthorizationTokenCommand } = createRequire(import.meta.url)('@aws-sdk/client-ecr') as typeof import('@aws-sdk/client-ecr');
-  const client = new ECRClient({ region, credentials: keys, maxAttempts: 2 });
+  // a registry API that takes the connection and never answers must not hold the pull forever
+  const client = new ECRClient({ region, credentials: keys, maxAttempts: 2, requestHandler: { connectionTimeout: 10_000, requestTimeout: 30_000, throwOnRequestTimeout: true } });
   const fail = (reason: string): ExecutorError =>
     new ExecutorError(`cannot get an ECR token to pull image "${image}" (region ${region}): ${reason}; check the image's aws_auth keys`);
   try {

@@ -11,6 +11,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { ExecutorError, ExecutorUnavailableError, type ExecRequest, type ExecResult, type RunningExec } from '../executor.js';
+import { escalateOnAbort } from '../abort-escalation.js';
 import { demultiplex } from './demux.js';
 import { engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
 
@@ -37,6 +38,13 @@ export const SIGNALLER =
 
 /** How long the engine may take to report an exit once output has ended. */
 const EXIT_REPORT_MS = 5_000;
+/** A step's container stopped under it: the engine may be on its way down (teardown waits for it). */
+export class ContainerStoppedError extends ExecutorUnavailableError {
+  override readonly name: string = 'ContainerStoppedError';
+}
+
+/** How long a signalled command's container is watched for stopping too. */
+const STILL_RUNNING_MS = 500;
 
 export function startExec(container: Docker.Container, request: ExecRequest, settings: ExecSettings): RunningExec {
   const stdout = new PassThrough({ highWaterMark: settings.highWaterMark ?? 1 << 20 });
@@ -63,37 +71,24 @@ export function startExec(container: Docker.Container, request: ExecRequest, set
       throw describeFailure(error, request);
     }
 
-    // Abort: SIGTERM to the group, SIGKILL after the grace period, and as a
-    // last resort stop reading a stream that a stray process keeps open.
-    const timers: NodeJS.Timeout[] = [];
-    const onAbort = (): void => {
-      aborted = true;
-      void signal('SIGTERM').catch(() => undefined);
-      timers.push(
-        setTimeout(() => {
-          void signal('SIGKILL').catch(() => undefined);
-          timers.push(setTimeout(() => output.destroy(), EXIT_REPORT_MS).unref());
-        }, settings.killGraceMs).unref(),
-      );
-    };
-    if (request.signal?.aborted) onAbort();
-    else request.signal?.addEventListener('abort', onAbort, { once: true });
-
+    // as a last resort, stop reading a stream that a stray process keeps open
+    const escalation = escalateOnAbort(request.signal, { signal, killGraceMs: settings.killGraceMs, lastResort: () => output.destroy(), lastResortMs: EXIT_REPORT_MS });
     try {
       await demultiplex(output, stdout, stderr);
     } catch (error) {
       // Destroyed by the abort fallback: report what is known below.
-      if (!aborted) throw isUnreachable(error) ? describeFailure(error, request) : new ExecutorError(`lost the output of "${request.command.join(' ')}": ${engineMessage(error)}`);
+      if (!escalation.aborted) throw isUnreachable(error) ? describeFailure(error, request) : new ExecutorError(`lost the output of "${request.command.join(' ')}": ${engineMessage(error)}`);
     } finally {
-      request.signal?.removeEventListener('abort', onAbort);
-      timers.forEach(clearTimeout);
+      escalation.dispose();
     }
+    aborted = escalation.aborted;
     // A stray child that outlived SIGKILL keeps the exec "running": after an
     // abort, report it as killed rather than wait.
     const exitCode = await exitCodeOf(exec).catch((error: unknown) => {
       if (aborted) return 137;
       throw describeFailure(error, request);
     });
+    if (!aborted && exitCode >= 128) await assertContainerRuns(container, exitCode, request);
     return { exitCode, aborted };
   };
 
@@ -136,6 +131,40 @@ export async function exitCodeOf(exec: Docker.Exec): Promise<number> {
       throw new ExecutorError('the Docker engine did not report the exit code of a finished command within 5 s; check the engine (dockerd log)');
     }
     await sleep(20);
+  }
+}
+
+/**
+ * A command killed by a signal while its container stopped was not the job's doing: the engine
+ * is shutting down (it kills exec'd processes a moment before it marks their container exited)
+ * or someone stopped the container. Either way an infrastructure failure, not a failed step. A
+ * command killed inside a container that keeps running (the OOM killer, say) stays the step's
+ * own failure, as on CircleCI; telling the two apart costs such a step half a second.
+ */
+async function assertContainerRuns(container: Docker.Container, exitCode: number, request: ExecRequest): Promise<void> {
+  const what = `"${request.command.join(' ')}"`;
+  const runningUntil = Date.now() + STILL_RUNNING_MS;
+  let stoppedUntil: number | undefined;
+  for (;;) {
+    let state: Docker.ContainerInspectInfo['State'];
+    try {
+      state = (await container.inspect()).State;
+    } catch (error) {
+      if (isUnreachable(error)) throw new ExecutorUnavailableError(unreachableMessage(error));
+      if (engineStatus(error) === 404) throw new ExecutorUnavailableError(`the primary container was removed while ${what} ran (exit ${exitCode}): something outside the job removed it; rerun the job`);
+      throw describeFailure(error, request);
+    }
+    if (state.Running) {
+      if (Date.now() > runningUntil) return;
+    } else {
+      // an engine on its way down stops answering soon after: wait a moment, since that is the cause to name
+      stoppedUntil ??= Date.now() + STILL_RUNNING_MS;
+      if (Date.now() > stoppedUntil) {
+        const oom = state.OOMKilled ? ', its entrypoint killed by the OOM killer' : '';
+        throw new ContainerStoppedError(`the primary container stopped while ${what} ran (exit ${exitCode}${oom}): the engine shut down or someone stopped it; rerun the job`);
+      }
+    }
+    await sleep(100);
   }
 }
 

@@ -36,7 +36,7 @@ export async function removeCreated(docker: Docker, containers: CreatedContainer
 }
 
 /** Force-removes containers with their anonymous volumes, services first; returns what failed. */
-async function removeContainers(docker: Docker, containers: CreatedContainer[]): Promise<string[]> {
+export async function removeContainers(docker: Docker, containers: CreatedContainer[]): Promise<string[]> {
   const failures: string[] = [];
   // Services live in the primary's network namespace: remove them first.
   for (const wave of [containers.filter((c) => c.role !== 'primary'), containers.filter((c) => c.role === 'primary')]) {
@@ -55,7 +55,7 @@ async function removeContainers(docker: Docker, containers: CreatedContainer[]):
 }
 
 /** Removes the networks a label filter lists; returns what could not be removed. */
-async function removeNetworks(docker: Docker, filters: string): Promise<string[]> {
+export async function removeNetworks(docker: Docker, filters: string): Promise<string[]> {
   // The engine detaches a removed container's endpoint asynchronously, so a network can refuse
   // removal ("active endpoints") for a moment, or outlive a removal it acknowledged: retry
   // until the label lists none, for a bounded time.

@@ -7,6 +7,7 @@
 // window is only reopened as the reader takes bytes, so a slow reader slows the command down.
 
 import { constants } from 'node:os';
+import { escalateOnAbort } from '../abort-escalation.js';
 import { ExecutorError, type ExecRequest, type ExecResult, type RunningExec } from '../executor.js';
 import { sessionEnd, type SessionEnd, type VmConnection } from './connection.js';
 import { CommandOutput } from './command-output.js';
@@ -77,30 +78,16 @@ export function startExec(connection: VmConnection, request: ExecRequest, settin
     if (commandLine.stdin !== undefined) opened.end(commandLine.stdin);
     else opened.end();
 
-    // Abort: SIGTERM to the group, SIGKILL after the grace period, and as a last resort close
-    // the channel that a stray process keeps open.
-    const timers: NodeJS.Timeout[] = [];
-    const onAbort = (): void => {
-      aborted = true;
-      void signal('SIGTERM').catch(() => undefined);
-      timers.push(
-        setTimeout(() => {
-          void signal('SIGKILL').catch(() => undefined);
-          timers.push(setTimeout(() => opened.close(), AFTER_KILL_MS).unref());
-        }, settings.killGraceMs).unref(),
-      );
-    };
-    if (request.signal?.aborted) onAbort();
-    else request.signal?.addEventListener('abort', onAbort, { once: true });
-
+    // as a last resort, close the channel that a stray process keeps open
+    const escalation = escalateOnAbort(request.signal, { signal, killGraceMs: settings.killGraceMs, lastResort: () => opened.close(), lastResortMs: AFTER_KILL_MS });
     try {
       const exit = await status;
       settings.onExited?.();
       await Promise.all([stdout.ended, stderr.ended]);
+      aborted = escalation.aborted;
       return { exitCode: exitCodeOf(exit, aborted, what, connection.where), aborted };
     } finally {
-      request.signal?.removeEventListener('abort', onAbort);
-      timers.forEach(clearTimeout);
+      escalation.dispose();
       untrack();
     }
   };

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import type { VmAccess } from '../../vm/provider.js';
-import { ExecutorError, type ExecRequest, type Executor, type InteractiveExec, type InteractiveRequest, type RunningExec, type StartupOutcome, type StartupScript } from '../executor.js';
+import { ExecutorError, failedExec, type ExecRequest, type Executor, type InteractiveExec, type InteractiveRequest, type RunningExec, type StartupOutcome, type StartupScript } from '../executor.js';
 import { VmConnection, type ConnectionSettings } from './connection.js';
 import { copyIn, copyOut, exists, type CopySettings } from './copy.js';
 import { sendSignal, startExec, type Tracked } from './exec.js';
@@ -79,7 +79,7 @@ export class MachineExecutor implements Executor {
 
   exec(request: ExecRequest): RunningExec {
     const connection = this.connection;
-    if (!connection) return startFailed(this.notConnected('exec'));
+    if (!connection) return failedExec(this.notConnected('exec'));
     // what a new command does may change what an earlier lookup found
     this.lookup = undefined;
     return startExec(
@@ -101,7 +101,7 @@ export class MachineExecutor implements Executor {
 
   interact(request: InteractiveRequest): InteractiveExec {
     const connection = this.connection;
-    if (!connection) return { ...startFailed(this.notConnected('interact')), stdin: new PassThrough(), resize: async () => undefined, close: async () => undefined };
+    if (!connection) return { ...failedExec(this.notConnected('interact')), stdin: new PassThrough(), resize: async () => undefined, close: async () => undefined };
     this.lookup = undefined;
     return startInteractive(
       connection,
@@ -216,14 +216,4 @@ export class MachineExecutor implements Executor {
     if (this.tornDown) return new ExecutorError(`${operation}() after teardown(); the VM ${this.where} has been given back`);
     return new ExecutorError(`${operation}() before prepare() finished; await prepare() first`);
   }
-}
-
-function startFailed(error: ExecutorError): RunningExec {
-  const exit = Promise.reject(error);
-  exit.catch(() => undefined);
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.end();
-  stderr.end();
-  return { stdout, stderr, exit, signal: async () => undefined };
 }

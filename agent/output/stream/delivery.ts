@@ -7,10 +7,20 @@ import { streamKey } from './entries.js';
 import type { StoredState } from './spool.js';
 import { formatBytes } from '../../store/format-bytes.js';
 
-/** Raises `into` to `from` (what is stored only grows; an older, smaller Ack changes nothing). */
-export function advanceStored(into: StoredState, from: StoredState): void {
-  for (const [key, offset] of from.offsets) if (offset > (into.offsets.get(key) ?? 0)) into.offsets.set(key, offset);
-  if (from.nextSeq > into.nextSeq) into.nextSeq = from.nextSeq;
+/** Raises `into` to `from` (what is stored only grows; an older, smaller Ack changes nothing); true when anything rose. */
+export function advanceStored(into: StoredState, from: StoredState): boolean {
+  let moved = false;
+  for (const [key, offset] of from.offsets) {
+    if (offset > (into.offsets.get(key) ?? 0)) {
+      into.offsets.set(key, offset);
+      moved = true;
+    }
+  }
+  if (from.nextSeq > into.nextSeq) {
+    into.nextSeq = from.nextSeq;
+    moved = true;
+  }
+  return moved;
 }
 
 /**
@@ -61,13 +71,18 @@ export function undelivered(totals: Map<string, number>, events: number, stored:
   return { bytes, events: Math.max(0, events - stored.nextSeq) };
 }
 
+/** Why the agent stops delivering, for the processor's record of the job (report.complete is false). */
+export function formatGiveUp(r: DeliveryReport): string {
+  const missing = `${formatBytes(r.undeliveredBytes)} of ${formatBytes(r.totalBytes)} and ${r.undeliveredEvents} of ${r.totalEvents} events not delivered`;
+  const why = r.spoolError ? `the agent's spool failed: ${r.spoolError}` : r.lastError ? `last error: ${r.lastError}` : 'no answer from the processor';
+  return `${missing} after waiting ${(r.waitedMs / 1000).toFixed(1)}s (deadline ${(r.deadlineMs / 1000).toFixed(0)}s); ${why}`;
+}
+
 /** One line for the end of the job: delivered and verified, or what is missing and why. */
 export function formatDeliveryReport(r: DeliveryReport): string {
   const where = `job ${r.jobId} at ${r.target}`;
   if (r.complete && r.verified) return `output delivered and verified: ${where} (${formatBytes(r.totalBytes)}, ${r.totalEvents} events)`;
   if (r.complete) return `output delivered but NOT verified by the processor: ${where}: ${r.verifyMessage || 'no reason given'}`;
-  const missing = `${formatBytes(r.undeliveredBytes)} of ${formatBytes(r.totalBytes)} and ${r.undeliveredEvents} of ${r.totalEvents} events not delivered`;
-  const why = r.spoolError ? `the spool failed: ${r.spoolError}` : r.lastError ? `last error: ${r.lastError}` : 'no answer from the processor';
-  return `output NOT fully delivered: ${where}: ${missing} after waiting ${(r.waitedMs / 1000).toFixed(1)}s (deadline ${(r.deadlineMs / 1000).toFixed(0)}s); ${why}`;
+  return `output NOT fully delivered: ${where}: ${formatGiveUp(r)}`;
 }
 

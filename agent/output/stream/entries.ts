@@ -126,6 +126,11 @@ export class EntryEncoder {
     return this.finishedAt !== undefined;
   }
 
+  /** The job's result once its JobFinished is made, else undefined. */
+  get status(): JobStatus | undefined {
+    return this.finishedAt?.status;
+  }
+
   /** Events numbered so far (the next seq). */
   get eventCount(): number {
     return this.nextSeq;

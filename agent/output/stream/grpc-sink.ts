@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { UsageError } from '../../errors.js';
 import type { JobEvent, OutputSink } from '../events.js';
 import { Batcher } from './batcher.js';
-import { undelivered, type DeliveryReport } from './delivery.js';
+import { formatGiveUp, undelivered, type DeliveryReport } from './delivery.js';
 import { EntryEncoder, type OutputEntry } from './entries.js';
 import { Sender, type SenderOptions } from './sender.js';
 import { Spool } from './spool.js';
@@ -134,6 +134,9 @@ export class GrpcOutputSink implements OutputSink {
       waitedMs: Date.now() - endedAt,
       deadlineMs: this.options.deadlineMs,
     };
+    // without its verdict the processor would keep the job running: say why delivery ends here
+    // (within a cancel's limit, when one is set)
+    if (hasOutput && !this.result.complete) await this.sender.giveUp(formatGiveUp(this.result), this.encoder.status ?? '', (this.cap ?? Infinity) - Date.now());
     this.spool.dispose();
   }
 

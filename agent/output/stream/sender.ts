@@ -1,20 +1,28 @@
 /**
  * Sends the spool to the output processor over the `Stream` call, and keeps at it: one call per
  * connection attempt (Open → Resume says what is stored → send from there), Acks let the spool
- * drop what is stored, any error or disconnect starts a new attempt after a backoff. HTTP/2
- * keepalive pings find a dead or frozen peer; a handshake deadline finds a processor that accepts
- * connections but never answers. Writes wait for 'drain' (flow control), so a slow processor
- * makes the spool grow on disk, never the agent's memory.
+ * drop what is stored, any error or disconnect starts a new attempt after a backoff that doubles
+ * (with jitter, up to a cap) until an attempt gets something stored. HTTP/2 keepalive pings find
+ * a dead or frozen peer; a handshake deadline finds a processor that accepts connections but never
+ * answers. Writes wait for 'drain' (flow control), so a slow processor makes the spool grow on
+ * disk, never the agent's memory.
+ *
+ * Trouble is reported once, not once per retry: one line when the processor becomes unreachable
+ * or says it cannot store (a full disk: its status carries the `deckhand-store-error` trailer),
+ * one when it is back or storing again. A refusal no retry can fix (a wrong token, the job id
+ * taken by another run, a conflicting resend) ends delivery at once. When delivery stops without
+ * the processor's verdict, `giveUp` tells it, so it marks the job incomplete with the reason.
  *
  * Nothing here throws into the job: failures are recorded for the delivery report.
  */
+import { randomUUID } from 'node:crypto';
 import { credentials as grpcCredentials, Metadata, status as grpcStatus, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { CLIENT_KEEPALIVE, MAX_MESSAGE_BYTES, type ProcessorFrame } from '../wire/protocol.js';
 import { AttemptFailure } from './attempt-failure.js';
 import { advanceStored, unstored } from './delivery.js';
 import type { JobOpening } from './entries.js';
 import type { Spool, StoredState } from './spool.js';
-import { batchFrame, openFrame, outputProcessorClient, readProcessorFrame, type OutputStreamCall } from './wire-frames.js';
+import { batchFrame, giveUpFrame, openFrame, outputProcessorClient, readProcessorFrame, storeErrorOf, type OutputStreamCall } from './wire-frames.js';
 
 export interface SenderOptions {
   /** HOST:PORT of the processor */
@@ -33,14 +41,22 @@ export interface SenderOptions {
   keepaliveTimeoutMs?: number;
   /** how long Open may wait for Resume before the attempt is abandoned (default 10 s) */
   handshakeTimeoutMs?: number;
-  /** reconnect backoff: first wait and the cap (default 100 ms, 2 s) */
+  /** reconnect backoff: first wait and the cap (default 100 ms, 10 s) */
   backoffMs?: { initial: number; max: number };
   /** connection news for people (lost, back, refused); default: none */
   log?: (line: string) => void;
 }
 
-/** Errors no retry can fix: the processor refuses this agent or this protocol. */
-const FATAL = new Set<number>([grpcStatus.UNAUTHENTICATED, grpcStatus.PERMISSION_DENIED, grpcStatus.UNIMPLEMENTED]);
+export const DEFAULT_BACKOFF_MS = { initial: 100, max: 10_000 };
+
+/** How long telling the processor that delivery gave up may take (it only adds to a run that already lost output). */
+const GIVE_UP_WAIT_MS = 2000;
+
+/**
+ * Errors no retry can fix: the processor refuses this agent or this protocol, or the job's id is
+ * another run's (finished already, or its stored bytes differ from ours: ALREADY_EXISTS).
+ */
+const FATAL = new Set<number>([grpcStatus.UNAUTHENTICATED, grpcStatus.PERMISSION_DENIED, grpcStatus.UNIMPLEMENTED, grpcStatus.ALREADY_EXISTS]);
 
 /**
  * A TLS handshake that failed on a certificate (an unknown CA, a wrong name, a missing client
@@ -63,6 +79,8 @@ export interface CompleteAnswer {
 export class Sender {
   /** what the processor has durably stored */
   readonly stored: StoredState = { offsets: new Map(), nextSeq: 0 };
+  /** this run's delivery, sent in every Open: the processor refuses a finished job's id to any other */
+  readonly deliveryId = randomUUID();
   complete: CompleteAnswer | undefined;
   lastError: string | undefined;
   fatal: string | undefined;
@@ -75,8 +93,12 @@ export class Sender {
   private wakeSleep: (() => void) | undefined;
   private readonly credentials: ChannelCredentials;
   private readonly channelOptions: ChannelOptions;
-  private outage = false;
-  private resumedLastAttempt = false;
+  /** the trouble last reported to people, until it is over */
+  private reported: 'unreachable' | 'store' | undefined;
+  /** the last attempt got something stored (an Ack moved, or Complete): the backoff starts over */
+  private progressedLastAttempt = false;
+  /** some attempt reached Resume: the processor knows the job */
+  private everResumed = false;
   /** settles with the first attempt: the processor took the job (or is only unreachable for now), or refused it */
   private readonly admission: { promise: Promise<void>; resolve(): void; reject(err: Error): void };
   /** the spool's version when this attempt had sent everything (undefined while it has more to send) */
@@ -144,8 +166,9 @@ export class Sender {
         await this.attempt();
       } catch (err) {
         if (this.stopped) break;
-        // an attempt that got as far as Resume made progress: start the backoff over
-        if (this.resumedLastAttempt) attempt = 0;
+        // only an attempt that got something stored starts the backoff over: one that reaches
+        // Resume and then fails (a processor whose disk is full) must not retry in a tight loop
+        if (this.progressedLastAttempt) attempt = 0;
         this.failures++;
         const code = (err as { code?: number }).code;
         if (code === grpcStatus.DEADLINE_EXCEEDED && this.idleSince !== undefined) {
@@ -163,15 +186,56 @@ export class Sender {
           break;
         }
         this.admission.resolve();
-        if (!this.outage) {
-          this.outage = true;
-          this.options.log?.(`output processor ${this.options.target} unreachable (${this.lastError}); output is spooled and sent when it is back`);
-        }
+        this.reportTrouble(storeErrorOf(err) !== undefined ? 'store' : 'unreachable');
       }
       if (this.complete || this.stopped) break;
-      const { initial, max } = this.options.backoffMs ?? { initial: 100, max: 2000 };
-      const wait = Math.min(max, initial * 2 ** Math.min(attempt++, 16));
-      await this.sleep(wait * (0.75 + Math.random() * 0.5));
+      const { initial, max } = this.options.backoffMs ?? DEFAULT_BACKOFF_MS;
+      const wait = Math.min(max, initial * 2 ** Math.min(attempt++, 30));
+      // jitter down, never past the cap: agents that lost one processor together do not return together
+      await this.sleep(wait * (0.5 + Math.random() * 0.5));
+    }
+  }
+
+  /** One line when trouble starts or changes kind; nothing while it goes on. */
+  private reportTrouble(kind: 'unreachable' | 'store'): void {
+    if (this.reported === kind) return;
+    this.reported = kind;
+    const { target, jobId } = this.options;
+    this.options.log?.(
+      kind === 'store'
+        ? `output processor ${target} cannot store job ${jobId} (${this.lastError}); output is kept in the spool and resent with backoff`
+        : `output processor ${target} unreachable (${this.lastError}); output is spooled and sent when it is back`,
+    );
+  }
+
+  /**
+   * Tells the processor that delivery stops short of the job's verdict, so that it marks the job
+   * incomplete with `reason` instead of leaving it running. Only after `stop`, only when the
+   * processor knows the job and did not refuse it; for at most `waitMs` (2 s by default), errors
+   * ignored (a processor that never hears it marks the job after its abandon timeout).
+   */
+  async giveUp(reason: string, jobStatus: string, waitMs = GIVE_UP_WAIT_MS): Promise<void> {
+    if (!this.stopped || this.complete || this.fatal || !this.everResumed || !this.opening || waitMs <= 0) return;
+    const client = outputProcessorClient(this.options.target, this.credentials, this.channelOptions);
+    const metadata = new Metadata();
+    if (this.options.token) metadata.set('authorization', `Bearer ${this.options.token}`);
+    const call = client.stream(metadata);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, Math.min(waitMs, GIVE_UP_WAIT_MS));
+        call.on('data', () => undefined);
+        call.on('error', () => resolve());
+        call.on('status', () => resolve());
+        call.write(openFrame(this.options.jobId, this.options.stepCount, this.opening as JobOpening, this.deliveryId));
+        call.write(giveUpFrame(reason, jobStatus));
+        call.end();
+      });
+    } finally {
+      clearTimeout(timer);
+      call.on('error', () => undefined);
+      call.cancel();
+      client.close();
     }
   }
 
@@ -194,7 +258,7 @@ export class Sender {
     const resume = new Promise<void>((resolve) => (resumed = resolve));
     let completed: (c: CompleteAnswer) => void = () => undefined;
     const complete = new Promise<CompleteAnswer>((resolve) => (completed = resolve));
-    let reachedResume = false;
+    let progressed = false;
     this.idleSince = undefined;
     call.on('data', (frame: ProcessorFrame) => {
       let f;
@@ -204,17 +268,26 @@ export class Sender {
         failAttempt(err as Error);
         return;
       }
-      if (f.kind === 'complete') completed(f);
-      else {
-        advanceStored(this.stored, f.stored);
-        spool.release(this.stored);
-        if (f.kind === 'resume') resumed();
+      if (f.kind === 'complete') {
+        progressed = true;
+        completed(f);
+        return;
+      }
+      const moved = advanceStored(this.stored, f.stored);
+      spool.release(this.stored);
+      if (f.kind === 'resume') resumed();
+      else if (moved && !progressed) {
+        progressed = true;
+        if (this.reported === 'store') {
+          this.reported = undefined;
+          this.options.log?.(`output processor ${target} is storing job ${this.options.jobId} again`);
+        }
       }
     });
     call.on('error', (err: Error) => failAttempt(err));
     call.on('end', () => failAttempt(new Error('the processor closed the stream')));
     try {
-      call.write(openFrame(this.options.jobId, this.options.stepCount, this.opening as JobOpening));
+      call.write(openFrame(this.options.jobId, this.options.stepCount, this.opening as JobOpening, this.deliveryId));
       const timeout = this.options.handshakeTimeoutMs ?? 10_000;
       let timer: NodeJS.Timeout | undefined;
       const handshake = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer to Open within ${timeout / 1000}s`)), timeout)));
@@ -224,10 +297,10 @@ export class Sender {
       } finally {
         clearTimeout(timer);
       }
-      reachedResume = true;
+      this.everResumed = true;
       this.admission.resolve();
-      if (this.outage) {
-        this.outage = false;
+      if (this.reported === 'unreachable') {
+        this.reported = undefined;
         this.options.log?.(`output processor ${target} is back; resending from what it has stored`);
       }
       for (;;) {
@@ -248,7 +321,7 @@ export class Sender {
       this.complete = await failure.race(complete);
       call.end();
     } finally {
-      this.resumedLastAttempt = reachedResume;
+      this.progressedLastAttempt = progressed;
       this.abortAttempt = undefined;
       call.removeAllListeners('data');
       call.on('error', () => undefined); // a late error after cancel must not go unhandled

@@ -6,7 +6,7 @@ import { makeGenericClientConstructor, type ChannelCredentials, type ChannelOpti
 import type { OutputEntry } from './entries.js';
 import { streamKey, type JobOpening, type StreamKind } from './entries.js';
 import type { StoredState } from './spool.js';
-import { outputProcessorService, type AgentFrame, type Entry, type ProcessorFrame, type StreamKind as WireStreamKind } from '../wire/protocol.js';
+import { outputProcessorService, STORE_ERROR_TRAILER, type AgentFrame, type Entry, type ProcessorFrame, type StreamKind as WireStreamKind } from '../wire/protocol.js';
 
 export type OutputStreamCall = ClientDuplexStream<AgentFrame, ProcessorFrame>;
 
@@ -22,8 +22,19 @@ export function outputProcessorClient(target: string, credentials: ChannelCreden
   return new (clientConstructor as NonNullable<typeof clientConstructor>)(target, credentials, options);
 }
 
-export function openFrame(jobId: string, stepCount: number, opening: JobOpening): AgentFrame {
-  return { open: { jobId, jobName: opening.jobName, startedUnixMs: opening.startedUnixMs, environment: opening.environment, stepCount } };
+export function openFrame(jobId: string, stepCount: number, opening: JobOpening, deliveryId: string): AgentFrame {
+  return { open: { jobId, jobName: opening.jobName, startedUnixMs: opening.startedUnixMs, environment: opening.environment, stepCount, deliveryId } };
+}
+
+export function giveUpFrame(reason: string, jobStatus: string): AgentFrame {
+  return { giveUp: { reason, jobStatus } };
+}
+
+/** The errno a processor that cannot store put in its status's trailers (ENOSPC, EACCES, ...), if any. */
+export function storeErrorOf(err: unknown): string | undefined {
+  const metadata = (err as { metadata?: Metadata } | undefined)?.metadata;
+  const value = typeof metadata?.get === 'function' ? metadata.get(STORE_ERROR_TRAILER)[0] : undefined;
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
 }
 
 export function batchFrame(entries: OutputEntry[]): AgentFrame {

@@ -39,6 +39,12 @@ export const MAX_CHUNK_BYTES = 64 * 1024;
  */
 export const MAX_MESSAGE_BYTES = 1024 * 1024 + 64 * 1024;
 
+/**
+ * The trailer a processor that cannot store sets, with the errno it got (ENOSPC, EDQUOT, EACCES,
+ * EPERM, EROFS), so an agent tells a storage failure from an outage without parsing prose.
+ */
+export const STORE_ERROR_TRAILER = 'deckhand-store-error';
+
 /** Client pings at most this often; the server permits pings this often (see SERVER_KEEPALIVE). */
 export const KEEPALIVE_TIME_MS = 10_000;
 
@@ -69,6 +75,13 @@ export interface Open {
   startedUnixMs: number;
   environment: Record<string, string>;
   stepCount: number;
+  /** one run's delivery; '' from clients that do not send it (they count as one delivery) */
+  deliveryId?: string;
+}
+
+export interface GiveUp {
+  reason: string;
+  jobStatus: string;
 }
 
 export interface Chunk {
@@ -123,9 +136,10 @@ export interface Batch {
 }
 
 export interface AgentFrame {
-  frame?: 'open' | 'batch';
+  frame?: 'open' | 'batch' | 'giveUp';
   open?: Open;
   batch?: Batch;
+  giveUp?: GiveUp;
 }
 
 export interface StoredOffset {

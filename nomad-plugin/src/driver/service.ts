@@ -16,6 +16,10 @@ import { fingerprint } from './fingerprint.js';
 import { TaskStatsCollector, type ResourceUsage } from './stats.js';
 import { decodeTaskConfig, taskConfigSpec } from './task-config.js';
 import { DriverTask, signalName } from './task.js';
+import { reclaimOrphans } from '../../../agent/executor/docker/reclaim.js';
+
+/** How often the plugin removes what dead agents left on the engine (at a fingerprint). */
+const RECLAIM_PERIOD_MS = 5 * 60 * 1000;
 
 /** How often the fingerprint is sent again (as Nomad's own external drivers do). */
 const FINGERPRINT_PERIOD_MS = 30_000;
@@ -67,6 +71,7 @@ export class DeckhandDriver {
   private engine: Promise<Docker> | undefined;
   private readonly tasks = new Map<string, DriverTask>();
   readonly events = new TaskEventHub();
+  private reclaimedAt = 0;
 
   constructor(private readonly ctx: DriverContext) {}
 
@@ -169,9 +174,15 @@ export class DeckhandDriver {
     call.on('cancelled', () => (open = false));
     call.on('close', () => (open = false));
     while (open) {
-      const fp = await fingerprint(this.config, await this.docker(), this.ctx.version);
+      const docker = await this.docker();
+      const fp = await fingerprint(this.config, docker, this.ctx.version);
       if (!open) break;
       call.write(fp);
+      if (docker && Date.now() - this.reclaimedAt >= RECLAIM_PERIOD_MS) {
+        this.reclaimedAt = Date.now();
+        // what agents that died left on the engine (killed, out of memory, before a reboot)
+        await reclaimOrphans(docker, { said: (line) => this.ctx.log.log('warn', line) }).catch((err: unknown) => this.ctx.log.log('warn', `reclaiming left containers failed: ${err instanceof Error ? err.message : String(err)}`));
+      }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, FINGERPRINT_PERIOD_MS);
         call.once('cancelled', () => {

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { DockerExecutor } from '../../../agent/executor/docker/docker-executor.js';
-import { ExecutorError } from '../../../agent/executor/executor.js';
+import { ExecutorError, ExecutorUnavailableError } from '../../../agent/executor/executor.js';
+import { JOB_LABEL } from '../../../agent/executor/docker/labels.js';
 import { BUSYBOX, DEBIAN, collect, readAll, realEngine, uniqueJobId } from './engine-fixture.js';
 
 let docker: Docker;
@@ -142,5 +143,33 @@ describe('exec in a busybox primary (no bash)', () => {
     setTimeout(() => abort.abort(), 300);
     const result = await collect(run);
     assert.deepEqual([result.exitCode, result.aborted], [143, true]);
+  });
+});
+
+describe('a command killed by a signal', () => {
+  let executor: DockerExecutor;
+  const jobId = uniqueJobId('killed');
+  before(async () => {
+    docker = await realEngine();
+    executor = new DockerExecutor({ docker, jobId, containers: [{ image: BUSYBOX }], killGraceMs: 500 });
+    await executor.prepare();
+  });
+  after(() => executor?.teardown());
+
+  it('inside a container that keeps running is the command\'s own failure: exit 137', async () => {
+    const result = await collect(executor.exec({ command: ['/bin/sh', '-c', 'kill -9 $$'] }));
+    assert.deepEqual([result.exitCode, result.aborted], [137, false]);
+  });
+
+  it('because its container was stopped from outside is an infrastructure failure', async () => {
+    const run = executor.exec({ command: ['/bin/sh', '-c', 'echo up; sleep 1000'] });
+    const [primary] = await docker.listContainers({ filters: JSON.stringify({ label: [`${JOB_LABEL}=${jobId}`] }) });
+    assert.ok(primary);
+    setTimeout(() => void docker.getContainer(primary.Id).kill().catch(() => undefined), 300);
+    await assert.rejects(collect(run), (error: unknown) => {
+      assert.ok(error instanceof ExecutorUnavailableError, String(error));
+      assert.match(error.message, /^the primary container stopped while "\/bin\/sh -c echo up; sleep 1000" ran \(exit 137\): the engine shut down or someone stopped it; rerun the job$/);
+      return true;
+    });
   });
 });
