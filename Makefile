@@ -63,7 +63,7 @@ ENGINE_TESTS := \
 	cli/agent cli/env-file cli/machine-jobs cli/nomad-task \
 	job-tools/glob job-tools/halt job-tools/install job-tools/split \
 	output/backpressure output/stream/faults output/stream/memory output/stream/store-faults output/stream/streaming \
-	runner/engine-loss runner/execute runner/machine-job \
+	runner/engine-loss runner/execute runner/machine-job runner/ssh-sections \
 	steps/add-ssh-keys steps/checkout steps/persist-to-workspace steps/save-cache steps/setup-remote-docker steps/store-artifacts steps/store-test-results \
 	test-results/execute \
 	vm/aws-provider vm/docker-provider vm/static-provider \
