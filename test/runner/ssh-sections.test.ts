@@ -47,11 +47,17 @@ jobs:
       - image: ${BUSYBOX}
     steps:
       - run: echo started; sleep 300
+  on-a-machine:
+    machine: true
+    environment:
+      JOB_VARIABLE: from the job
+    steps:
+      - run: echo 'export FROM_BASH_ENV=yes' >> "$BASH_ENV"
 `;
 
-/** Job containers of the deckhand process `pid`, as its owner label names it. */
-function containersOf(pid: number): string[] {
-  return execFileSync('docker', ['ps', '-a', '--filter', 'label=com.deckhand.job', '--format', `{{.ID}} {{.Label "${OWNER_LABEL}"}}`], { encoding: 'utf8' })
+/** Job containers (and VMs, `label`) of the deckhand process `pid`, as its owner label names it. */
+function containersOf(pid: number, label = 'com.deckhand.job'): string[] {
+  return execFileSync('docker', ['ps', '-a', '--filter', `label=${label}`, '--format', `{{.ID}} {{.Label "${OWNER_LABEL}"}}`], { encoding: 'utf8' })
     .split('\n')
     .filter(Boolean)
     .map((row) => row.split(' '))
@@ -315,5 +321,50 @@ describe('deckhand execute --ssh: the hold and a cancel', { concurrency: false, 
     } finally {
       terminal.close();
     }
+  });
+});
+
+describe('deckhand execute --ssh on a machine job (a VM of the docker provider)', { concurrency: false, timeout: 300_000 }, () => {
+  test("sessions land in the VM as its user, in the working directory, with the job's environment; a terminal, scp and sftp work", async () => {
+    const key = clientKey('machine');
+    const job = startJob(project(DOCKER_JOB), ['--job', 'on-a-machine', '--ssh', '--ssh-authorized-keys', key.publicPath, '--ssh-host', '127.0.0.1', '--ssh-wait', '2m']);
+    await job.waitFor(/^Host key: .*$/m, 180_000);
+    const at = announced(job.output());
+    assert.ok(at, job.output());
+    assert.equal(at.line, `ssh -p ${at.endpoint.port} circleci@127.0.0.1`);
+    const holder = sshProcess(at.endpoint, key, ['-N']);
+    try {
+      await job.waitFor(/====>> Wait for SSH\n/);
+      const r = await ssh(at.endpoint, key, ['echo "$(id -un) $(pwd) $JOB_VARIABLE $FROM_BASH_ENV"; echo e >&2; exit 6']);
+      assert.deepEqual([r.code, r.stdout, r.stderr], [6, 'circleci /home/circleci/project from the job yes\n', 'e\n']);
+      const local = join(scratch, 'machine-ten-mb');
+      const data = randomBytes(10 * 1024 * 1024);
+      writeFileSync(local, data);
+      assert.equal((await scp(at.endpoint, key, local, remote(at.endpoint, '/tmp/by-scp'))).code, 0);
+      assert.equal((await scp(at.endpoint, key, remote(at.endpoint, '/tmp/by-scp'), join(scratch, 'machine-back'))).code, 0);
+      assert.ok(readFileSync(join(scratch, 'machine-back')).equals(data), 'scp round trip');
+      const batch = await sftp(at.endpoint, key, [`put ${local} /tmp/by-sftp`, `get /tmp/by-sftp ${join(scratch, 'machine-back-sftp')}`]);
+      assert.equal(batch.code, 0, batch.stderr);
+      assert.ok(readFileSync(join(scratch, 'machine-back-sftp')).equals(data), 'sftp round trip');
+      const terminal = await Terminal.start(['ssh', ...clientOptions(at.endpoint, key), '-t', '-p', String(at.endpoint.port), `circleci@${at.endpoint.host}`], { columns: 90, rows: 25 });
+      try {
+        await terminal.waitFor(/[#$]\s*$/);
+        terminal.type('echo "[$JOB_VARIABLE]"; stty size');
+        await terminal.waitFor(/^\[from the job\]\n25 90$/m);
+        terminal.resize(120, 40);
+        terminal.type('stty size');
+        await terminal.waitFor(/^40 120$/m);
+        terminal.type('exit 2');
+        await terminal.waitFor(/\[exited 2\]/);
+      } finally {
+        terminal.close();
+      }
+    } finally {
+      await holder.stop();
+    }
+    const r = await job.ended;
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /The last session left: the job ends\./);
+    assert.deepEqual(containersOf(r.pid, 'com.deckhand.vm=1'), []);
   });
 });
