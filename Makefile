@@ -91,6 +91,7 @@ bench: build images
 	node dist/bench/machine-ssh.js
 	node dist/bench/nomad-plugin.js
 	node dist/bench/reclaim.js
+	node dist/bench/debug-ssh.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
 run: build images
