@@ -299,6 +299,28 @@ describe('deckhand execute --ssh: the hold and a cancel', { concurrency: false, 
     assert.deepEqual(containersOf(r.pid), []);
   });
 
+  test('a session still open at --ssh-max-hold is closed, and the job ends with its steps\' result', async () => {
+    const job = startJob(dir, ['--job', 'fails', '--ssh', '--ssh-authorized-keys', key.publicPath, '--ssh-host', '127.0.0.1', '--ssh-wait', '5m', '--ssh-max-hold', '4s']);
+    await job.waitFor(/^Host key: .*$/m);
+    const at = announced(job.output());
+    assert.ok(at);
+    const session = sshProcess(at.endpoint, key, ['-N']);
+    try {
+      await job.waitFor(/====>> Wait for SSH\n/);
+      const t0 = Date.now();
+      const r = await job.ended;
+      const took = Date.now() - t0;
+      assert.ok(took > 3_000 && took < 12_000, `held ${took} ms for a 4 s maximum`);
+      assert.match(r.out, /The job was held 4s, its longest: the sessions are closed and the job ends\./);
+      assert.equal(r.code, 1);
+      // the client is cut off with the job
+      assert.equal(await Promise.race([session.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 10_000))]), 255);
+      assert.deepEqual(containersOf(r.pid), []);
+    } finally {
+      await session.stop();
+    }
+  });
+
   test('a cancel while a session is open ends the session and the job cleanly', async () => {
     const job = startJob(dir, ['--job', 'long', '--ssh', '--ssh-authorized-keys', key.publicPath, '--ssh-host', '127.0.0.1', '--ssh-wait', '5m']);
     await job.waitFor(/^started$/m);
