@@ -115,7 +115,7 @@ export class JobSsh {
     }[why];
     this.say(said);
     await this.close();
-    this.sink.event({ type: 'step-end', index, status: 'success', durationMs: Date.now() - t0 });
+    this.sink.event({ type: 'step-end', index, status: why === 'canceled' ? 'canceled' : 'success', durationMs: Date.now() - t0 });
   }
 
   /** Closes every session and stops listening. Idempotent. */
