@@ -4,12 +4,13 @@
  * output; bad assignments stop before anything starts; the core's own limits hold.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { JobAssignment } from '../../agent/assignment/assignment.js';
 import { BUSYBOX, deckhandBin, execute, job, project } from '../support/execute.js';
+import { leftByEndedRuns, newLeftovers } from '../support/leftovers.js';
 
 interface Run {
   code: number | null;
@@ -36,12 +37,6 @@ function normalised(log: string): string {
     .replace(/\d+(\.\d+)?m?s\b/g, 'T')
     .replace(/Copied .*\n/g, 'Copied\n')
     .replace(/Time to start containers: .*\n/g, '');
-}
-
-/** Containers and networks labelled by deckhand. */
-function labelled(): string[] {
-  const ids = (args: string[]) => execFileSync('docker', [...args, '--filter', 'label=com.deckhand.job'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  return [...ids(['ps', '-aq']), ...ids(['network', 'ls', '-q'])];
 }
 
 describe('deckhand agent run', { concurrency: false, timeout: 300_000 }, () => {
@@ -129,13 +124,13 @@ describe('deckhand agent run', { concurrency: false, timeout: 300_000 }, () => {
     const assignment = JSON.parse(printed.stdout) as JobAssignment;
     assignment.limits.maxRunSeconds = 3;
     writeFileSync(join(dir, 'limited.json'), JSON.stringify(assignment));
-    const before = labelled();
+    const before = leftByEndedRuns();
     const t0 = Date.now();
     const r = agentRun(dir, ['--assignment', join(dir, 'limited.json')]);
     const took = Date.now() - t0;
     assert.equal(r.code, 1, r.err);
     assert.match(r.out, /the job ran past its maximum run time of 3s \(limits\.maxRunSeconds\)/);
     assert.ok(took < 30_000, `ended ${took} ms after it started (limit 3 s, step grace 10 s)`);
-    assert.deepEqual(labelled().filter((id) => !before.includes(id)), []);
+    assert.deepEqual(newLeftovers(before), []);
   });
 });

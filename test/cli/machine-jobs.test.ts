@@ -6,34 +6,16 @@
  * is not the one in the pool.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import ssh2 from 'ssh2';
-import { OWNER_LABEL } from '../../agent/executor/docker/labels.js';
-import { ownerState, parseOwner } from '../../agent/owner.js';
 import { DockerVmProvider } from '../../agent/vm/docker-provider.js';
-import { VM_SCOPE_LABEL } from '../../agent/vm/docker-vm-spec.js';
 import type { Vm } from '../../agent/vm/provider.js';
 import { deckhandBin, execute, project } from '../support/execute.js';
+import { containersOwnedBy, leftByEndedRuns, newLeftovers } from '../support/leftovers.js';
 import { uniqueScope, vmRequest } from '../vm/vm-fixture.js';
-
-/**
- * Deckhand's VMs and job containers on the engine that no running process owns: what an ended
- * run left. Other suites run jobs on the same engine meanwhile; theirs have live owners, and
- * their VM tests label VMs with a scope of their own.
- */
-function leftByEndedRuns(): string[] {
-  const rows = (filter: string) =>
-    execFileSync('docker', ['ps', '-a', '--filter', filter, '--format', `{{.ID}} {{.Label "${OWNER_LABEL}"}} {{.Label "${VM_SCOPE_LABEL}"}}`], { encoding: 'utf8' })
-      .split('\n')
-      .filter(Boolean)
-      .map((row) => row.split(' '));
-  return [...rows('label=com.deckhand.vm=1'), ...rows('label=com.deckhand.job')]
-    .filter(([, owner, scope]) => !scope && ownerState(parseOwner(owner ?? '') ?? { machine: '', boot: '', pid: 0, start: '' }) === 'gone')
-    .map(([id]) => id ?? '');
-}
 
 const MACHINE_JOB = `version: 2.1
 jobs:
@@ -89,15 +71,8 @@ describe('machine jobs', { concurrency: false, timeout: 600_000 }, () => {
   before(() => {
     before0 = leftByEndedRuns();
   });
-  after(async () => {
-    // an agent another suite kills on purpose leaves its containers until that suite reclaims them
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const left = leftByEndedRuns().filter((id) => !before0.includes(id));
-      if (left.length === 0) break;
-      if (Date.now() > deadline) assert.deepEqual(left, [], 'every VM and container is gone');
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
+  after(() => {
+    assert.deepEqual(newLeftovers(before0), [], 'every VM and container is gone');
   });
 
   test('a machine job on a docker-provider VM: checkout, cache, workspace, artifacts, test results, background step, halt', () => {
@@ -142,10 +117,11 @@ describe('machine jobs', { concurrency: false, timeout: 600_000 }, () => {
 
   test('a VM killed mid-step: exit 2, one clear reason, nothing left behind', async () => {
     const dir = project('version: 2.1\njobs:\n  build:\n    machine: true\n    steps:\n      - run: echo started; sleep 60\n      - run:\n          when: always\n          command: echo never\n');
-    const r = await runUntil(dir, ['execute', '--job', 'build'], /\nstarted\n/, () => {
-      for (const id of execFileSync('docker', ['ps', '-q', '--filter', 'label=com.deckhand.vm=1', '--filter', 'label=com.deckhand.vm.purpose=machine'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
-        if (!before0.includes(id)) execFileSync('docker', ['kill', id]);
-      }
+    const r = await runUntil(dir, ['execute', '--job', 'build'], /\nstarted\n/, (child) => {
+      // only this run's VM: other suites run jobs on the same engine
+      const vms = containersOwnedBy(child.pid, 'label=com.deckhand.vm.purpose=machine');
+      assert.equal(vms.length, 1, 'the run\'s VM was not found by its owner label');
+      execFileSync('docker', ['kill', ...vms]);
     });
     assert.equal(r.code, 2, r.out + r.err);
     assert.match(r.out, /lost the connection to VM 127\.0\.0\.1:\d+/);
@@ -214,7 +190,7 @@ function execFileSyncResult(cmd: string, args: string[], cwd: string): { code: n
 }
 
 /** Runs deckhand in `dir`; calls `act` once stdout matches `when`. */
-function runUntil(dir: string, args: string[], when: RegExp, act: () => void): Promise<{ code: number | null; out: string; err: string }> {
+function runUntil(dir: string, args: string[], when: RegExp, act: (child: ChildProcess) => void): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [deckhandBin, ...args, '--no-color', '--log-file', join(dir, 'job.log')], { cwd: dir, env: { ...process.env, DECKHAND_HOME: join(dir, '.home') } });
     let out = '';
@@ -224,7 +200,7 @@ function runUntil(dir: string, args: string[], when: RegExp, act: () => void): P
       out += d.toString();
       if (!acted && when.test(out)) {
         acted = true;
-        act();
+        act(child);
       }
     });
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));

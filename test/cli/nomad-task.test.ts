@@ -5,7 +5,7 @@
  * Nomad itself cannot run on these machines; everything it hands the task is reproduced exactly.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -15,6 +15,7 @@ import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import type { JobAssignment } from '../../agent/assignment/assignment.js';
 import { BUSYBOX, deckhandBin, job, project } from '../support/execute.js';
+import { leftByEndedRuns, newLeftovers } from '../support/leftovers.js';
 import { clientKey, ssh as sshRun, type Ran } from '../support/openssh.js';
 import { ProcessorProcess } from '../support/processor-process.js';
 
@@ -107,11 +108,6 @@ async function freeLoopbackPort(): Promise<number> {
   const port = (server.address() as { port: number }).port;
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-function labelled(): string[] {
-  const ids = (args: string[]) => execFileSync('docker', [...args, '--filter', 'label=com.deckhand.job'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  return [...ids(['ps', '-aq']), ...ids(['network', 'ls', '-q'])];
 }
 
 describe('deckhand agent nomad-task', { concurrency: false, timeout: 300_000 }, () => {
@@ -250,7 +246,7 @@ describe('deckhand agent nomad-task', { concurrency: false, timeout: 300_000 }, 
       const jobId = `nomad-kill-${Date.now()}`;
       a.output = { processor: processor.target, jobId, tokenSecretFile: processor.secretFile, deadlineSeconds: 60 };
       writeFileSync(join(task.taskDir, 'payload'), JSON.stringify(a));
-      const before = labelled();
+      const before = leftByEndedRuns();
       let killedAt = 0;
       const r = await runTask(task, ['--kill-timeout', '10s'], (out, child) => {
         if (!killedAt && /\nstarted\n/.test(out)) {
@@ -264,7 +260,7 @@ describe('deckhand agent nomad-task', { concurrency: false, timeout: 300_000 }, 
       assert.ok(took < 10_000, `ended ${took} ms after SIGTERM; the kill timeout is 10 s`);
       assert.match(r.out, /got TERM/, 'the step got SIGTERM first');
       assert.doesNotMatch(r.out, /\nnever\n/);
-      assert.deepEqual(labelled().filter((id) => !before.includes(id)), [], 'nothing left behind');
+      assert.deepEqual(newLeftovers(before), [], 'nothing left behind');
       assert.ok(r.logs.some((l) => l.msg === 'output delivered'), r.err);
       const stored = (await processor.output(jobId, 0)).toString();
       assert.match(stored, /^started\ngot TERM\n/);

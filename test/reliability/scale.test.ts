@@ -4,17 +4,13 @@
  * as it should, leave nothing behind, and keep the agent's memory bounded.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { BUSYBOX, deckhandBin, job, project } from '../support/execute.js';
+import { leftByEndedRuns, newLeftovers } from '../support/leftovers.js';
 import { watchPeakMemory } from '../support/peak-memory.js';
-
-function deckhandThings(): string[] {
-  const list = (args: string[]) => execFileSync('docker', [...args, '--filter', 'label=com.deckhand.owner'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  return [...list(['ps', '-aq']), ...list(['network', 'ls', '-q'])];
-}
 
 /** Runs deckhand in `dir` to its end, with its peak resident memory (KiB). */
 function deckhand(dir: string, args: string[]): Promise<{ code: number | null; out: string; err: string; peakKb: number }> {
@@ -31,14 +27,14 @@ function deckhand(dir: string, args: string[]): Promise<{ code: number | null; o
 
 describe('scale', { concurrency: false, timeout: 900_000 }, () => {
   test('30 jobs at once in one deckhand run: all succeed, nothing is left', async () => {
-    const before = deckhandThings();
+    const before = leftByEndedRuns();
     const jobs = Array.from({ length: 30 }, (_, i) => `  job${i}:\n    docker: [{image: ${BUSYBOX}}]\n    steps:\n      - run: sleep 1; echo done-${i}\n`).join('');
     const names = Array.from({ length: 30 }, (_, i) => `job${i}`).join(', ');
     const dir = project(`version: 2.1\njobs:\n${jobs}workflows:\n  all:\n    jobs: [${names}]\n`);
     const r = await deckhand(dir, ['run', '--max-parallel', '30', '--log-dir', join(dir, 'logs')]);
     assert.equal(r.code, 0, r.out.slice(-3000) + r.err);
     for (let i = 0; i < 30; i++) assert.match(r.out, new RegExp(`\\[job${i}\\]\\s+done-${i}\\n`));
-    assert.deepEqual(deckhandThings().filter((id) => !before.includes(id)), []);
+    assert.deepEqual(newLeftovers(before), []);
   });
 
   test('a machine job of 10,000 steps runs to its end with bounded memory', async () => {

@@ -6,19 +6,15 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, test } from 'node:test';
-import { parseOwner } from '../../agent/owner.js';
 import { BUSYBOX, DEBIAN, deckhandBin, execute, job, project } from '../support/execute.js';
+import { containersOwnedBy, leftByEndedRuns, newLeftovers } from '../support/leftovers.js';
 
 const bin = deckhandBin;
 
-/** Containers and networks labelled by deckhand that were not there before the test. */
-function labelled(): Set<string> {
-  const ids = (args: string[]) => execFileSync('docker', [...args, '--filter', 'label=com.deckhand.job'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  return new Set([...ids(['ps', '-aq']), ...ids(['network', 'ls', '-q'])]);
-}
-let before = new Set<string>();
+let before: string[] = [];
+/** What this test's runs left on the engine. */
 function leftovers(): string[] {
-  return [...labelled()].filter((id) => !before.has(id));
+  return newLeftovers(before);
 }
 
 /** Runs `deckhand execute` in `dir` and calls `act` once the step has printed "started". */
@@ -44,7 +40,7 @@ async function actOnceStarted(dir: string, act: (child: ChildProcess) => void): 
 
 describe('deckhand execute', { concurrency: false }, () => {
   beforeEach(() => {
-    before = labelled();
+    before = leftByEndedRuns();
   });
 
   test('a passing job: step headers, output, exit 0, full log, nothing left behind', () => {
@@ -246,11 +242,7 @@ jobs:
   test('the primary container removed mid-job: an infrastructure failure (exit 2) that says so, cleaned up, no stack trace', async () => {
     const r = await actOnceStarted(project(job(BUSYBOX, '      - run: echo started; sleep 60')), (child) => {
       // only this run's containers: other suites run jobs on the same engine
-      const ours = execFileSync('docker', ['ps', '--no-trunc', '--filter', 'label=com.deckhand.job', '--format', '{{.ID}} {{.Label "com.deckhand.owner"}}'], { encoding: 'utf8' })
-        .split('\n')
-        .map((row) => row.split(' '))
-        .filter(([, owner]) => parseOwner(owner ?? '')?.pid === child.pid)
-        .map(([id]) => id ?? '');
+      const ours = containersOwnedBy(child.pid);
       assert.ok(ours.length > 0, 'the run\'s primary container was not found by its owner label');
       execFileSync('docker', ['rm', '-f', ...ours]);
     });

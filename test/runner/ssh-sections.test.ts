@@ -15,10 +15,9 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { OWNER_LABEL } from '../../agent/executor/docker/labels.js';
-import { parseOwner } from '../../agent/owner.js';
 import { clientKey, remote, run, scp, sftp, ssh, sshProcess, Terminal, clientOptions, type ClientKey, type Endpoint } from '../support/openssh.js';
 import { BUSYBOX, DEBIAN, executeAsync, project } from '../support/execute.js';
+import { ownedBy } from '../support/leftovers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'deckhand-ssh-e2e-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -54,25 +53,6 @@ jobs:
     steps:
       - run: echo 'export FROM_BASH_ENV=yes' >> "$BASH_ENV"
 `;
-
-/** Job containers (and VMs, `label`) of the deckhand process `pid`, as its owner label names it. */
-function containersOf(pid: number, label = 'com.deckhand.job'): string[] {
-  return execFileSync('docker', ['ps', '-a', '--filter', `label=${label}`, '--format', `{{.ID}} {{.Label "${OWNER_LABEL}"}}`], { encoding: 'utf8' })
-    .split('\n')
-    .filter(Boolean)
-    .map((row) => row.split(' '))
-    .filter(([, owner]) => parseOwner(owner ?? '')?.pid === pid)
-    .map(([id]) => id ?? '');
-}
-
-function networksOf(pid: number): string[] {
-  return execFileSync('docker', ['network', 'ls', '--filter', 'label=com.deckhand.job', '--format', `{{.ID}} {{.Label "${OWNER_LABEL}"}}`], { encoding: 'utf8' })
-    .split('\n')
-    .filter(Boolean)
-    .map((row) => row.split(' '))
-    .filter(([, owner]) => parseOwner(owner ?? '')?.pid === pid)
-    .map(([id]) => id ?? '');
-}
 
 interface Announced {
   endpoint: Endpoint;
@@ -275,8 +255,7 @@ describe('deckhand execute --ssh on Docker, with OpenSSH clients', { concurrency
     assert.ok(Date.now() - left < 10_000, 'the job ends soon after the last session leaves');
     assert.match(r.out, /The last session left: the job ends\./);
     assert.equal(r.code, 0, r.out);
-    assert.deepEqual(containersOf(r.pid), []);
-    assert.deepEqual(networksOf(r.pid), []);
+    assert.deepEqual(ownedBy(r.pid), []);
   });
 });
 
@@ -296,7 +275,7 @@ describe('deckhand execute --ssh: the hold and a cancel', { concurrency: false, 
     assert.ok(Date.now() - t0 < 8_000, 'ended soon after the 2 s wait');
     assert.match(r.out, /No session in 2s: the job ends\./);
     assert.equal(r.code, 1, 'the steps failed, so the job did');
-    assert.deepEqual(containersOf(r.pid), []);
+    assert.deepEqual(ownedBy(r.pid), []);
   });
 
   test('a session still open at --ssh-max-hold is closed, and the job ends with its steps\' result', async () => {
@@ -315,7 +294,7 @@ describe('deckhand execute --ssh: the hold and a cancel', { concurrency: false, 
       assert.equal(r.code, 1);
       // the client is cut off with the job
       assert.equal(await Promise.race([session.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 10_000))]), 255);
-      assert.deepEqual(containersOf(r.pid), []);
+      assert.deepEqual(ownedBy(r.pid), []);
     } finally {
       await session.stop();
     }
@@ -336,8 +315,7 @@ describe('deckhand execute --ssh: the hold and a cancel', { concurrency: false, 
       assert.equal(r.code, 130, r.out);
       // the client is told: its session ends with the job
       await terminal.waitFor(/\[exited \d+\]/, 15_000);
-      assert.deepEqual(containersOf(r.pid), []);
-      assert.deepEqual(networksOf(r.pid), []);
+      assert.deepEqual(ownedBy(r.pid), []);
       const refused = await run('ssh', [...clientOptions(at.endpoint, key), '-p', String(at.endpoint.port), `root@${at.endpoint.host}`, 'true']);
       assert.equal(refused.code, 255, 'nothing listens after the job');
     } finally {
@@ -387,6 +365,6 @@ describe('deckhand execute --ssh on a machine job (a VM of the docker provider)'
     const r = await job.ended;
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /The last session left: the job ends\./);
-    assert.deepEqual(containersOf(r.pid, 'com.deckhand.vm=1'), []);
+    assert.deepEqual(ownedBy(r.pid), [], 'the VM and its containers are gone');
   });
 });

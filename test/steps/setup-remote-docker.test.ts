@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import { execute, project } from '../support/execute.js';
+import { leftByEndedRuns, newLeftovers } from '../support/leftovers.js';
 
 const PRIMARY = 'deckhand-test/vm:bookworm';
 
@@ -34,14 +35,8 @@ jobs:
 
 const DOCKERFILE = 'FROM local/busybox\nRUN echo built-on-the-remote-engine > /built\nCMD ["cat", "/built"]\n';
 
-/** Deckhand's VMs, job containers and job networks now on the engine. */
-function leftovers(): string[] {
-  const list = (args: string[]) => execFileSync('docker', args, { encoding: 'utf8' }).split('\n').filter(Boolean);
-  return [...list(['ps', '-aq', '--filter', 'label=com.deckhand.vm=1']), ...list(['ps', '-aq', '--filter', 'label=com.deckhand.job']), ...list(['network', 'ls', '-q', '--filter', 'label=com.deckhand.job'])];
-}
-
 describe('setup_remote_docker', { concurrency: false, timeout: 600_000 }, () => {
-  const before = leftovers();
+  const before = leftByEndedRuns();
   const volumes: string[] = [];
   after(() => {
     for (const v of volumes) execFileSync('docker', ['volume', 'rm', '-f', v], { stdio: 'ignore' });
@@ -64,7 +59,7 @@ describe('setup_remote_docker', { concurrency: false, timeout: 600_000 }, () => 
     assert.match(r.out, /\nbuilt-on-the-remote-engine\n/);
     assert.match(r.out, /\nno certificate: refused \(.*(certificate|alert|handshake)/i);
     assert.match(r.out, /\nwith certificate: accepted\n/);
-    assert.deepEqual(leftovers().filter((id) => !before.includes(id)), [], 'the VM, the primary and the job network are gone');
+    assert.deepEqual(newLeftovers(before), [], 'the VM, the primary and the job network are gone');
   });
 
   test('docker_layer_caching: the second build of the project reuses the first one\'s layers', () => {
@@ -79,6 +74,6 @@ describe('setup_remote_docker', { concurrency: false, timeout: 600_000 }, () => 
     const second = execute(dir, []);
     assert.equal(second.code, 0, second.out + second.err);
     assert.match(second.out, /Step 2\/3 : RUN echo built-on-the-remote-engine > \/built\n ---> Using cache\n/);
-    assert.deepEqual(leftovers().filter((id) => !before.includes(id)), []);
+    assert.deepEqual(newLeftovers(before), []);
   });
 });

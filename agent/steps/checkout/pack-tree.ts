@@ -40,6 +40,9 @@ export interface PackedTree {
  */
 export function packTree(root: string, paths: Iterable<string>, owner: ContainerUser): PackedTree {
   const pack = tar.pack();
+  // Failures reach the caller through `done`; once the reader has let go of the pack (it failed,
+  // or the copy was refused), nobody listens for the pack's own 'error' any more.
+  pack.on('error', () => undefined);
   const stats: PackStats = { files: 0, directories: 0, symlinks: 0, bytes: 0, skipped: [] };
   const packedDirectories = new Set<string>();
 
@@ -91,15 +94,23 @@ export function packTree(root: string, paths: Iterable<string>, owner: Container
   };
 
   const done = produce().catch((error: unknown) => {
-    // Errors from the file system carry a code (ENOENT, EACCES…); the rest come from the pack being torn down.
-    const local = error instanceof LocalReadError || (error instanceof Error && 'code' in error && typeof error.code === 'string');
-    const failure = local && !(error instanceof LocalReadError) ? new LocalReadError((error as Error).message) : error;
+    const failure = asLocalReadError(error);
     pack.destroy(failure instanceof Error ? failure : new Error(String(failure)));
     throw failure;
   });
   // The caller learns of failures from `done`; the stream just ends with the error.
   done.catch(() => undefined);
   return { stream: Readable.from(pack, { objectMode: false }), done };
+}
+
+/**
+ * A failure of the local file system as a LocalReadError; anything else as it is. File system
+ * errors name their system call (lstat, open…); the rest come from the pack being torn down by
+ * its reader (whose ERR_STREAM_PREMATURE_CLOSE has a code too, but no system call).
+ */
+export function asLocalReadError(error: unknown): unknown {
+  if (error instanceof LocalReadError) return error;
+  return error instanceof Error && 'syscall' in error && typeof error.syscall === 'string' ? new LocalReadError(error.message) : error;
 }
 
 /** An entry without contents; resolves once the pack has taken it. */
@@ -116,6 +127,8 @@ function fileEntry(pack: tar.Pack, headers: EntryHeader & { size: number }, abso
       if (!error) return resolve();
       reject(error.message === 'Size mismatch' ? new LocalReadError(`${absolute} changed size while it was being copied; run the job again`) : error);
     });
+    // the entry's callback carries its failure; the entry stream's own 'error' has no one else to hear it
+    sink.on('error', () => undefined);
     if (headers.size === 0) {
       sink.end(Buffer.alloc(0));
       return;
