@@ -97,7 +97,8 @@ async function execute(flags: ExecuteFlags, color: boolean): Promise<number> {
     ...(ssh ? { ssh } : {}),
   });
   const { environment, warnings } = local;
-  const assignment = withSshHost(local.assignment);
+  // the address to show is the running machine's: a printed assignment may run elsewhere (agent run fills it there)
+  const assignment = flags.printAssignment ? local.assignment : withSshHost(local.assignment);
   for (const w of warnings) process.stderr.write(`deckhand: warning: ${w}\n`);
   // what the command line gave travels in the agent's environment, never in the assignment
   const given = { ...inputs.environment, ...environment, ...output?.environment };

@@ -75,6 +75,10 @@ describe('--ssh flags', () => {
     assert.equal(r.status, 0, r.stderr);
     const assignment = parseAssignment(JSON.parse(r.stdout), 'printed');
     assert.deepEqual(assignment.ssh, { enabled: true, authorizedKeys: [join(home, '.ssh', 'id_ed25519.pub')], ports: { first: 64535, last: 64600 }, host: '203.0.113.9', waitSeconds: 60 });
+    // no --ssh-host: the printed assignment may run on another machine, which shows its own address
+    const elsewhere = spawnSync(process.execPath, [deckhandBin, 'execute', '--ssh', '--print-assignment'], { cwd: dir, encoding: 'utf8', env: { ...process.env, HOME: home, DECKHAND_HOME: join(dir, '.home') } });
+    assert.equal(elsewhere.status, 0, elsewhere.stderr);
+    assert.equal((JSON.parse(elsewhere.stdout) as JobAssignment).ssh?.host, undefined);
     const bad = spawnSync(process.execPath, [deckhandBin, 'execute', '--ssh-wait', '1m'], { cwd: dir, encoding: 'utf8', env: { ...process.env, DECKHAND_HOME: join(dir, '.home') } });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /^deckhand: --ssh-wait only applies with --ssh\n$/);
