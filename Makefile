@@ -67,7 +67,7 @@ ENGINE_TESTS := \
 	fleet/client-engine fleet/drain-lifecycle fleet/packer fleet/terraform fleet/terraform-gcp \
 	job-tools/glob job-tools/halt job-tools/install job-tools/split \
 	output/backpressure output/stream/faults output/stream/memory output/stream/store-faults output/stream/streaming \
-	runner/engine-loss runner/execute runner/machine-job \
+	runner/engine-loss runner/execute runner/machine-job runner/ssh-sections \
 	steps/add-ssh-keys steps/checkout steps/persist-to-workspace steps/save-cache steps/setup-remote-docker steps/store-artifacts steps/store-test-results \
 	test-results/execute \
 	vm/aws-provider vm/docker-provider vm/static-provider \
@@ -98,6 +98,7 @@ bench: build images
 	bash scripts/ensure-fleet-tools.sh
 	node dist/bench/fleet.js
 	node dist/bench/control-api.js
+	node dist/bench/debug-ssh.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
 run: build images

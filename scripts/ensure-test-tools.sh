@@ -6,14 +6,19 @@
 #                                   docs/machine.md say why)
 #   pytest (PyPI)                   writes real JUnit XML for the test-results parser tests
 #   gotestsum (Go module proxy)     go test's JUnit XML, as CircleCI's docs have Go projects write it
-#   openssh-client                  OpenSSH's ssh and ssh-keygen: VM host keys checked as users' tools would
+#   openssh-client                  OpenSSH's ssh, scp, sftp and ssh-keygen: VM host keys checked, and SSH
+#                                   into builds driven, as users' tools would
+#   tmux                            a terminal to drive interactive SSH sessions in (type, read, resize)
+#   openssh-server                  sshd: the floor bench/debug-ssh.ts compares the job's SSH server with
 set -euo pipefail
 
 need_apt=()
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 /usr/bin/python3 -c 'import grpc' 2>/dev/null || need_apt+=(python3-grpcio)
 /usr/bin/python3 -c 'import grpc_tools.protoc' 2>/dev/null || need_apt+=(python3-grpc-tools)
-{ command -v ssh && command -v ssh-keygen; } >/dev/null 2>&1 || need_apt+=(openssh-client)
+{ command -v ssh && command -v ssh-keygen && command -v scp && command -v sftp; } >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "ensure-test-tools: missing ${need_apt[*]}; install them with 'sudo apt-get install ${need_apt[*]}'" >&2

@@ -26,6 +26,8 @@ export interface JobAssignment {
   limits: Limits;
   /** how the executor runs the job: settings of the runtime, not of the job */
   runtime: RuntimeSettings;
+  /** SSH into the job (a rerun with SSH); absent: none */
+  ssh?: SshSettings;
 }
 
 /** What CircleCI's built-in variables are made of (docs/assignment.md maps each one). */
@@ -159,4 +161,29 @@ export interface AwsVmSettings {
   warmPool?: number;
   /** the instance's address the agent connects to: `private` (default; the agent in the same VPC) or `public` */
   address?: 'private' | 'public';
+}
+
+/**
+ * SSH into the job: its own SSH server, public keys only, sessions in the job (docs/ssh-into-builds.md).
+ * The keys are references like secrets' (files read at job start), though public.
+ */
+export interface SshSettings {
+  enabled: boolean;
+  /** files of OpenSSH public keys (authorized_keys lines, or `*.pub` files), absolute */
+  authorizedKeys: string[];
+  /** the port to listen on; or `ports`: the first free one of a range. Default: ports 64535–65535 */
+  port?: number;
+  ports?: { first: number; last: number };
+  /** the address to listen on; absent: all */
+  listen?: string;
+  /** the address people connect to, printed in `ssh -p PORT USER@HOST`; absent: the agent's own (its front end picks one) */
+  host?: string;
+  /** the port people connect to when it is not the one listened on (behind NAT, Nomad's bridge networking) */
+  advertisedPort?: number;
+  /** how long the end of the job waits for a first session. Default 600 (CircleCI: 10 minutes) */
+  waitSeconds?: number;
+  /** how long the end of the job is held while sessions are open. Default 7200 (CircleCI: 2 hours) */
+  maxHoldSeconds?: number;
+  /** a connection that has not logged in within this is closed. Default 30 */
+  loginGraceSeconds?: number;
 }

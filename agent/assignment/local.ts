@@ -6,7 +6,7 @@
  */
 import type { GitInfo } from '../config/git-info.js';
 import type { JobSpec } from '../jobspec/jobspec.js';
-import { ASSIGNMENT_VERSION, type JobAssignment, type OutputTarget, type RuntimeSettings, type Source } from './assignment.js';
+import { ASSIGNMENT_VERSION, type JobAssignment, type OutputTarget, type RuntimeSettings, type Source, type SshSettings } from './assignment.js';
 
 export interface LocalRun {
   spec: JobSpec;
@@ -35,6 +35,8 @@ export interface LocalRun {
   sshKeysDir: string;
   output: OutputTarget | null;
   runtime: RuntimeSettings;
+  /** SSH into the job (`--ssh`) */
+  ssh?: SshSettings;
 }
 
 export interface LocalAssignment {
@@ -93,6 +95,7 @@ export function localAssignment(local: LocalRun): LocalAssignment {
     output: local.output,
     limits: { resourceClass: spec.resources.class },
     runtime: local.runtime,
+    ...(local.ssh ? { ssh: local.ssh } : {}),
   };
   return { assignment, environment, warnings };
 }

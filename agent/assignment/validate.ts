@@ -91,6 +91,11 @@ export function parseAssignment(value: unknown, source: string): JobAssignment {
   if (a.secrets.contexts && a.secrets.contexts.names.length > 0 && (a.secrets.contexts.file === undefined) === (a.secrets.contexts.dir === undefined)) {
     fail('$.secrets.contexts', 'expected exactly one of file (a YAML map of context name to variables) and dir (a folder of NAME.env files)');
   }
+  if (a.ssh) {
+    if (a.ssh.port !== undefined && a.ssh.ports !== undefined) fail('$.ssh', 'expected one of port and ports, got both');
+    if (a.ssh.ports && a.ssh.ports.first > a.ssh.ports.last) fail('$.ssh.ports', `expected first (${a.ssh.ports.first}) at most last (${a.ssh.ports.last})`);
+    if (a.ssh.enabled && a.ssh.authorizedKeys.length === 0) fail('$.ssh.authorizedKeys', 'expected at least one file of public keys when ssh is enabled');
+  }
   return a;
 }
 

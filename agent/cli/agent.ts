@@ -18,7 +18,9 @@ export interface AgentRunFlags {
 }
 
 export async function agentRunCommand(flags: AgentRunFlags, color: boolean): Promise<number> {
-  const assignment = parseAssignmentText(readAssignment(flags.assignment), flags.assignment === '-' ? 'from standard input' : flags.assignment);
+  const parsed = parseAssignmentText(readAssignment(flags.assignment), flags.assignment === '-' ? 'from standard input' : flags.assignment);
+  const { withSshHost } = await import('./ssh-options.js');
+  const assignment = withSshHost(parsed);
   return runJobCommand(assignment, {
     output: flags.output,
     color: color && !process.env.NO_COLOR && process.stdout.isTTY === true,
@@ -77,13 +79,15 @@ function recordExit(file: string, exitCode: number): void {
 async function runNomadTask(flags: NomadTaskFlags): Promise<number> {
   const log = agentLogger(flags.logFormat);
   try {
-    const [{ readNomadTask, readNodeSlice, describeNomadTask }, { readDispatchPayload, resolvePayloadPath }, { parseKillTimeout, splitKillTimeout }, { expandTaskPaths }, { applyClientSettings }, { containerJobIdFor }] = await Promise.all([
+    const [{ readNomadTask, readNodeSlice, describeNomadTask }, { readDispatchPayload, resolvePayloadPath }, { parseKillTimeout, splitKillTimeout }, { expandTaskPaths }, { applyClientSettings }, { containerJobIdFor }, { withNomadSshPort }, { withSshHost }] = await Promise.all([
       import('../nomad/task-env.js'),
       import('../nomad/payload.js'),
       import('../nomad/kill-timeout.js'),
       import('../nomad/task-paths.js'),
       import('../nomad/client-settings.js'),
       import('../nomad/task-containers.js'),
+      import('../nomad/ssh-port.js'),
+      import('./ssh-options.js'),
     ]);
     const budget = splitKillTimeout(parseKillTimeout(flags.killTimeout));
     const task = readNomadTask(process.env);
@@ -93,6 +97,8 @@ async function runNomadTask(flags: NomadTaskFlags): Promise<number> {
     const slice = readNodeSlice(task);
     if (slice) assignment = { ...assignment, run: { ...assignment.run, nodeIndex: slice.index, nodeTotal: slice.total } };
     assignment = applyClientSettings(assignment, { store: flags.store, outputProcessor: flags.outputProcessor, outputSecretFile: flags.outputSecretFile, outputUrl: flags.outputUrl });
+    // SSH listens on the job's dynamic port, and names the client's address by default
+    assignment = withSshHost(withNomadSshPort(assignment, process.env));
     const described = describeNomadTask(task);
     log.log('info', 'nomad task', { ...described, jobName: assignment.spec.job.name, runId: assignment.run.id, nodeIndex: assignment.run.nodeIndex, nodeTotal: assignment.run.nodeTotal, killTimeoutMs: budget.totalMs });
     const where = [task.allocId && `allocation ${task.allocId}`, task.jobId && `job ${task.jobId}`, task.cpuLimit !== undefined && `${task.cpuLimit} MHz CPU`, task.memoryLimit !== undefined && `${task.memoryLimit} MB memory`].filter(Boolean);

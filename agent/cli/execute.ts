@@ -22,9 +22,10 @@ import { localInputs, type LocalInputFlags } from './local-inputs.js';
 import { fetchConfigFileOrbs, orbAccess, type OrbFlags } from './orb-access.js';
 import { configProblemLines } from './report-error.js';
 import { runJobCommand } from './run-job.js';
+import { sshFromFlags, withSshHost, type SshFlags } from './ssh-options.js';
 
 /** The execute flags as commander parses them. */
-export interface ExecuteFlags extends LocalInputFlags, OutputStreamFlags, OrbFlags {
+export interface ExecuteFlags extends LocalInputFlags, OutputStreamFlags, OrbFlags, SshFlags {
   job: string;
   config: string;
   workflow?: string;
@@ -64,6 +65,7 @@ async function execute(flags: ExecuteFlags, color: boolean): Promise<number> {
     throw new UsageError(`--index must be between 0 and ${flags.nodeTotal - 1} (--node-total ${flags.nodeTotal}), got ${flags.index}`);
   }
   const inputs = localInputs(flags, process.env);
+  const ssh = sshFromFlags(flags);
   const repository = process.cwd();
   const pipeline: PipelineFlags = { config: flags.config, branch: flags.branch, tag: flags.tag, revision: flags.revision, pipelineParameters: flags.pipelineParameters ? readPipelineParameters(flags.pipelineParameters) : undefined };
   const orbs = orbAccess(flags, process.env);
@@ -74,7 +76,7 @@ async function execute(flags: ExecuteFlags, color: boolean): Promise<number> {
   const spec = toJobSpec(compiled, found.job, found.wfJob, found.workflow?.name);
   const runId = flags.jobRunId ?? randomUUID();
   const output = outputTargetFromFlags(flags, runId, process.env);
-  const { assignment, environment, warnings } = localAssignment({
+  const local = localAssignment({
     spec,
     repository,
     git,
@@ -92,7 +94,11 @@ async function execute(flags: ExecuteFlags, color: boolean): Promise<number> {
     sshKeysDir: inputs.sshKeysDir,
     output: output?.target ?? null,
     runtime: inputs.runtime,
+    ...(ssh ? { ssh } : {}),
   });
+  const { environment, warnings } = local;
+  // the address to show is the running machine's: a printed assignment may run elsewhere (agent run fills it there)
+  const assignment = flags.printAssignment ? local.assignment : withSshHost(local.assignment);
   for (const w of warnings) process.stderr.write(`deckhand: warning: ${w}\n`);
   // what the command line gave travels in the agent's environment, never in the assignment
   const given = { ...inputs.environment, ...environment, ...output?.environment };

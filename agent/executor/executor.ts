@@ -7,7 +7,7 @@
 // called at any time, more than once, and after any failure: it removes
 // everything the executor created.
 
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import { DeckhandError } from '../errors.js';
 
 /** One command to run in the primary container. */
@@ -49,6 +49,50 @@ export interface RunningExec {
   signal(name: NodeJS.Signals): Promise<void>;
 }
 
+/** A terminal's size in character cells. */
+export interface TerminalSize {
+  columns: number;
+  rows: number;
+}
+
+/**
+ * A command run with its stdin open, on a pseudo-terminal if asked: what a person drives through
+ * an SSH session (a shell, `ssh HOST CMD`, sftp-server). No AbortSignal: its owner ends it with
+ * close() when the person goes.
+ */
+export interface InteractiveRequest {
+  /** argv; no shell is added */
+  command: string[];
+  /** added to the primary's environment for this command only */
+  env?: Record<string, string>;
+  workingDirectory?: string;
+  /** the container's (or the VM login's) user when absent */
+  user?: string;
+  /** a pseudo-terminal of this type ($TERM) and size; absent: pipes, stdout and stderr apart */
+  tty?: TerminalSize & { term: string };
+}
+
+/**
+ * A running interactive command. With a terminal, everything it shows comes on stdout (a
+ * terminal has one output) and stderr ends empty; Ctrl-C is the byte 0x03 written to stdin,
+ * which the terminal turns into SIGINT for the foreground process group, as on any terminal.
+ */
+export interface InteractiveExec {
+  /** the command's stdin; end() gives it end-of-file */
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  /** as RunningExec's: settles once the command exited and both streams ended */
+  exit: Promise<ExecResult>;
+  /** a new terminal size: the command gets SIGWINCH; nothing without a terminal */
+  resize(size: TerminalSize): Promise<void>;
+  /** a signal to the command's process group */
+  signal(name: NodeJS.Signals): Promise<void>;
+  /** ends it as a hang-up does: SIGHUP, then SIGKILL after the executor's grace period; resolves
+   *  once it has exited. Idempotent. */
+  close(): Promise<void>;
+}
+
 /** A short POSIX sh script the runner needs run first in the primary (`/bin/sh -c script sh args…`). */
 export interface StartupScript {
   script: string;
@@ -78,6 +122,14 @@ export interface Executor {
   /** Whether a path exists in the primary — cheaper than an exec (the runner
    *  checks for `circleci-agent step halt`'s marker after every step). */
   exists(path: string): Promise<boolean>;
+  /** Starts a command with its stdin open and, if asked, on a pseudo-terminal. */
+  interact(request: InteractiveRequest): InteractiveExec;
+  /**
+   * A TCP connection to `port` of `host` as the primary sees it (`localhost`, a service
+   * container's name): what `ssh -L` forwards to. Rejects with ExecutorError when the executor
+   * cannot reach that host or nothing accepts the connection.
+   */
+  connect(host: string, port: number, signal?: AbortSignal): Promise<Duplex>;
   /** A network of the job's own that a VM may join so that the job reaches it (Docker's isolated
    *  network, for setup_remote_docker); absent or undefined when there is none. */
   jobNetwork?(): string | undefined;

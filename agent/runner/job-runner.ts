@@ -16,8 +16,10 @@ import type { JobResources, StepContext, StepResult } from '../steps/step.js';
 import type { VmProvider } from '../vm/provider.js';
 import { stepOutput } from '../steps/step-output.js';
 import type { JobStorage } from '../store/job-storage.js';
+import type { JobSshSettings } from '../debug-ssh/settings.js';
 import { jobEnvironment, TASK_DATA_DIR } from './environment.js';
 import { probePrimary, startupScript } from './probe.js';
+import type { JobSsh } from './ssh-sections.js';
 
 /**
  * The step handlers and the timings delivery (with what they import: stores, archives, JUnit)
@@ -57,6 +59,13 @@ export interface RunJobOptions {
   notes?: string[];
   /** where VMs come from, for steps that need one (setup_remote_docker) */
   vms?: () => Promise<VmProvider>;
+  /** SSH into the job: an Enable SSH section before the steps, a Wait for SSH section after them */
+  ssh?: JobSshSettings;
+}
+
+/** The sections of SSH into a job come after the steps by index (indices say what, events say when). */
+export function sshSectionIndices(stepCount: number): { enable: number; wait: number } {
+  return { enable: stepCount, wait: stepCount + 1 };
 }
 
 export interface JobResult {
@@ -89,12 +98,25 @@ export async function runJob(opts: RunJobOptions): Promise<JobResult> {
   const resources: JobResources = { hold: (release) => void held.push(release) };
   let status: JobStatus = 'success';
   let infrastructureFailure = false;
+  let ssh: JobSsh | undefined;
+  const sections = sshSectionIndices(spec.steps.length);
   try {
     const ctx = await spinUp({ ...opts, signal }, environment, resources);
     if (!ctx) {
       infrastructureFailure = !signal.aborted;
       status = signal.aborted && !timedOut() ? 'canceled' : 'failed';
       return { status, durationMs: Date.now() - started, infrastructureFailure };
+    }
+    if (opts.ssh) {
+      // loaded only for a job that asks: the SSH server and its keys cost start-up time
+      const { JobSsh } = await import('./ssh-sections.js');
+      const landing = spec.executor.kind === 'machine' ? 'the machine' : 'the primary container';
+      ssh = await JobSsh.enable(opts.ssh, ctx, { taskDataDir: TASK_DATA_DIR, landing }, sink, sections.enable);
+      if (!ssh) {
+        infrastructureFailure = !signal.aborted;
+        status = signal.aborted && !timedOut() ? 'canceled' : 'failed';
+        return { status, durationMs: Date.now() - started, infrastructureFailure };
+      }
     }
     let failed = false;
     for (const [index, step] of spec.steps.entries()) {
@@ -125,8 +147,12 @@ export async function runJob(opts: RunJobOptions): Promise<JobResult> {
     }
     // a job that ran out of time failed, as on CircleCI; one stopped from outside was canceled
     status = timedOut() ? 'failed' : signal.aborted ? 'canceled' : failed ? 'failed' : 'success';
+    // the job is held for SSH once its steps are done; its result stays theirs
+    if (ssh && !signal.aborted && !infrastructureFailure) await ssh.wait(sections.wait, signal);
   } finally {
     limit?.clear();
+    // sessions go first: what they run goes with the executor, and nobody may log in meanwhile
+    await ssh?.close().catch(() => undefined);
     // background commands end with the job, as on CircleCI; their output is flushed first
     for (const s of stops) s.abort();
     await Promise.allSettled(background);

@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { deckhandHome } from '../config/orb-registry.js';
 import type { VmProvider } from '../vm/provider.js';
 import { retention } from '../store/retention.js';
+import { jobSshSettings } from '../debug-ssh/settings.js';
 import { runJob, SPIN_UP_STEP } from './job-runner.js';
 
 /** What the front end hands the core: the only things of the machine it uses. */
@@ -120,6 +121,7 @@ async function run(assignment: JobAssignment, host: AgentHost, signal: AbortSign
   const { spec } = assignment;
   // everything that can be wrong with the assignment's references is found before anything starts
   const secrets = resolveSecrets(assignment, host.env);
+  const ssh = jobSshSettings(assignment.ssh);
   const store = await openBlobStore(assignment.storage.url, host.env);
   const artifacts = new StoredArtifacts(assignment.storage.jobRunId, store.location);
   const storage: JobStorage = {
@@ -137,7 +139,9 @@ async function run(assignment: JobAssignment, host: AgentHost, signal: AbortSign
   if (assignment.output) {
     // loaded only when used: gRPC costs start-up time every other run would pay
     const [{ openOutputTarget }, { startJobStream }] = await Promise.all([import('../output/stream/stream-options.js'), import('../output/stream/job-stream.js')]);
-    stream = startJobStream(openOutputTarget(assignment.output, host.env), { name: spec.job.name, stepCount: spec.steps.length }, (line) => host.log.log('warn', line));
+    // SSH's two sections come after the steps (sshSectionIndices)
+    const stepCount = spec.steps.length + (ssh ? 2 : 0);
+    stream = startJobStream(openOutputTarget(assignment.output, host.env), { name: spec.job.name, stepCount }, (line) => host.log.log('warn', line));
     hooks.streamStarted(stream);
   }
   const display = stream ? new FanOutSink([host.display, stream.sink]) : host.display;
@@ -207,6 +211,7 @@ async function run(assignment: JobAssignment, host: AgentHost, signal: AbortSign
     signal,
     notes,
     vms,
+    ...(ssh ? { ssh } : {}),
     ...(host.logFile !== undefined ? { logFile: host.logFile } : {}),
     // a processor that refuses the job for good (token, permission, TLS) stops it before its first step
     ...(admission ? { beforeSteps: () => admission.admitted() } : {}),

@@ -22,22 +22,24 @@ type Ssh2 = typeof import('ssh2');
 let ssh2: Ssh2 | undefined;
 
 export async function freshVmKeys(label: string): Promise<VmKeys> {
+  // comments end up in a shell script and in logs: keep them to safe characters
+  const safe = label.replace(/[^A-Za-z0-9._-]/g, '-');
+  const [host, login] = await Promise.all([freshEd25519Pair(`deckhand-host-${safe}`), freshEd25519Pair(`deckhand-agent-${safe}`)]);
+  return { hostPrivateKey: host.private, hostPublicKey: host.public.trim(), loginPrivateKey: Buffer.from(login.private), loginPublicKey: login.public.trim() };
+}
+
+/** A fresh ed25519 key pair in OpenSSH format (`public` is `ssh-ed25519 AAAA… comment`). */
+export async function freshEd25519Pair(comment: string): Promise<{ private: string; public: string }> {
   ssh2 ??= createRequire(import.meta.url)('ssh2') as Ssh2;
   const utils = ssh2.utils;
-  const generate = (comment: string): Promise<{ private: string; public: string }> =>
+  const generate = (): Promise<{ private: string; public: string }> =>
     new Promise((resolve, reject) => utils.generateKeyPair('ed25519', { comment }, (err, keys) => (err ? reject(err) : resolve(keys))));
   // ssh2 1.17 drops a public key's leading zero byte, so one ed25519 pair in 256 is malformed
   // (https://github.com/mscdex/ssh2/issues/1390): such a pair is made again
-  const pair = async (comment: string): Promise<{ private: string; public: string }> => {
-    for (let attempt = 0; ; attempt++) {
-      const keys = await generate(comment);
-      if (wellFormed(utils, keys) || attempt >= 16) return keys;
-    }
-  };
-  // comments end up in a shell script and in logs: keep them to safe characters
-  const safe = label.replace(/[^A-Za-z0-9._-]/g, '-');
-  const [host, login] = await Promise.all([pair(`deckhand-host-${safe}`), pair(`deckhand-agent-${safe}`)]);
-  return { hostPrivateKey: host.private, hostPublicKey: host.public.trim(), loginPrivateKey: Buffer.from(login.private), loginPublicKey: login.public.trim() };
+  for (let attempt = 0; ; attempt++) {
+    const keys = await generate();
+    if (wellFormed(utils, keys) || attempt >= 16) return keys;
+  }
 }
 
 /** Both halves parse, and the public key is the 32 bytes ed25519 keys are. */

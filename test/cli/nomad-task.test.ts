@@ -9,12 +9,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import type { JobAssignment } from '../../agent/assignment/assignment.js';
 import { BUSYBOX, deckhandBin, job, project } from '../support/execute.js';
 import { leftByEndedRuns, newLeftovers } from '../support/leftovers.js';
+import { clientKey, ssh as sshRun, type Ran } from '../support/openssh.js';
 import { ProcessorProcess } from '../support/processor-process.js';
 
 interface Task {
@@ -100,6 +102,14 @@ function runTask(task: Task, args: string[] = [], onOutput?: (out: string, child
   });
 }
 
+async function freeLoopbackPort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 describe('deckhand agent nomad-task', { concurrency: false, timeout: 300_000 }, () => {
   let dir: string;
   let assignment: JobAssignment;
@@ -138,6 +148,28 @@ describe('deckhand agent nomad-task', { concurrency: false, timeout: 300_000 }, 
     const r = await runTask(task);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /node 2 of 4, token \n/, 'no API_TOKEN in this assignment');
+  });
+
+  test("SSH into the job on the task's dynamic port: NOMAD_PORT_ssh is listened on, NOMAD_HOST_IP_ssh/NOMAD_HOST_PORT_ssh are printed", async () => {
+    const task = nomadTask(dir);
+    const key = clientKey('nomad');
+    const port = await freeLoopbackPort();
+    // bridge networking: the port inside differs from the one others reach; here both lead to the same socket
+    Object.assign(task.env, { NOMAD_PORT_ssh: String(port), NOMAD_HOST_PORT_ssh: '64999', NOMAD_HOST_IP_ssh: '127.0.0.1', NOMAD_IP_ssh: '127.0.0.1' });
+    const ssh: NonNullable<JobAssignment['ssh']> = { enabled: true, authorizedKeys: [key.publicPath], ports: { first: 64535, last: 65535 }, waitSeconds: 60 };
+    writeFileSync(join(task.taskDir, 'payload'), JSON.stringify({ ...assignment, secrets: {}, ssh }));
+    let session: Promise<Ran> | undefined;
+    const r = await runTask(task, [], (out) => {
+      if (session || !/====>> Wait for SSH\n/.test(out)) return;
+      const hostKey = /^Host key: (ssh-ed25519 \S+)/m.exec(out)?.[1] ?? '';
+      session = sshRun({ host: '127.0.0.1', port, hostKey, user: 'root' }, key, ['echo "in $(pwd) as $(id -un)"']);
+    });
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^ssh -p 64999 root@127\.0\.0\.1$/m);
+    assert.ok(session, r.out);
+    const ran = await session;
+    assert.equal(ran.stdout, 'in /root/project as root\n', ran.stderr);
+    assert.match(r.out, /The last session left: the job ends\./);
   });
 
   test('a payload over Nomad\'s 16 KiB: one JSON error line with the size, exit 2, nothing started', async () => {

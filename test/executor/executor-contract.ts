@@ -3,7 +3,8 @@
  * the Docker executor on a real engine (docker/contract.test.ts), the machine executor over SSH
  * (machine/contract.test.ts) and the chroot test double (chroot-contract.test.ts), so that what the runner's tests learn from the double holds for
  * the engine. Exit codes, byte-exact and separate output streams, env and working directory,
- * signals and abort with its grace period, tar in and out, exists, the lifecycle around
+ * signals and abort with its grace period, tar in and out, exists, interactive commands (stdin,
+ * a terminal, resize, Ctrl-C, hang-up), TCP connections into the job, the lifecycle around
  * prepare/teardown, and the startup script.
  */
 import assert from 'node:assert/strict';
@@ -463,15 +464,126 @@ export function executorContract(make: (settings: ContractSettings) => ExecutorU
       await executor.copyIn('/tmp/contract-dest', tarOf('through-link.txt', Buffer.from('via link\n')));
       assert.equal((await shell(executor, 'cat /opt/contract-target/through-link.txt')).stdout, 'via link\n');
     });
+    test('interact without a terminal: stdin arrives byte for byte, its end is end-of-file; stdout and stderr apart; the exit code', async () => {
+      const blob = binaryBlob().subarray(0, 1 << 20);
+      const run = executor.interact({ command: sh('cat; echo "stdin ended" >&2; exit 3') });
+      run.stdin.end(blob);
+      const [stdout, stderr] = await within(SLACK_MS * 2, 'cat of 1 MiB', Promise.all([readAll(run.stdout), readAll(run.stderr)]));
+      const result = await run.exit;
+      assert.equal(stdout.length, blob.length);
+      assert.ok(stdout.equals(blob), 'stdout must be what went in');
+      assert.equal(stderr.toString(), 'stdin ended\n');
+      assert.deepEqual(result, { exitCode: 3, aborted: false });
+    });
+
+    test("interact takes the request's env, working directory and user", async () => {
+      const run = executor.interact({ command: sh('printf "%s|%s|%s|%s" "$GREETING" "$(pwd)" "$(id -u)" "$HOME"'), env: { GREETING: 'hi there' }, workingDirectory: '/etc', user: 'user' });
+      run.stdin.end();
+      const [stdout] = await Promise.all([readAll(run.stdout), readAll(run.stderr)]);
+      assert.equal(stdout.toString(), 'hi there|/etc|1000|/home/user');
+      assert.equal((await run.exit).exitCode, 0);
+    });
+
+    test('interact on a terminal: its size and type, input echoed, a resize with SIGWINCH, Ctrl-C, the exit status', async () => {
+      const run = executor.interact({
+        command: sh(
+          [
+            `trap 'echo "winch $(stty size)"' WINCH`,
+            `trap 'echo interrupted; exit 7' INT`,
+            'stty size; echo "term=$TERM"; if [ -t 0 ] && [ -t 1 ]; then echo on-a-terminal; fi',
+            'IFS= read -r line; echo "read:$line"',
+            'while :; do sleep 0.1; done',
+          ].join('\n'),
+        ),
+        tty: { term: 'xterm-256color', columns: 80, rows: 24 },
+      });
+      const screen = watch(run.stdout);
+      const err = readAll(run.stderr);
+      await screen.seen('24 80');
+      await screen.seen('term=xterm-256color');
+      await screen.seen('on-a-terminal');
+      run.stdin.write('hello\r');
+      await screen.seen('hello\r\n');
+      await screen.seen('read:hello');
+      await run.resize({ columns: 100, rows: 30 });
+      await screen.seen('winch 30 100');
+      run.stdin.write('\x03');
+      await screen.seen('interrupted');
+      const result = await within(SLACK_MS * 2, 'the interrupted command', run.exit);
+      await screen.rest();
+      assert.equal((await err).toString(), '', 'a terminal has one output: stderr stays empty');
+      assert.deepEqual(result, { exitCode: 7, aborted: false });
+    });
+
+    test("interact: signal() reaches the command's process group, close() hangs it up, or kills it after the grace period", async () => {
+      const run = executor.interact({ command: sh("trap 'echo got USR1' USR1; echo ready; while :; do sleep 0.1; done") });
+      const out = watch(run.stdout);
+      const err = readAll(run.stderr);
+      await out.seen('ready');
+      await run.signal('SIGUSR1');
+      await out.seen('got USR1');
+      await within(SLACK_MS * 2, 'close()', run.close());
+      assert.equal((await run.exit).exitCode, 129, 'SIGHUP ended it');
+      await Promise.all([out.rest(), err]);
+
+      const stubborn = executor.interact({ command: sh("trap '' HUP; echo ready; while :; do sleep 0.1; done") });
+      const out2 = watch(stubborn.stdout);
+      const err2 = readAll(stubborn.stderr);
+      await out2.seen('ready');
+      const t0 = Date.now();
+      await within(settings.killGraceMs + SLACK_MS, 'close() of a command ignoring SIGHUP', stubborn.close());
+      assert.ok(Date.now() - t0 >= settings.killGraceMs - 100, 'SIGKILL comes after the grace period');
+      assert.equal((await stubborn.exit).exitCode, 137);
+      await Promise.all([out2.rest(), err2]);
+      await stubborn.close(); // idempotent
+    });
+
+    test("connect reaches a port of the job's; a port nobody listens on, or a host outside the job, is refused", async () => {
+      const port = 20_000 + Math.floor(Math.random() * 20_000);
+      // perl where there is one (Debian), else busybox's nc; both answer with what they read
+      const echo = `if command -v perl >/dev/null 2>&1; then exec perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalAddr => "0.0.0.0", LocalPort => ${port}, Listen => 1, ReuseAddr => 1) or die "$!"; $c = $s->accept; while (sysread($c, $b, 65536)) { syswrite($c, $b) }'; else exec nc -l -p ${port} -e cat; fi`;
+      const server = executor.exec({ command: sh(echo) });
+      const serverOutput = Promise.all([readAll(server.stdout), readAll(server.stderr)]);
+      let socket: import('node:stream').Duplex | undefined;
+      for (const deadline = Date.now() + 10_000; !socket; ) {
+        socket = await executor.connect('localhost', port).catch((error: unknown) => {
+          assert.ok(error instanceof ExecutorError, String(error));
+          if (Date.now() > deadline) throw error;
+          return new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 100));
+        });
+      }
+      const payload = binaryBlob().subarray(0, 256 * 1024);
+      const back: Buffer[] = [];
+      let got = 0;
+      const all = new Promise<void>((resolve) => {
+        socket.on('data', (chunk: Buffer) => {
+          back.push(chunk);
+          got += chunk.length;
+          if (got >= payload.length) resolve();
+        });
+      });
+      socket.write(payload);
+      await within(SLACK_MS * 2, 'the echo of 256 KiB', all);
+      assert.ok(Buffer.concat(back).equals(payload), 'the bytes come back unchanged');
+      socket.end();
+      socket.destroy();
+      await within(SLACK_MS * 2, 'the echo server', server.exit);
+      await serverOutput;
+
+      await rejectsWithExecutorError(executor.connect('localhost', port));
+      await rejectsWithExecutorError(executor.connect('no-such-host.invalid', 80));
+    });
   });
 
   describe('lifecycle', () => {
-    test('exec, exists and copyOut before prepare reject with ExecutorError', async () => {
+    test('exec, exists, copyOut, interact and connect before prepare reject with ExecutorError', async () => {
       const { executor } = make(settings);
       try {
         await rejectsWithExecutorError(collect(executor.exec({ command: ['true'] })));
         await rejectsWithExecutorError(executor.exists('/bin/sh'));
         await rejectsWithExecutorError(executor.copyOut('/etc'));
+        await rejectsWithExecutorError(executor.interact({ command: ['true'] }).exit);
+        await rejectsWithExecutorError(executor.connect('localhost', 80));
       } finally {
         await executor.teardown();
       }

@@ -7,20 +7,25 @@
  *
  * Needs root (chroot(2), mknod for /dev/null & co.) and Debian's busybox-static (the script
  * installs it when missing). There is no /proc in the root, no network of its own and no
- * resource limits: it is a test double, not a sandbox.
+ * resource limits: it is a test double, not a sandbox. Interactive commands get their terminal
+ * from util-linux's `script` on the host, which runs the chroot on a pseudo-terminal of its own.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { connect as tcpConnect } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readlink, realpath, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough, pipeline, type Readable } from 'node:stream';
+import { PassThrough, pipeline, type Duplex, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ExecutorError,
   type ExecRequest,
   type ExecResult,
   type Executor,
+  type InteractiveExec,
+  type InteractiveRequest,
   type RunningExec,
   type StartupOutcome,
   type StartupScript,
@@ -99,6 +104,133 @@ export class ChrootExecutor implements Executor {
    * container's scope: the host's tar, run as root, would follow a symlink already in the root
    * that an entry's path passes through, and an absolute one leads out of the root.
    */
+  /**
+   * With a terminal, `script` (util-linux) holds the pseudo-terminal's master on the host and runs
+   * the chroot in a session on its slave; resizes are `stty -F` on that slave from the host, which
+   * makes the kernel send SIGWINCH as a terminal emulator's resize does. The command records its
+   * PID in the root, and signals go to that PID's process group.
+   */
+  interact(request: InteractiveRequest): InteractiveExec {
+    const stdin = new PassThrough();
+    if (!this.ready || !this.rootDir) {
+      const why = this.tornDown ? 'interact() after teardown(); create a new executor per job' : 'interact() before prepare() finished; await prepare() first';
+      return { ...startFailed(new ExecutorError(why)), stdin, resize: async () => undefined, close: async () => undefined };
+    }
+    const root = this.rootDir;
+    const stdout = new PassThrough({ highWaterMark: 1 << 20 });
+    const stderr = new PassThrough({ highWaterMark: 1 << 20 });
+    const never = { stdin, resize: async () => undefined, close: async () => undefined };
+    if (request.command.length === 0) return { ...startFailed(new ExecutorError('cannot run an empty command; give at least the program to run')), ...never };
+    let user: Account;
+    try {
+      user = lookUpUser(root, request.user);
+    } catch (error) {
+      stderr.write(`${(error as Error).message}\n`);
+      return { ...finished(stdout, stderr, Promise.resolve({ exitCode: 126, aborted: false })), ...never };
+    }
+    const pidFile = `/tmp/.deckhand-interactive-${randomBytes(6).toString('hex')}.pid`;
+    const tty = request.tty;
+    const stty = tty ? `stty rows ${Math.trunc(tty.rows)} cols ${Math.trunc(tty.columns)} 2>/dev/null; ` : '';
+    const chrootArgs = [
+      ...(user.uid === 0 && user.gid === 0 ? [] : [`--userspec=${user.uid}:${user.gid}`, `--groups=${user.gid}`]),
+      root,
+      '/bin/sh',
+      '-c',
+      `echo $$ > ${pidFile}; ${stty}${WRAPPER}`,
+      'sh',
+      request.workingDirectory ?? '',
+      ...request.command,
+    ];
+    const env = { PATH: DEFAULT_PATH, HOME: user.home, ...request.env, ...(tty ? { TERM: tty.term } : {}) };
+    const child = tty
+      ? this.spawnTracked('script', ['-q', '-e', '-c', `exec ${[chrootPath(), ...chrootArgs].map(shellWord).join(' ')}`, '/dev/null'], { ...env, SHELL: '/bin/sh' }, true)
+      : this.spawnTracked(chrootPath(), chrootArgs, env, true);
+    if (child.stdin) stdin.pipe(child.stdin);
+    child.stdout?.pipe(stdout, { end: false });
+    child.stderr?.pipe(stderr, { end: false });
+    let done = false;
+    const exit = new Promise<ExecResult>((resolve, reject) => {
+      child.once('error', (error) => reject(new ExecutorError(`cannot run "${request.command.join(' ')}" in the chroot: ${error.message}`)));
+      child.once('close', (code, signalName) => resolve({ exitCode: code ?? (signalName ? 128 + (osConstants.signals[signalName] ?? 0) : -1), aborted: false }));
+    }).finally(() => {
+      done = true;
+      stdin.unpipe();
+    });
+    // the process group the command leads (its own session under `script`)
+    const group = async (): Promise<number | undefined> => {
+      for (let i = 0; i < 50 && !done; i++) {
+        const pid = Number((await readFile(path.join(root, pidFile), 'utf8').catch(() => '')).trim());
+        if (pid > 0) {
+          const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+          // fields after the command's name in parentheses: state, ppid, pgrp
+          const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+          return pgrp > 0 ? pgrp : undefined;
+        }
+        await sleep(20);
+      }
+      return undefined;
+    };
+    const signal = async (name: NodeJS.Signals): Promise<void> => {
+      const pgrp = done ? undefined : await group();
+      if (pgrp !== undefined && !done) killGroup(pgrp, name);
+    };
+    let closing: Promise<void> | undefined;
+    const grace = this.options.killGraceMs ?? 10_000;
+    const settled = finished(stdout, stderr, exit, signal);
+    return {
+      ...settled,
+      stdin,
+      async resize(size) {
+        if (!tty || done) return;
+        const pid = Number((await readFile(path.join(root, pidFile), 'utf8').catch(() => '')).trim());
+        if (!(pid > 0)) return;
+        await new Promise<void>((resolve) => {
+          spawn('stty', ['-F', `/proc/${pid}/fd/0`, 'rows', String(Math.trunc(size.rows)), 'cols', String(Math.trunc(size.columns))], { stdio: 'ignore' })
+            .once('close', () => resolve())
+            .once('error', () => resolve());
+        });
+      },
+      close() {
+        closing ??= (async () => {
+          const ended = settled.exit.then(
+            () => true,
+            () => true,
+          );
+          await signal('SIGHUP');
+          if (await Promise.race([ended, sleep(grace, false)])) return;
+          await signal('SIGKILL');
+          killGroup(child.pid, 'SIGKILL');
+          await ended;
+        })();
+        return closing;
+      },
+    };
+  }
+
+  /** The chroot shares the host's network: the job's ports are the host's loopback ports. */
+  async connect(host: string, port: number, signal?: AbortSignal): Promise<Duplex> {
+    this.requireRoot('connect');
+    if (!['localhost', '127.0.0.1', '::1'].includes(host)) throw new ExecutorError(`cannot connect to ${host}:${port}: the chroot reaches only localhost`);
+    return new Promise((resolve, reject) => {
+      const socket = tcpConnect({ host: '127.0.0.1', port });
+      const onAbort = (): void => {
+        socket.destroy();
+        reject(new ExecutorError(`cannot connect to ${host}:${port}: cancelled`));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      socket.once('connect', () => {
+        signal?.removeEventListener('abort', onAbort);
+        socket.removeAllListeners('error');
+        socket.on('error', () => undefined);
+        resolve(socket);
+      });
+      socket.once('error', (error) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(new ExecutorError(`cannot connect to ${host}:${port} in the chroot: ${error.message}`));
+      });
+    });
+  }
+
   async copyIn(destinationDir: string, tar: Readable, signal?: AbortSignal): Promise<void> {
     const root = this.requireRoot('copyIn');
     // Take hold of the stream before the first await: a child process's stdout that nobody
@@ -489,6 +621,11 @@ async function readText(stream: Readable): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A word for the host's sh (script runs its command through one). */
+function shellWord(word: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 function oneLine(text: Buffer): string {

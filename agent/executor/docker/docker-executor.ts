@@ -3,15 +3,17 @@
 // service's ports are the primary's localhost, and its name resolves there).
 
 import { randomBytes } from 'node:crypto';
-import { PassThrough, pipeline, type Readable } from 'node:stream';
+import { PassThrough, pipeline, type Duplex, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { ContainerCreateOptions, ImageInspectInfo } from 'dockerode';
-import { ExecutorError, ExecutorUnavailableError, failedExec, type ExecRequest, type Executor, type StartupOutcome, type StartupScript, type RunningExec } from '../executor.js';
+import { ExecutorError, ExecutorUnavailableError, failedExec, type ExecRequest, type Executor, type InteractiveExec, type InteractiveRequest, type StartupOutcome, type StartupScript, type RunningExec } from '../executor.js';
 import type { ContainerSpec, PullPolicy, ResourceLimits } from './container-spec.js';
 import { containerHostnames, primaryCreateOptions, primaryIdles, serviceCreateOptions } from './containers.js';
 import { connectDocker, engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
 import { ContainerStoppedError, startExec } from './exec.js';
 import { ensureImage, inspectImage } from './images.js';
+import { startInteractive } from './interactive.js';
+import { connectTcp, isJobHost, primaryAddress } from './job-ports.js';
 import { ownershipLabels, RUN_LABEL } from './labels.js';
 import { removeCreated, removeRun, type CreatedContainer } from './leftovers.js';
 import type { PullListener } from './pull-progress.js';
@@ -64,6 +66,8 @@ export class DockerExecutor implements Executor {
   /** A create call went unanswered (engine gone, socket cut): it may have created something that
    *  only a search by this run's label finds. */
   private uncertain = false;
+  /** the primary's address on its network, looked up at the first connect() */
+  private address: Promise<string> | undefined;
   /** A step's container stopped under it, perhaps because the engine is shutting down. */
   private containerStopped = false;
 
@@ -91,6 +95,33 @@ export class DockerExecutor implements Executor {
       if (error instanceof ContainerStoppedError) this.containerStopped = true;
     });
     return running;
+  }
+
+  interact(request: InteractiveRequest): InteractiveExec {
+    if (!this.primary) {
+      const failed = failedExec(new ExecutorError('interact() before prepare() finished; await prepare() first'));
+      return { ...failed, stdin: new PassThrough(), resize: async () => undefined, close: async () => undefined };
+    }
+    return startInteractive(this.primary, request, { killGraceMs: this.options.killGraceMs ?? 10_000 });
+  }
+
+  async connect(host: string, port: number, signal?: AbortSignal): Promise<Duplex> {
+    const primary = this.requirePrimary('connect');
+    this.address ??= primaryAddress(primary);
+    this.address.catch(() => (this.address = undefined));
+    let address: string;
+    try {
+      address = await this.address;
+    } catch (error) {
+      throw toExecutorError(error, `cannot connect to ${host}:${port} in the job`);
+    }
+    const services = containerHostnames(this.options.containers);
+    if (!isJobHost(host, services, address)) {
+      throw new ExecutorError(
+        `cannot connect to ${host}:${port}: only the job's own ports can be reached (localhost${services.length > 0 ? `, ${services.join(', ')}` : ''})`,
+      );
+    }
+    return connectTcp(address, port, `${host}:${port} in the job`, signal);
   }
 
   async copyIn(destinationDir: string, tar: Readable, signal?: AbortSignal): Promise<void> {
@@ -158,6 +189,7 @@ export class DockerExecutor implements Executor {
     this.closing.abort();
     await this.preparing?.catch(() => undefined);
     this.primary = undefined;
+    this.address = undefined;
     // An engine that went away (restarted, say) may come back: wait for it a while, since
     // only the engine can remove what the job made.
     const deadline = Date.now() + (this.options.engineReturnMs ?? 20_000);

@@ -122,7 +122,7 @@ async function createExec(container: Docker.Container, request: ExecRequest, pid
 }
 
 /** The engine reports the exit code a moment after the output ends. */
-async function exitCodeOf(exec: Docker.Exec): Promise<number> {
+export async function exitCodeOf(exec: Docker.Exec): Promise<number> {
   const deadline = Date.now() + EXIT_REPORT_MS;
   for (;;) {
     const info = await exec.inspect();
@@ -168,7 +168,7 @@ async function assertContainerRuns(container: Docker.Container, exitCode: number
   }
 }
 
-async function sendSignal(container: Docker.Container, pidFile: string, name: NodeJS.Signals): Promise<void> {
+export async function sendSignal(container: Docker.Container, pidFile: string, name: NodeJS.Signals): Promise<void> {
   const exec = await container.exec({
     Cmd: ['/bin/sh', '-c', SIGNALLER, pidFile, name.replace(/^SIG/, '')],
     User: '0',
@@ -184,7 +184,7 @@ async function sendSignal(container: Docker.Container, pidFile: string, name: No
   while ((await exec.inspect()).Running && Date.now() < deadline) await sleep(20);
 }
 
-function describeFailure(error: unknown, request: ExecRequest): ExecutorError {
+export function describeFailure(error: unknown, request: Pick<ExecRequest, 'command'>): ExecutorError {
   if (error instanceof ExecutorError) return error;
   if (isUnreachable(error)) return new ExecutorUnavailableError(unreachableMessage(error));
   const what = `cannot run "${request.command.join(' ')}" in the primary container`;

@@ -28,8 +28,8 @@ export class CommandOutput extends Readable {
   /** `markerToken`: look for the process-group line (stdout); absent: pass everything (stderr). */
   constructor(highWaterMark: number, markerToken?: string) {
     super({ highWaterMark });
-    // the token is hex: safe in a pattern
-    this.pattern = markerToken ? new RegExp(`${markerToken} (\\d+)\\n`) : undefined;
+    // the token is hex: safe in a pattern; on a terminal the line ends in CR LF
+    this.pattern = markerToken ? new RegExp(`${markerToken} (\\d+)\\r?\\n`) : undefined;
     this.searching = markerToken !== undefined;
     this.group = new Promise((resolve) => (this.resolveGroup = resolve));
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));

@@ -2,7 +2,7 @@
 // kept alive with keepalives so that a VM that dies silently is noticed, and the channel each
 // command, copy and signal runs on. When it drops, everything on it fails with one reason.
 
-import ssh2, { type ClientChannel, type SFTPWrapper } from 'ssh2';
+import ssh2, { type ClientChannel, type PseudoTtyOptions, type SFTPWrapper } from 'ssh2';
 import type { VmAccess } from '../../vm/provider.js';
 import { ExecutorError, ExecutorUnavailableError } from '../executor.js';
 import { fingerprintOf, hostKeyAlgorithms, parseHostKey, type HostPublicKey } from '../../vm/host-key.js';
@@ -103,14 +103,14 @@ export class VmConnection {
     return this.lostReason === undefined ? undefined : new ExecutorUnavailableError(`lost the connection to VM ${this.where}: ${this.lostReason}`);
   }
 
-  /** Opens a session channel running `command` (a line for the login shell). */
-  exec(command: string, what: string): Promise<ClientChannel> {
+  /** Opens a session channel running `command` (a line for the login shell), on a pseudo-terminal when `pty` is given. */
+  exec(command: string, what: string, pty?: PseudoTtyOptions): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       const lost = this.lost;
       if (lost) return reject(lost);
       if (this.closing) return reject(new ExecutorError(`cannot ${what}: the connection to VM ${this.where} is closed (the executor was torn down)`));
       try {
-        this.client.exec(command, (error, channel) => {
+        this.client.exec(command, pty ? { pty } : {}, (error, channel) => {
           if (error) return reject(this.lost ?? this.channelFailure(error, what));
           this.openChannels++;
           channel.once('close', () => this.openChannels--);
@@ -118,6 +118,25 @@ export class VmConnection {
         });
       } catch (error) {
         reject(this.lost ?? new ExecutorError(`cannot ${what} on VM ${this.where}: ${messageOf(error)}`));
+      }
+    });
+  }
+
+  /** A TCP connection from the VM to `host:port` (a direct-tcpip channel, as `ssh -W` opens). */
+  forward(host: string, port: number): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      const lost = this.lost;
+      if (lost) return reject(lost);
+      if (this.closing) return reject(new ExecutorError(`cannot connect to ${host}:${port}: the connection to VM ${this.where} is closed (the executor was torn down)`));
+      try {
+        this.client.forwardOut('127.0.0.1', 0, host, port, (error, channel) => {
+          if (error) return reject(this.lost ?? new ExecutorError(`cannot connect to ${host}:${port} from VM ${this.where}: ${messageOf(error)}`));
+          this.openChannels++;
+          channel.once('close', () => this.openChannels--);
+          resolve(channel);
+        });
+      } catch (error) {
+        reject(this.lost ?? new ExecutorError(`cannot connect to ${host}:${port} from VM ${this.where}: ${messageOf(error)}`));
       }
     });
   }

@@ -114,7 +114,7 @@ export async function sendSignal(connection: VmConnection, groups: number[], nam
   await new Promise<void>((resolve) => channel.once('close', () => resolve()));
 }
 
-function exitCodeOf(exit: SessionEnd, aborted: boolean, what: string, where: string): number {
+export function exitCodeOf(exit: SessionEnd, aborted: boolean, what: string, where: string): number {
   if (exit.code !== undefined) return exit.code;
   if (exit.signal) {
     const number = (constants.signals as Record<string, number | undefined>)[exit.signal];

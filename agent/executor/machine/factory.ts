@@ -3,11 +3,11 @@
  * that a cancel stops the wait) and reached over SSH by MachineExecutor, which gives it back at
  * teardown. A job never holds a VM past its own teardown, whatever path it ends on.
  */
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { JobSpec } from '../../jobspec/jobspec.js';
 import { fingerprintOf, parseHostKey } from '../../vm/host-key.js';
 import type { Vm, VmProvider } from '../../vm/provider.js';
-import { ExecutorError, type ExecRequest, type Executor, type RunningExec, type StartupOutcome, type StartupScript } from '../executor.js';
+import { ExecutorError, type ExecRequest, type Executor, type InteractiveExec, type InteractiveRequest, type RunningExec, type StartupOutcome, type StartupScript } from '../executor.js';
 import type { ExecutorChoice, ExecutorContext } from '../registry.js';
 import { MachineExecutor } from './machine-executor.js';
 
@@ -55,6 +55,14 @@ class ProvisionedMachine implements Executor {
 
   exec(request: ExecRequest): RunningExec {
     return this.reached('exec').exec(request);
+  }
+
+  interact(request: InteractiveRequest): InteractiveExec {
+    return this.reached('interact').interact(request);
+  }
+
+  connect(host: string, port: number, signal?: AbortSignal): Promise<Duplex> {
+    return this.reached('connect').connect(host, port, signal);
   }
 
   copyIn(destinationDir: string, tar: Readable, signal?: AbortSignal): Promise<void> {

@@ -3,12 +3,13 @@
 // from a provider (agent/vm/); this executor only reaches it, and gives it back at teardown.
 
 import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import type { VmAccess } from '../../vm/provider.js';
-import { ExecutorError, failedExec, type ExecRequest, type Executor, type RunningExec, type StartupOutcome, type StartupScript } from '../executor.js';
+import { ExecutorError, failedExec, type ExecRequest, type Executor, type InteractiveExec, type InteractiveRequest, type RunningExec, type StartupOutcome, type StartupScript } from '../executor.js';
 import { VmConnection, type ConnectionSettings } from './connection.js';
 import { copyIn, copyOut, exists, type CopySettings } from './copy.js';
 import { sendSignal, startExec, type Tracked } from './exec.js';
+import { startInteractive } from './interactive.js';
 
 export interface MachineExecutorOptions {
   /** how to reach the VM; its host key is the only one accepted */
@@ -96,6 +97,41 @@ export class MachineExecutor implements Executor {
         return () => this.running.delete(command);
       },
     );
+  }
+
+  interact(request: InteractiveRequest): InteractiveExec {
+    const connection = this.connection;
+    if (!connection) return { ...failedExec(this.notConnected('interact')), stdin: new PassThrough(), resize: async () => undefined, close: async () => undefined };
+    this.lookup = undefined;
+    return startInteractive(
+      connection,
+      request,
+      {
+        killGraceMs: this.options.killGraceMs ?? 10_000,
+        loginUser: this.options.access.user,
+        markerToken: this.markerToken,
+        ...(this.options.highWaterMark ? { highWaterMark: this.options.highWaterMark } : {}),
+      },
+      (command) => {
+        this.running.add(command);
+        return () => this.running.delete(command);
+      },
+    );
+  }
+
+  /** A direct-tcpip channel of the job's connection: `host` as the VM resolves it. */
+  async connect(host: string, port: number, signal?: AbortSignal): Promise<Duplex> {
+    const connection = this.connection;
+    if (!connection) throw this.notConnected('connect');
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ExecutorError(`cannot connect to ${host}:${port}: ${port} is not a TCP port`);
+    signal?.throwIfAborted();
+    const channel = await connection.forward(host, port);
+    channel.on('error', () => undefined);
+    if (signal?.aborted) {
+      channel.close();
+      throw new ExecutorError(`cannot connect to ${host}:${port}: cancelled`);
+    }
+    return channel;
   }
 
   copyIn(destinationDir: string, tar: Readable, signal?: AbortSignal): Promise<void> {

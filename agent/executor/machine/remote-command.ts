@@ -6,7 +6,7 @@
 // those only for the names its AcceptEnv lists (Debian's: LANG and LC_*) and drops the rest
 // without a word, so a job's variables would go missing on most VMs.
 
-import type { ExecRequest } from '../executor.js';
+import { ExecutorError, type ExecRequest } from '../executor.js';
 
 /** A word for POSIX sh: single-quoted unless plainly safe; bytes are kept exactly (newlines, `$`, quotes). */
 export function shellQuote(word: string): string {
@@ -49,7 +49,7 @@ export function runAsOther(user: string | undefined, loginUser: string): RunAs |
  * under sudo, setsid makes the command a group of its own, apart from sudo (which would
  * otherwise pass each signal on a second time).
  */
-export function execCommandLine(request: ExecRequest, marker: string, loginUser: string): CommandLine {
+export function execCommandLine(request: Pick<ExecRequest, 'command' | 'env' | 'workingDirectory' | 'user'>, marker: string, loginUser: string, interactive = false): CommandLine {
   const runAs = runAsOther(request.user, loginUser);
   const script = [
     `printf '%s %s\\n' ${marker} "$$"`,
@@ -60,6 +60,8 @@ export function execCommandLine(request: ExecRequest, marker: string, loginUser:
     ...inBashOrExec(request.command, environment(request.env ?? {})),
   ].join('\n');
   const long = script.length > LONGEST_LINE;
+  // an interactive command's stdin is the person's: the script cannot come that way
+  if (long && interactive) throw new ExecutorError(`cannot start "${request.command.join(' ').slice(0, 60)}" on the VM: its environment makes a command line over ${LONGEST_LINE / 1024} KiB`);
   // `eval "$(cat)"`: the script read from stdin runs in the same shell (same PID, no argv limit),
   // and the command then finds its stdin at its end, as it would otherwise
   const body = long ? 'eval "$(cat)"' : script;
@@ -70,7 +72,8 @@ export function execCommandLine(request: ExecRequest, marker: string, loginUser:
       ? [`getent group -- ${shellQuote(runAs.group.replace(/^#/, ''))} >/dev/null || { echo ${shellQuote(`no group ${runAs.group.replace(/^#/, '')} on the VM`)} >&2; exit 126; }`]
       : []),
   ];
-  const sudo = `exec sudo -n -u ${shellQuote(runAs.user)}${runAs.group ? ` -g ${shellQuote(runAs.group)}` : ''} -- setsid /bin/sh -c ${shellQuote(body)}`;
+  // setsid would take an interactive command away from its terminal: it stays in sudo's session
+  const sudo = `exec sudo -n -u ${shellQuote(runAs.user)}${runAs.group ? ` -g ${shellQuote(runAs.group)}` : ''} -- ${interactive ? '' : 'setsid '}/bin/sh -c ${shellQuote(body)}`;
   return { line: [...checks, sudo].join('\n'), viaSudo: true, ...(long ? { stdin: script } : {}) };
 }
 
