@@ -2,7 +2,7 @@
  * Rerun with SSH through the control API: which public keys may log in (those the request gives,
  * else those the service was started with), and the `ssh` section of the new job run's
  * assignment (the service's port range, advertised address and hold durations). Keys a request
- * gives are public, so they are kept as a plain file under DATA/ssh-keys, one per job run, which
+ * gives are public, so they are kept as a plain file under DATA/ssh-keys, one per request, which
  * the assignment refers to like any key file.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -32,7 +32,7 @@ const MAX_KEYS = 100;
  * The keys a rerun with SSH accepts. `given` is the request's `authorized_keys` (authorized_keys
  * lines); without it, the service's files. Neither: a 422 that says how to give some.
  */
-export function sshKeysFor(given: unknown, service: ServiceSshSettings, keysDir: string, jobRunId: string): JobSshRequest {
+export function sshKeysFor(given: unknown, service: ServiceSshSettings, keysDir: string, name: string): JobSshRequest {
   if (given !== undefined) {
     if (!Array.isArray(given) || given.length === 0 || given.length > MAX_KEYS || !given.every((k) => typeof k === 'string')) {
       throw new HttpError(400, `"authorized_keys" must be a list of 1 to ${MAX_KEYS} public key lines such as "ssh-ed25519 AAAA… you@laptop"`);
@@ -42,7 +42,7 @@ export function sshKeysFor(given: unknown, service: ServiceSshSettings, keysDir:
     const parsed = parseAuthorizedKeys(lines.join('\n'), 'authorized_keys');
     if (parsed.skipped.length > 0) throw new HttpError(422, `${parsed.skipped[0].replace(/^authorized_keys:(\d+)/, (_m, n: string) => `"authorized_keys" item ${Number(n) - 1}`)}`);
     mkdirSync(keysDir, { recursive: true });
-    const file = join(keysDir, `${jobRunId}.pub`);
+    const file = join(keysDir, `${name}.pub`);
     writeFileSync(file, `${lines.join('\n')}\n`);
     return { authorizedKeys: [file], fingerprints: parsed.keys.map((k) => k.fingerprint) };
   }
