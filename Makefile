@@ -98,6 +98,7 @@ bench: build images
 	bash scripts/ensure-fleet-tools.sh
 	node dist/bench/fleet.js
 	node dist/bench/control-api.js
+	node dist/bench/rerun-ssh.js
 	node dist/bench/debug-ssh.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]
