@@ -206,13 +206,19 @@ async function rerunWorkflow(ctx: RouteContext, r: Request, [id]: string[], call
   if (ctx.draining()) throw new HttpError(503, 'the service is draining: it starts no new work; rerun on another instance or restart this one');
   const body = r.req.headers['content-length'] === '0' || (r.req.headers['content-length'] === undefined && r.req.headers['transfer-encoding'] === undefined) ? {} : await readJson(r.req);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object such as {"from_failed": true}, or empty');
-  const unknown = Object.keys(body).filter((k) => k !== 'from_failed');
-  if (unknown.length > 0) throw new HttpError(400, `unknown field ${JSON.stringify(unknown[0])}; a rerun takes "from_failed" (true or false)`);
-  const fromFailed = (body as { from_failed?: unknown }).from_failed ?? false;
+  const b = body as Record<string, unknown>;
+  const unknown = Object.keys(b).filter((k) => !['from_failed', 'enable_ssh', 'authorized_keys'].includes(k));
+  if (unknown.length > 0) throw new HttpError(400, `unknown field ${JSON.stringify(unknown[0])}; a rerun takes "from_failed" (true or false), "enable_ssh" (true or false) and "authorized_keys" (public key lines)`);
+  const fromFailed = b.from_failed ?? false;
   if (typeof fromFailed !== 'boolean') throw new HttpError(400, '"from_failed" must be true or false');
+  const ssh = b.enable_ssh ?? false;
+  if (typeof ssh !== 'boolean') throw new HttpError(400, '"enable_ssh" must be true or false');
+  if (!ssh && b.authorized_keys !== undefined) throw new HttpError(400, '"authorized_keys" only applies with "enable_ssh": true');
   if (wf.status === 'running' || wf.status === 'on_hold') throw new HttpError(409, `workflow ${id} is still ${wf.status}; cancel it or wait for its end before a rerun`);
   if (fromFailed && wf.status !== 'failed') throw new HttpError(409, `workflow ${id} ended ${wf.status}: only a failed workflow reruns from failed; rerun it whole with {"from_failed": false}`);
-  const rerun = ctx.scheduler.rerunWorkflow(wf.id, fromFailed, actorOf(caller), r.id);
+  if (ssh && ctx.backendName !== 'local') throw new HttpError(501, `rerun with SSH runs jobs on this machine only (this service's backend is ${ctx.backendName}); see docs/ssh-into-builds.md for SSH into a Nomad job`);
+  const request = ssh ? sshKeysFor(b.authorized_keys, ctx.ssh, ctx.sshKeysDir, randomUUID()) : undefined;
+  const rerun = ctx.scheduler.rerunWorkflow(wf.id, fromFailed, actorOf(caller), r.id, request);
   r.res.setHeader('location', `/api/v1/workflows/${rerun}`);
   sendJson(r.res, 201, { ...workflowJson(ctx, rerun), pipeline_id: wf.pipelineId });
 }

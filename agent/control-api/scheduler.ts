@@ -137,9 +137,10 @@ export class Scheduler {
   /**
    * Runs an ended workflow again as a new workflow of its pipeline. From failed, the jobs that
    * succeeded keep their success (and their workspaces: the rerun's are stored under the first
-   * run's id, as CircleCI's rerun sees the first run's workspace); the others run again.
+   * run's id, as CircleCI's rerun sees the first run's workspace); the others run again, with
+   * SSH enabled when `ssh` is given (CircleCI's `enable_ssh`).
    */
-  rerunWorkflow(workflowId: string, fromFailed: boolean, actor: AuditEntity, requestId: string): string {
+  rerunWorkflow(workflowId: string, fromFailed: boolean, actor: AuditEntity, requestId: string, ssh?: JobSshRequest): string {
     const old = this.store.workflow(workflowId)!;
     const id = randomUUID();
     const now = new Date().toISOString();
@@ -148,6 +149,7 @@ export class Scheduler {
       let seq = this.store.nextSeq();
       for (const j of this.store.jobsOf(workflowId)) {
         const keep = fromFailed && j.status === 'success';
+        const runs = !keep && j.spec !== undefined && j.spec.executor.kind !== 'none';
         const job: JobRow = {
           id: randomUUID(),
           workflowId: id,
@@ -161,14 +163,15 @@ export class Scheduler {
           ...(j.resourceClass ? { resourceClass: j.resourceClass } : {}),
           seq: seq++,
           ...(keep ? { copiedFrom: j.copiedFrom ?? j.id, ...(j.startedAt ? { startedAt: j.startedAt } : {}), ...(j.stoppedAt ? { stoppedAt: j.stoppedAt } : {}), ...(j.approvedBy ? { approvedBy: j.approvedBy } : {}) } : {}),
+          ...(runs && ssh ? { ssh } : {}),
         };
         this.store.insertJob(job);
-        if (!keep && j.spec && j.spec.executor.kind !== 'none') {
-          for (let i = 0; i < j.parallelism; i++) this.store.insertNode({ id: randomUUID(), jobId: job.id, index: i, status: 'blocked', steps: [], outputBytes: 0 });
+        if (runs) {
+          for (let i = 0; i < j.parallelism; i++) this.store.insertNode({ id: randomUUID(), jobId: job.id, index: i, status: 'blocked', steps: [], outputBytes: 0, ...(ssh ? { ssh: { phase: 'starting' as const, sessions: 0 } } : {}) });
         }
       }
     });
-    this.audit.record({ action: 'workflow.rerun', actor, target: { id: workflowId, type: 'workflow' }, payload: { new_workflow_id: id, from_failed: fromFailed }, requestId });
+    this.audit.record({ action: ssh ? 'workflow.rerun_with_ssh' : 'workflow.rerun', actor, target: { id: workflowId, type: 'workflow' }, payload: { new_workflow_id: id, from_failed: fromFailed, ...(ssh ? { ssh_key_fingerprints: ssh.fingerprints } : {}) }, requestId });
     this.advance();
     return id;
   }

@@ -165,6 +165,28 @@ describe('deckhand serve: rerun a job with SSH', () => {
     process.stderr.write(`rerun to ssh line: ${lineMs} ms\n`);
   });
 
+  test('a workflow rerun from failed with "enable_ssh", as CircleCI API v2 takes it', async () => {
+    const jobId = await failedJob(serve, submit);
+    const job = await serve.request<RerunJob>('GET', `/api/v1/jobs/${jobId}`, { token: submit });
+    const r = await serve.request<{ id: string; rerun_of: string; jobs: { id: string; name: string }[] }>('POST', `/api/v1/workflows/${job.body.workflow_id}/rerun`, { token: submit, json: { from_failed: true, enable_ssh: true, authorized_keys: [allowed.publicKey] } });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.body.rerun_of, job.body.workflow_id);
+    const rerunJobId = r.body.jobs.find((j) => j.name === 'check')!.id;
+    const holding = await pollJob(serve, submit, rerunJobId, (j) => j.ssh?.status === 'holding');
+    assert.deepEqual(holding.ssh?.key_fingerprints, [allowed.fingerprint]);
+    const ran = await ssh(endpointOf(holding.ssh!), allowed, ['cat', '/tmp/marker']);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout, 'left-by-the-steps\n');
+    const ended = await pollJob(serve, submit, rerunJobId, (j) => FINAL.includes(j.status));
+    assert.equal(ended.status, 'failed');
+    assert.equal(await containersOf(ended.workflow_id, ended.nodes[0].run_id), 0, 'nothing left on the engine');
+    const audit = await serve.request<{ items: { action: string; target: { id: string }; payload: Record<string, unknown> }[] }>('GET', '/api/v1/audit', { token: admin });
+    const entry = audit.body.items.find((e) => e.action === 'workflow.rerun_with_ssh' && e.target.id === job.body.workflow_id);
+    assert.ok(entry, 'the workflow rerun with SSH is in the audit log');
+    assert.equal(entry.payload.new_workflow_id, r.body.id);
+    assert.deepEqual(entry.payload.ssh_key_fingerprints, [allowed.fingerprint]);
+  });
+
   test('bad requests: an unknown job, no keys anywhere, a wrong key line, unknown fields, a read token', async () => {
     const unknown = randomUUID();
     const missing = await serve.request('POST', `/api/v1/jobs/${unknown}/rerun`, { token: submit, json: { ssh: true } });
