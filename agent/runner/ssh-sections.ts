@@ -59,7 +59,11 @@ export class JobSsh {
   }
 
   private tell(): void {
-    this.report?.({ phase: this.phase, command: this.command, ...this.where, sessions: this.phase === 'ended' ? 0 : this.server.sessions });
+    try {
+      this.report?.({ phase: this.phase, command: this.command, ...this.where, sessions: this.phase === 'ended' ? 0 : this.server.sessions });
+    } catch {
+      // whoever listens failing to record it must not stop the sessions or the job
+    }
   }
 
   /**
