@@ -127,6 +127,9 @@ describe('deckhand serve: rerun a job with SSH', () => {
     assert.equal(steps.at(-1)?.name, 'Wait for SSH');
     assert.equal(steps.at(-1)?.status, 'running');
 
+    const page = await serve.request('GET', `/?token=${submit}`);
+    assert.ok(page.text.includes(`<code class="ssh">${holding.ssh!.command}</code>`), 'the web page shows the line while the job holds');
+
     const busy = await serve.request('POST', `/api/v1/jobs/${r.body.id}/rerun`, { token: submit, json: { ssh: true, authorized_keys: [allowed.publicKey] } });
     assert.equal(busy.status, 409, 'a job still running is not rerun');
     assert.match(String(busy.body.error), /is still running; cancel it or wait for its end/);
