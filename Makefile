@@ -62,7 +62,7 @@ test-nomad-harness:
 # containers): only `make test` runs them. Paths under test/, no .ts.
 ENGINE_TESTS := \
 	artifacts/end-to-end \
-	control-api/output-processor control-api/queue control-api/restart control-api/serve \
+	control-api/output-processor control-api/queue control-api/rerun-ssh control-api/restart control-api/serve \
 	cli/agent cli/env-file cli/machine-jobs cli/nomad-task \
 	fleet/client-engine fleet/drain-lifecycle fleet/packer fleet/terraform fleet/terraform-gcp \
 	job-tools/glob job-tools/halt job-tools/install job-tools/split \
@@ -98,6 +98,7 @@ bench: build images
 	bash scripts/ensure-fleet-tools.sh
 	node dist/bench/fleet.js
 	node dist/bench/control-api.js
+	node dist/bench/rerun-ssh.js
 	node dist/bench/debug-ssh.js
 
 # Run one job of a project's config locally in Docker: make run [DIR=path/to/repo] [JOB=build]

@@ -303,6 +303,11 @@ export function buildProgram(): Command {
     .option('--max-parallel <n>', 'at most this many job nodes at once, instead of the capacity by resource class', Number)
     .addOption(new Option('--pull <policy>', 'when to pull images').choices(['always', 'missing', 'never']).default('missing'))
     .option('--nomad-addr <url>', 'with --backend nomad: the Nomad agent (default NOMAD_ADDR or http://127.0.0.1:4646)')
+    .option('--ssh-authorized-keys <file>', 'public keys a rerun with SSH accepts when its request gives none (repeatable)', collect, [])
+    .option('--ssh-host <address>', 'the address in a rerun with SSH\'s ssh line (default: the --listen host, or this machine\'s address when that is a wildcard)')
+    .option('--ssh-port <port|first-last>', 'the port of a rerun with SSH, or the first free one of a range (default 64535-65535)')
+    .option('--ssh-wait <duration>', 'how long a rerun with SSH waits at its end for a first session (default 10m)')
+    .option('--ssh-max-hold <duration>', 'how long a rerun with SSH is held while sessions are open (default 2h)')
     .option(ORB_REGISTRY_FLAG, ORB_REGISTRY_HELP)
     .option('--offline', OFFLINE_HELP)
     .action(async (opts: import('./serve.js').ServeFlags) => {

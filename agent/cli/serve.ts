@@ -10,7 +10,11 @@ import { deckhandHome } from '../config/orb-registry.js';
 import { jsonLogger, type Logger } from '../daemon-log.js';
 import { UsageError } from '../errors.js';
 import { addToken, type Scope } from '../control-api/auth.js';
+import type { ServiceSshSettings } from '../control-api/rerun-ssh.js';
 import { startControlApi } from '../control-api/service.js';
+import { readAuthorizedKeys } from '../debug-ssh/authorized-keys.js';
+import { parseDuration } from '../nomad/durations.js';
+import { localAddress, parseHost, parsePorts } from './ssh-options.js';
 import { splitHostPort } from '../net/host-port.js';
 import { machineCapacity, type Capacity } from '../workflow/capacity.js';
 import { fetchConfigOrbs, orbAccess, type OrbFlags } from './orb-access.js';
@@ -30,6 +34,11 @@ export interface ServeFlags extends OrbFlags {
   pull: RuntimeSettings['docker']['pull'];
   nomadAddr?: string;
   debug?: boolean;
+  sshAuthorizedKeys?: string[];
+  sshHost?: string;
+  sshPort?: string;
+  sshWait?: string;
+  sshMaxHold?: string;
 }
 
 /** what dead agents left is looked for this often, as the Nomad driver plugin does */
@@ -79,6 +88,7 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
     log,
     registry: orbs.registry,
     fetchOrbs: (root, file, options) => fetchConfigOrbs(root, file, options, orbs),
+    ssh: serviceSsh(flags),
     ...(backend ? { backend } : {}),
   });
   // the address for scripts that started it on port 0
@@ -100,6 +110,27 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
   });
   clearInterval(reclaimer);
   return 0;
+}
+
+/**
+ * Reruns with SSH: the keys files given (checked now, read again at each rerun), the address in
+ * the ssh line (--ssh-host, else the --listen host unless it is a wildcard, else this machine's).
+ */
+function serviceSsh(flags: ServeFlags): ServiceSshSettings {
+  const authorizedKeys = (flags.sshAuthorizedKeys ?? []).map((file) => {
+    if (!existsSync(file)) throw new UsageError(`--ssh-authorized-keys ${file} does not exist; give a file of public keys (authorized_keys lines or a *.pub file)`);
+    return resolve(file);
+  });
+  if (authorizedKeys.length > 0) readAuthorizedKeys(authorizedKeys);
+  const listenHost = splitHostPort(flags.listen, '--listen').host;
+  const host = flags.sshHost !== undefined ? parseHost(flags.sshHost) : ['0.0.0.0', '::', '[::]', ''].includes(listenHost) ? localAddress() : listenHost;
+  return {
+    authorizedKeys,
+    host,
+    ...(flags.sshPort !== undefined ? parsePorts(flags.sshPort) : {}),
+    ...(flags.sshWait !== undefined ? { waitSeconds: parseDuration(flags.sshWait, '--ssh-wait') / 1000 } : {}),
+    ...(flags.sshMaxHold !== undefined ? { maxHoldSeconds: parseDuration(flags.sshMaxHold, '--ssh-max-hold') / 1000 } : {}),
+  };
 }
 
 export interface ServeTokenFlags {

@@ -56,7 +56,7 @@ function ownPublicKeys(home: string): string[] {
 }
 
 /** `P` or `FIRST-LAST`. */
-function parsePorts(text: string): Pick<SshSettings, 'port' | 'ports'> {
+export function parsePorts(text: string): Pick<SshSettings, 'port' | 'ports'> {
   const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(text.trim());
   const valid = (n: number): boolean => n >= 1 && n <= 65535;
   if (!m) throw new UsageError(`--ssh-port ${text}: expected a port (64535) or a range (64535-65535)`);
@@ -66,7 +66,7 @@ function parsePorts(text: string): Pick<SshSettings, 'port' | 'ports'> {
   return first === last ? { port: first } : { ports: { first, last } };
 }
 
-function parseHost(text: string): string {
+export function parseHost(text: string): string {
   const host = text.trim();
   if (host === '' || /[\s@]/.test(host)) throw new UsageError(`--ssh-host ${JSON.stringify(text)}: expected a host name or an address, without a user`);
   return host;

@@ -12,6 +12,8 @@ import { errorKind, errorMessage } from '../errors.js';
 import type { JobEvent, OutputSink } from '../output/events.js';
 import { startAssignment, type RunningAssignment } from '../runner/run-assignment.js';
 import { CapacityPool, type Capacity, type Size } from '../workflow/capacity.js';
+import type { SshReport } from '../runner/ssh-sections.js';
+import { assignmentSsh, type ServiceSshSettings } from './rerun-ssh.js';
 import type { Backend, NodeEvents, NodeLaunch } from './scheduler.js';
 import type { StepRecord } from './store.js';
 import type { VariableStore } from './variables.js';
@@ -31,6 +33,8 @@ export interface LocalBackendOptions {
   log: Logger;
   /** project and context variables stored through the API */
   variables: VariableStore;
+  /** the service's settings for reruns with SSH */
+  ssh: ServiceSshSettings;
 }
 
 export function nodeLogFile(logsDir: string, runId: string): string {
@@ -77,6 +81,7 @@ export class LocalBackend implements Backend {
     });
     // a rerun's workspaces are the first run's (CIRCLE_WORKFLOW_ID stays the rerun's own)
     assignment.storage.workflowRunId = launch.storageWorkflowId;
+    if (job.ssh) assignment.ssh = assignmentSsh(job.ssh, this.opts.ssh);
     // the variables stored through the API, read by reference when the job starts
     const variables = this.opts.variables;
     if (variables.has('project', pipeline.project)) assignment.secrets.project = { ...assignment.secrets.project, files: [variables.file('project', pipeline.project)] };
@@ -88,6 +93,7 @@ export class LocalBackend implements Backend {
       logFile: nodeLogFile(this.opts.logsDir, node.id),
       log: this.opts.log,
       containerJobId: `deckhand-${job.workflowId.slice(0, 8)}-${node.id.slice(0, 8)}`,
+      ...(job.ssh ? { sshReport: (r: SshReport) => events.ssh({ phase: r.phase, command: r.command, host: r.host, port: r.port, user: r.user, hostKey: r.hostKey, hostKeyFingerprint: r.hostKeyFingerprint, sessions: r.sessions }) } : {}),
     });
     this.pool.take(size);
     this.jobs.set(node.id, { job: running, size, machine: spec.executor.kind === 'machine' });

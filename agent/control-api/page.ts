@@ -1,6 +1,7 @@
 /**
  * The control API's web page (`/`): the latest pipelines, each workflow's jobs with their status,
- * linking to each job node's live page at the output processor. Rendered on the server, no
+ * linking to each job node's live page at the output processor, and the ssh line of a rerun with
+ * SSH while its server listens. Rendered on the server, no
  * script: it refreshes itself every few seconds.
  */
 import { escapeHtml } from '../net/html.js';
@@ -14,8 +15,10 @@ export function renderPage(store: ControlStore, liveUrl: string | undefined): st
         const nodes = store.nodesOf(j.id);
         // only a node that started has a page at the output processor
         const links = liveUrl ? nodes.filter((n) => n.startedAt !== undefined).map((n) => `<a href="${escapeHtml(`${liveUrl}/jobs/${n.id}`)}">${nodes.length > 1 ? `#${n.index}` : 'output'}</a>`).join(' ') : '';
+        // the line to type, while a rerun with SSH can be logged into
+        const ssh = nodes.filter((n) => n.ssh?.command && n.ssh.phase !== 'ended' && n.status === 'running').map((n) => `<br><code class="ssh">${escapeHtml(n.ssh!.command!)}</code>`).join('');
         rows.push(
-          `<tr><td>${p.number}</td><td>${escapeHtml(wf.name)}</td><td>${escapeHtml(j.name)}</td><td class="s-${escapeHtml(j.status)}">${escapeHtml(j.status)}</td><td>${escapeHtml(j.startedAt ?? '')}</td><td>${links}</td></tr>`,
+          `<tr><td>${p.number}</td><td>${escapeHtml(wf.name)}</td><td>${escapeHtml(j.name)}</td><td class="s-${escapeHtml(j.status)}">${escapeHtml(j.status)}</td><td>${escapeHtml(j.startedAt ?? '')}</td><td>${links}${ssh}</td></tr>`,
         );
       }
     }

@@ -25,6 +25,7 @@ import { jobJson, pipelineJson, workflowJson } from './views.js';
 import { nodeLogFile } from './local-backend.js';
 import type { ControlMetrics } from './metrics.js';
 import { renderPage } from './page.js';
+import { sshKeysFor, type ServiceSshSettings } from './rerun-ssh.js';
 import type { Scheduler } from './scheduler.js';
 import { checkOwner, type VariableStore } from './variables.js';
 import { isFinal, type ControlStore, type JobRow, type NodeRow, type PipelineRow } from './store.js';
@@ -39,6 +40,11 @@ export interface RouteContext {
   variables: VariableStore;
   /** the output processor's HTTP side, for links to live pages */
   liveUrl?: string;
+  /** reruns with SSH: the service's keys and where their request's keys are kept */
+  ssh: ServiceSshSettings;
+  sshKeysDir: string;
+  /** `local` or `nomad` */
+  backendName: string;
   submit(request: PipelineRequest, caller: Caller, requestId: string): Promise<PipelineRow>;
   openStore(): Promise<BlobStore>;
   draining(): boolean;
@@ -102,6 +108,7 @@ function match(method: string, s: string[]): Route | undefined {
   if (at('jobs', '*', 'artifacts')) return route('/api/v1/jobs/ID/artifacts', 'read', ['GET'], jobArtifacts, [rest[1]]);
   if (at('jobs', '*', 'tests')) return route('/api/v1/jobs/ID/tests', 'read', ['GET'], jobTests, [rest[1]]);
   if (at('jobs', '*', 'cancel')) return route('/api/v1/jobs/ID/cancel', 'submit', ['POST'], cancelJob, [rest[1]]);
+  if (at('jobs', '*', 'rerun')) return route('/api/v1/jobs/ID/rerun', 'submit', ['POST'], rerunJob, [rest[1]]);
   if (at('jobs', '*', 'approve')) return route('/api/v1/jobs/ID/approve', 'submit', ['POST'], approveJob, [rest[1]]);
   if (at('projects', '*', 'envvar')) return route('/api/v1/projects/NAME/envvar', 'admin', ['GET', 'POST'], projectVariables, [rest[1]]);
   if (at('projects', '*', 'envvar', '*')) return route('/api/v1/projects/NAME/envvar/VAR', 'admin', ['DELETE'], projectVariable, [rest[1], rest[3]]);
@@ -199,15 +206,47 @@ async function rerunWorkflow(ctx: RouteContext, r: Request, [id]: string[], call
   if (ctx.draining()) throw new HttpError(503, 'the service is draining: it starts no new work; rerun on another instance or restart this one');
   const body = r.req.headers['content-length'] === '0' || (r.req.headers['content-length'] === undefined && r.req.headers['transfer-encoding'] === undefined) ? {} : await readJson(r.req);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object such as {"from_failed": true}, or empty');
-  const unknown = Object.keys(body).filter((k) => k !== 'from_failed');
-  if (unknown.length > 0) throw new HttpError(400, `unknown field ${JSON.stringify(unknown[0])}; a rerun takes "from_failed" (true or false)`);
-  const fromFailed = (body as { from_failed?: unknown }).from_failed ?? false;
+  const b = body as Record<string, unknown>;
+  const unknown = Object.keys(b).filter((k) => !['from_failed', 'enable_ssh', 'authorized_keys'].includes(k));
+  if (unknown.length > 0) throw new HttpError(400, `unknown field ${JSON.stringify(unknown[0])}; a rerun takes "from_failed" (true or false), "enable_ssh" (true or false) and "authorized_keys" (public key lines)`);
+  const fromFailed = b.from_failed ?? false;
   if (typeof fromFailed !== 'boolean') throw new HttpError(400, '"from_failed" must be true or false');
+  const ssh = b.enable_ssh ?? false;
+  if (typeof ssh !== 'boolean') throw new HttpError(400, '"enable_ssh" must be true or false');
+  if (!ssh && b.authorized_keys !== undefined) throw new HttpError(400, '"authorized_keys" only applies with "enable_ssh": true');
   if (wf.status === 'running' || wf.status === 'on_hold') throw new HttpError(409, `workflow ${id} is still ${wf.status}; cancel it or wait for its end before a rerun`);
   if (fromFailed && wf.status !== 'failed') throw new HttpError(409, `workflow ${id} ended ${wf.status}: only a failed workflow reruns from failed; rerun it whole with {"from_failed": false}`);
-  const rerun = ctx.scheduler.rerunWorkflow(wf.id, fromFailed, actorOf(caller), r.id);
+  if (ssh && ctx.backendName !== 'local') throw new HttpError(501, `rerun with SSH runs jobs on this machine only (this service's backend is ${ctx.backendName}); see docs/ssh-into-builds.md for SSH into a Nomad job`);
+  const request = ssh ? sshKeysFor(b.authorized_keys, ctx.ssh, ctx.sshKeysDir, randomUUID()) : undefined;
+  const rerun = ctx.scheduler.rerunWorkflow(wf.id, fromFailed, actorOf(caller), r.id, request);
   r.res.setHeader('location', `/api/v1/workflows/${rerun}`);
   sendJson(r.res, 201, { ...workflowJson(ctx, rerun), pipeline_id: wf.pipelineId });
+}
+
+/**
+ * Reruns an ended job as a new job run (in a new workflow run, as CircleCI's "Rerun job with SSH"
+ * does); with `"ssh": true` (or CircleCI's `"enable_ssh"`) its assignment enables SSH, and the
+ * job's answer shows the ssh line once its server listens.
+ */
+async function rerunJob(ctx: RouteContext, r: Request, [id]: string[], caller: Caller): Promise<void> {
+  const job = found(ctx.store.job(checkId(id, 'job')), 'job', id);
+  if (ctx.draining()) throw new HttpError(503, 'the service is draining: it starts no new work; rerun on another instance or restart this one');
+  const body = r.req.headers['content-length'] === '0' || (r.req.headers['content-length'] === undefined && r.req.headers['transfer-encoding'] === undefined) ? {} : await readJson(r.req);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object such as {"ssh": true}, or empty');
+  const b = body as Record<string, unknown>;
+  const unknown = Object.keys(b).filter((k) => !['ssh', 'enable_ssh', 'authorized_keys'].includes(k));
+  if (unknown.length > 0) throw new HttpError(400, `unknown field ${JSON.stringify(unknown[0])}; a job rerun takes "ssh" (true or false) and "authorized_keys" (public key lines)`);
+  const ssh = b.ssh ?? b.enable_ssh ?? false;
+  if (typeof ssh !== 'boolean') throw new HttpError(400, '"ssh" must be true or false');
+  if (!ssh && b.authorized_keys !== undefined) throw new HttpError(400, '"authorized_keys" only applies with "ssh": true');
+  if (job.type !== 'build' || !job.spec || job.spec.executor.kind === 'none') throw new HttpError(409, `job ${id} (${job.name}) is a ${job.type} job with nothing to run; only jobs with steps are rerun`);
+  if (!isFinal(job.status)) throw new HttpError(409, `job ${id} (${job.name}) is still ${job.status}; cancel it or wait for its end before a rerun`);
+  if (!job.startedAt || job.status === 'not_run') throw new HttpError(409, `job ${id} (${job.name}) never ran (${job.status}); rerun its workflow with POST /api/v1/workflows/${job.workflowId}/rerun instead`);
+  if (ssh && ctx.backendName !== 'local') throw new HttpError(501, `rerun with SSH runs jobs on this machine only (this service's backend is ${ctx.backendName}); see docs/ssh-into-builds.md for SSH into a Nomad job`);
+  const request = ssh ? sshKeysFor(b.authorized_keys, ctx.ssh, ctx.sshKeysDir, randomUUID()) : undefined;
+  const rerun = ctx.scheduler.rerunJob(job.id, request, actorOf(caller), r.id);
+  r.res.setHeader('location', `/api/v1/jobs/${rerun.id}`);
+  sendJson(r.res, 201, jobJson(ctx, rerun, true));
 }
 
 function getJob(ctx: RouteContext, r: Request, [id]: string[]): void {

@@ -12,7 +12,7 @@ import type { RequiredStatus } from '../jobspec/jobspec.js';
 import type { Size } from '../workflow/capacity.js';
 import { SERVICE_ACTOR, type AuditEntity, type AuditLog } from './audit.js';
 import type { ControlMetrics } from './metrics.js';
-import { isFinal, type ControlStore, type JobRow, type JobStatus, type NodeRow, type PipelineRow, type StepRecord, type WorkflowStatus } from './store.js';
+import { isFinal, type ControlStore, type JobRow, type JobSshRequest, type JobStatus, type NodeRow, type NodeSsh, type PipelineRow, type StepRecord, type WorkflowStatus } from './store.js';
 
 /** How a node's run ended, as the backend reports it. */
 export interface NodeResult {
@@ -40,6 +40,8 @@ export interface NodeEvents {
   steps(steps: StepRecord[], outputBytes: number): void;
   stepEnded(status: string): void;
   output(bytes: number): void;
+  /** where the node's SSH stands (a rerun with SSH) */
+  ssh(state: NodeSsh): void;
   ended(result: NodeResult): void;
 }
 
@@ -135,9 +137,10 @@ export class Scheduler {
   /**
    * Runs an ended workflow again as a new workflow of its pipeline. From failed, the jobs that
    * succeeded keep their success (and their workspaces: the rerun's are stored under the first
-   * run's id, as CircleCI's rerun sees the first run's workspace); the others run again.
+   * run's id, as CircleCI's rerun sees the first run's workspace); the others run again, with
+   * SSH enabled when `ssh` is given (CircleCI's `enable_ssh`).
    */
-  rerunWorkflow(workflowId: string, fromFailed: boolean, actor: AuditEntity, requestId: string): string {
+  rerunWorkflow(workflowId: string, fromFailed: boolean, actor: AuditEntity, requestId: string, ssh?: JobSshRequest): string {
     const old = this.store.workflow(workflowId)!;
     const id = randomUUID();
     const now = new Date().toISOString();
@@ -146,6 +149,7 @@ export class Scheduler {
       let seq = this.store.nextSeq();
       for (const j of this.store.jobsOf(workflowId)) {
         const keep = fromFailed && j.status === 'success';
+        const runs = !keep && j.spec !== undefined && j.spec.executor.kind !== 'none';
         const job: JobRow = {
           id: randomUUID(),
           workflowId: id,
@@ -159,16 +163,80 @@ export class Scheduler {
           ...(j.resourceClass ? { resourceClass: j.resourceClass } : {}),
           seq: seq++,
           ...(keep ? { copiedFrom: j.copiedFrom ?? j.id, ...(j.startedAt ? { startedAt: j.startedAt } : {}), ...(j.stoppedAt ? { stoppedAt: j.stoppedAt } : {}), ...(j.approvedBy ? { approvedBy: j.approvedBy } : {}) } : {}),
+          ...(runs && ssh ? { ssh } : {}),
         };
         this.store.insertJob(job);
-        if (!keep && j.spec && j.spec.executor.kind !== 'none') {
-          for (let i = 0; i < j.parallelism; i++) this.store.insertNode({ id: randomUUID(), jobId: job.id, index: i, status: 'blocked', steps: [], outputBytes: 0 });
+        if (runs) {
+          for (let i = 0; i < j.parallelism; i++) this.store.insertNode({ id: randomUUID(), jobId: job.id, index: i, status: 'blocked', steps: [], outputBytes: 0, ...(ssh ? { ssh: { phase: 'starting' as const, sessions: 0 } } : {}) });
         }
       }
     });
-    this.audit.record({ action: 'workflow.rerun', actor, target: { id: workflowId, type: 'workflow' }, payload: { new_workflow_id: id, from_failed: fromFailed }, requestId });
+    this.audit.record({ action: ssh ? 'workflow.rerun_with_ssh' : 'workflow.rerun', actor, target: { id: workflowId, type: 'workflow' }, payload: { new_workflow_id: id, from_failed: fromFailed, ...(ssh ? { ssh_key_fingerprints: ssh.fingerprints } : {}) }, requestId });
     this.advance();
     return id;
+  }
+
+  /**
+   * Runs an ended job again, as CircleCI's "rerun job" does: a new workflow run of its pipeline
+   * that holds that job and, kept as they ended, the jobs it requires (so that it starts at once
+   * and attaches their workspaces). With `ssh`, the new job run's assignment enables SSH.
+   */
+  rerunJob(jobId: string, ssh: JobSshRequest | undefined, actor: AuditEntity, requestId: string): JobRow {
+    const old = this.store.job(jobId)!;
+    const oldWorkflow = this.store.workflow(old.workflowId)!;
+    const jobs = this.store.jobsOf(old.workflowId);
+    const byName = new Map(jobs.map((j) => [j.name, j]));
+    const ancestors = new Set<string>();
+    const visit = (j: JobRow): void => {
+      for (const r of Object.keys(j.requires)) {
+        const up = byName.get(r);
+        if (!up || ancestors.has(up.name)) continue;
+        ancestors.add(up.name);
+        visit(up);
+      }
+    };
+    visit(old);
+    const workflowId = randomUUID();
+    const newJobId = randomUUID();
+    const now = new Date().toISOString();
+    this.store.transaction(() => {
+      this.store.insertWorkflow({ id: workflowId, pipelineId: oldWorkflow.pipelineId, name: oldWorkflow.name, status: 'running', createdAt: now, rerunOf: oldWorkflow.id, storageId: oldWorkflow.storageId });
+      let seq = this.store.nextSeq();
+      for (const j of jobs) {
+        if (!ancestors.has(j.name)) continue;
+        this.store.insertJob({
+          ...j,
+          id: randomUUID(),
+          workflowId,
+          seq: seq++,
+          copiedFrom: j.copiedFrom ?? j.id,
+        });
+      }
+      this.store.insertJob({
+        id: newJobId,
+        workflowId,
+        pipelineId: old.pipelineId,
+        name: old.name,
+        type: old.type,
+        status: 'blocked',
+        requires: old.requires,
+        ...(old.spec ? { spec: old.spec } : {}),
+        parallelism: old.parallelism,
+        ...(old.resourceClass ? { resourceClass: old.resourceClass } : {}),
+        seq: seq++,
+        ...(ssh ? { ssh } : {}),
+      });
+      for (let i = 0; i < old.parallelism; i++) this.store.insertNode({ id: randomUUID(), jobId: newJobId, index: i, status: 'blocked', steps: [], outputBytes: 0, ...(ssh ? { ssh: { phase: 'starting' as const, sessions: 0 } } : {}) });
+    });
+    this.audit.record({
+      action: ssh ? 'workflow.job.rerun_with_ssh' : 'workflow.job.rerun',
+      actor,
+      target: { id: jobId, type: 'job' },
+      payload: { name: old.name, workflow_id: old.workflowId, new_job_id: newJobId, new_workflow_id: workflowId, ...(ssh ? { ssh_key_fingerprints: ssh.fingerprints } : {}) },
+      requestId,
+    });
+    this.advance();
+    return this.store.job(newJobId)!;
   }
 
   private startNode(node: NodeRow, job: JobRow): void {
@@ -209,6 +277,7 @@ export class Scheduler {
       },
       stepEnded: (status) => this.metrics.stepEnded(status),
       output: (bytes) => this.metrics.output(bytes),
+      ssh: (state) => this.store.updateNode(nodeId, { ssh: state }),
       ended: (result) => {
         if (ended) return;
         ended = true;

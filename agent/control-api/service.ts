@@ -24,6 +24,7 @@ import { AuditLog, SERVICE_ACTOR } from './audit.js';
 import { TokenFile } from './auth.js';
 import { takePipeline, type IntakeOptions } from './intake.js';
 import { LocalBackend } from './local-backend.js';
+import type { ServiceSshSettings } from './rerun-ssh.js';
 import { ControlMetrics } from './metrics.js';
 import { actorOf, controlRoutes } from './routes.js';
 import { Scheduler, type Backend } from './scheduler.js';
@@ -48,6 +49,8 @@ export interface ControlApiOptions {
   log: Logger;
   registry?: OrbRegistry;
   fetchOrbs?: (root: Value, file: string, options: CompileOptions) => Promise<ReadonlyMap<string, string>>;
+  /** reruns with SSH: default keys, the address and ports to use */
+  ssh: ServiceSshSettings;
   /** a backend other than this machine (Nomad); default: local */
   backend?: (output: (runId: string) => OutputTarget | null, settings: { storeUrl: string; logsDir: string; contextsFile: string; sshKeysDir: string }) => Backend;
 }
@@ -87,7 +90,7 @@ export async function startControlApi(opts: ControlApiOptions): Promise<RunningC
   const variables = new VariableStore(opts.dataDir);
   const backend =
     opts.backend?.(output, { storeUrl: opts.storeUrl, logsDir, contextsFile: opts.contextsFile, sshKeysDir: opts.sshKeysDir }) ??
-    new LocalBackend({ variables, capacity: opts.capacity, env: opts.env, storeUrl: opts.storeUrl, contextsFile: opts.contextsFile, sshKeysDir: opts.sshKeysDir, runtime: opts.runtime, logsDir, output, log: opts.log });
+    new LocalBackend({ variables, ssh: opts.ssh, capacity: opts.capacity, env: opts.env, storeUrl: opts.storeUrl, contextsFile: opts.contextsFile, sshKeysDir: opts.sshKeysDir, runtime: opts.runtime, logsDir, output, log: opts.log });
   const metrics = new ControlMetrics({ jobCounts: () => store.countJobs(), capacity: () => backend.capacity() });
   const scheduler = new Scheduler(store, backend, audit, metrics);
   const recovered = scheduler.recover(new Date().toISOString());
@@ -103,6 +106,9 @@ export async function startControlApi(opts: ControlApiOptions): Promise<RunningC
     metrics,
     logsDir,
     variables,
+    ssh: opts.ssh,
+    sshKeysDir: join(opts.dataDir, 'ssh-keys'),
+    backendName: backend.name,
     ...(liveUrl ? { liveUrl } : {}),
     async submit(request, caller, requestId) {
       const { pipeline, jobs } = await takePipeline(request, caller.id, intake);

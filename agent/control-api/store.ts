@@ -78,6 +78,26 @@ export interface JobRow {
   approvedBy?: string;
   /** a rerun from failed keeps this job's earlier success: its runs are that job's */
   copiedFrom?: string;
+  /** a rerun with SSH: the files of public keys that may log in */
+  ssh?: JobSshRequest;
+}
+
+export interface JobSshRequest {
+  authorizedKeys: string[];
+  /** the fingerprints of those keys, for the job's answer */
+  fingerprints: string[];
+}
+
+/** Where a node's SSH stands (agent/runner/ssh-sections.ts SshReport), as last told. */
+export interface NodeSsh {
+  phase: 'starting' | 'listening' | 'holding' | 'ended';
+  command?: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  hostKey?: string;
+  hostKeyFingerprint?: string;
+  sessions: number;
 }
 
 export interface NodeRow {
@@ -94,6 +114,7 @@ export interface NodeRow {
   outputBytes: number;
   /** where it ran: `local` or a Nomad dispatched job's id */
   ranOn?: string;
+  ssh?: NodeSsh;
 }
 
 const SCHEMA = `
@@ -131,6 +152,11 @@ export class ControlStore {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.exec(SCHEMA);
+      // a database from before rerun with SSH gains its columns
+      for (const table of ['jobs', 'nodes']) {
+        const columns = (this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
+        if (!columns.includes('ssh')) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ssh TEXT`);
+      }
     } catch (err) {
       throw new InfrastructureError(`cannot open the control API's database ${file}: ${(err as Error).message}; check that --data is a writable folder`);
     }
@@ -180,12 +206,12 @@ export class ControlStore {
   insertJob(j: JobRow): void {
     this.version++;
     this.db
-      .prepare('INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)')
-      .run(j.id, j.workflowId, j.pipelineId, j.name, j.type, j.status, JSON.stringify(j.requires), j.spec ? JSON.stringify(j.spec) : null, j.parallelism, j.resourceClass ?? null, j.seq, j.queuedAt ?? null, j.startedAt ?? null, j.stoppedAt ?? null, j.reason ?? null, j.approvedBy ?? null, j.copiedFrom ?? null);
+      .prepare('INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)')
+      .run(j.id, j.workflowId, j.pipelineId, j.name, j.type, j.status, JSON.stringify(j.requires), j.spec ? JSON.stringify(j.spec) : null, j.parallelism, j.resourceClass ?? null, j.seq, j.queuedAt ?? null, j.startedAt ?? null, j.stoppedAt ?? null, j.reason ?? null, j.approvedBy ?? null, j.copiedFrom ?? null, j.ssh ? JSON.stringify(j.ssh) : null);
   }
 
   insertNode(n: NodeRow): void {
-    this.sql('INSERT INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?,?)').run(n.id, n.jobId, n.index, n.status, n.startedAt ?? null, n.stoppedAt ?? null, n.exitCode ?? null, n.reason ?? null, JSON.stringify(n.steps), n.outputBytes, n.ranOn ?? null);
+    this.sql('INSERT INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?)').run(n.id, n.jobId, n.index, n.status, n.startedAt ?? null, n.stoppedAt ?? null, n.exitCode ?? null, n.reason ?? null, JSON.stringify(n.steps), n.outputBytes, n.ranOn ?? null, n.ssh ? JSON.stringify(n.ssh) : null);
   }
 
   pipeline(id: string): PipelineRow | undefined {
@@ -253,10 +279,10 @@ export class ControlStore {
     this.update('jobs', columns, id, fields);
   }
 
-  updateNode(id: string, fields: Partial<Pick<NodeRow, 'status' | 'startedAt' | 'stoppedAt' | 'exitCode' | 'reason' | 'ranOn' | 'outputBytes'>> & { steps?: StepRecord[] }): void {
-    const columns: Record<string, string> = { status: 'status', startedAt: 'started_at', stoppedAt: 'stopped_at', exitCode: 'exit_code', reason: 'reason', ranOn: 'ran_on', outputBytes: 'output_bytes', steps: 'steps' };
-    const { steps, ...rest } = fields;
-    this.update('nodes', columns, id, steps ? { ...rest, steps: JSON.stringify(steps) } : rest);
+  updateNode(id: string, fields: Partial<Pick<NodeRow, 'status' | 'startedAt' | 'stoppedAt' | 'exitCode' | 'reason' | 'ranOn' | 'outputBytes'>> & { steps?: StepRecord[]; ssh?: NodeSsh }): void {
+    const columns: Record<string, string> = { status: 'status', startedAt: 'started_at', stoppedAt: 'stopped_at', exitCode: 'exit_code', reason: 'reason', ranOn: 'ran_on', outputBytes: 'output_bytes', steps: 'steps', ssh: 'ssh' };
+    const { steps, ssh, ...rest } = fields;
+    this.update('nodes', columns, id, { ...rest, ...(steps ? { steps: JSON.stringify(steps) } : {}), ...(ssh ? { ssh: JSON.stringify(ssh) } : {}) });
   }
 
   updateWorkflow(id: string, fields: Partial<Pick<WorkflowRow, 'status' | 'stoppedAt'>>): void {
@@ -311,6 +337,7 @@ function toJob(r: Row): JobRow {
     reason: str(r.reason),
     approvedBy: str(r.approved_by),
     copiedFrom: str(r.copied_from),
+    ssh: r.ssh === null || r.ssh === undefined ? undefined : (JSON.parse(String(r.ssh)) as JobSshRequest),
   });
 }
 
@@ -327,5 +354,6 @@ function toNode(r: Row): NodeRow {
     steps: JSON.parse(String(r.steps)) as StepRecord[],
     outputBytes: Number(r.output_bytes),
     ranOn: str(r.ran_on),
+    ssh: r.ssh === null || r.ssh === undefined ? undefined : (JSON.parse(String(r.ssh)) as NodeSsh),
   });
 }

@@ -2,7 +2,7 @@
  * The JSON the API answers with for pipelines, workflows and jobs: CircleCI API v2's field names
  * where it has them (snake_case, `status`, `stopped_at`), plus each job node's steps and where it ran.
  */
-import type { ControlStore, JobRow, PipelineRow } from './store.js';
+import { isFinal, type ControlStore, type JobRow, type JobStatus, type NodeSsh, type PipelineRow } from './store.js';
 
 export interface ViewContext {
   store: ControlStore;
@@ -44,13 +44,16 @@ export function jobJson(ctx: ViewContext, j: JobRow, full: boolean): Record<stri
     ...(j.approvedBy ? { approved_by: j.approvedBy } : {}),
   };
   if (!full) return base;
+  const nodes = ctx.store.nodesOf(j.id);
   return {
     ...base,
+    // the first node's SSH at the top, where a person looks for the line to type
+    ...(j.ssh ? { ssh: { enabled: true, key_fingerprints: j.ssh.fingerprints, ...sshJson(nodes[0]?.ssh, nodes[0]?.status) } } : {}),
     workflow_id: j.workflowId,
     pipeline_id: j.pipelineId,
     requires: j.requires,
     output_url: `/api/v1/jobs/${j.id}/output`,
-    nodes: ctx.store.nodesOf(j.id).map((n) => ({
+    nodes: nodes.map((n) => ({
       index: n.index,
       run_id: n.id,
       status: n.status,
@@ -62,6 +65,24 @@ export function jobJson(ctx: ViewContext, j: JobRow, full: boolean): Record<stri
       output_bytes: n.outputBytes,
       steps: n.steps.map((s) => ({ index: s.index, name: s.name, status: s.status ?? 'running', exit_code: s.exitCode ?? null, duration_ms: s.durationMs ?? null })),
       ...(ctx.liveUrl ? { live_url: `${ctx.liveUrl}/jobs/${n.id}` } : {}),
+      ...(n.ssh ? { ssh: sshJson(n.ssh, n.status) } : {}),
     })),
+  };
+}
+
+/** A node's SSH: `starting` until its server listens, then the line, the host key and the hold. */
+function sshJson(s: NodeSsh | undefined, node: JobStatus | undefined): Record<string, unknown> {
+  // a node that ended before its server listened (or while it did) has no SSH left
+  const phase = node !== undefined && isFinal(node) ? 'ended' : (s?.phase ?? 'starting');
+  if (!s) return { status: phase };
+  return {
+    status: phase,
+    command: s.command ?? null,
+    host: s.host ?? null,
+    port: s.port ?? null,
+    user: s.user ?? null,
+    host_key: s.hostKey ?? null,
+    host_key_fingerprint: s.hostKeyFingerprint ?? null,
+    sessions: s.sessions,
   };
 }

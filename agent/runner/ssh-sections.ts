@@ -19,12 +19,31 @@ import type { OutputSink } from '../output/events.js';
 import type { StepContext } from '../steps/step.js';
 import { stepOutput } from '../steps/step-output.js';
 
+/**
+ * Where a job's SSH stands, for whoever started the job (the control API shows it in the job's
+ * answer): the line to type and the host key once listening, the sessions open, the hold.
+ */
+export interface SshReport {
+  phase: 'listening' | 'holding' | 'ended';
+  command: string;
+  user: string;
+  host: string;
+  port: number;
+  /** `ssh-ed25519 AAAA…` */
+  hostKey: string;
+  /** `SHA256:…` */
+  hostKeyFingerprint: string;
+  sessions: number;
+}
+
 export const ENABLE_SSH = 'Enable SSH';
 export const WAIT_FOR_SSH = 'Wait for SSH';
 
 export class JobSsh {
   /** the section login lines go to: Enable SSH's until the wait starts */
   private section: number;
+  private phase: SshReport['phase'] = 'listening';
+  private readonly unwatch: () => unknown;
 
   private constructor(
     private readonly server: DebugSshServer,
@@ -32,8 +51,19 @@ export class JobSsh {
     readonly command: string,
     private readonly sink: OutputSink,
     enableIndex: number,
+    private readonly where: Omit<SshReport, 'phase' | 'sessions' | 'command'>,
+    private readonly report: ((r: SshReport) => void) | undefined,
   ) {
     this.section = enableIndex;
+    this.unwatch = server.watch(() => this.tell());
+  }
+
+  private tell(): void {
+    try {
+      this.report?.({ phase: this.phase, command: this.command, ...this.where, sessions: this.phase === 'ended' ? 0 : this.server.sessions });
+    } catch {
+      // whoever listens failing to record it must not stop the sessions or the job
+    }
   }
 
   /**
@@ -46,6 +76,7 @@ export class JobSsh {
     where: { taskDataDir: string; landing: string },
     sink: OutputSink,
     index: number,
+    report?: (r: SshReport) => void,
   ): Promise<JobSsh | undefined> {
     const t0 = Date.now();
     sink.event({ type: 'step-start', index, name: ENABLE_SSH, stepType: 'ssh', time: t0, background: false });
@@ -62,8 +93,9 @@ export class JobSsh {
         log: (line) => ssh?.say(line),
       });
       const { port } = await server.listen(settings.ports.first, settings.ports.last, settings.listen);
-      const command = `ssh -p ${settings.advertisedPort ?? port} ${sessions.user}@${settings.host}`;
-      ssh = new JobSsh(server, settings, command, sink, index);
+      const shownPort = settings.advertisedPort ?? port;
+      const command = `ssh -p ${shownPort} ${sessions.user}@${settings.host}`;
+      ssh = new JobSsh(server, settings, command, sink, index, { user: sessions.user, host: settings.host, port: shownPort, hostKey: hostKey.publicKey, hostKeyFingerprint: hostKey.fingerprint }, report);
       for (const skipped of settings.keys.skipped) output.write('agent', `warning: ${skipped}\n`);
       output.write(
         'agent',
@@ -79,6 +111,7 @@ export class JobSsh {
         ].join('\n'),
       );
       sink.event({ type: 'step-end', index, status: 'success', durationMs: Date.now() - t0 });
+      ssh.tell();
       return ssh;
     } catch (err) {
       await server?.close().catch(() => undefined);
@@ -99,6 +132,8 @@ export class JobSsh {
     const t0 = Date.now();
     this.sink.event({ type: 'step-start', index, name: WAIT_FOR_SSH, stepType: 'ssh', time: t0, background: false });
     this.section = index;
+    this.phase = 'holding';
+    this.tell();
     const { waitMs, maxHoldMs } = this.settings;
     this.say(`${this.command}\n`);
     this.say(
@@ -119,8 +154,12 @@ export class JobSsh {
   }
 
   /** Closes every session and stops listening. Idempotent. */
-  close(): Promise<void> {
-    return this.server.close();
+  async close(): Promise<void> {
+    await this.server.close();
+    if (this.phase === 'ended') return;
+    this.unwatch();
+    this.phase = 'ended';
+    this.tell();
   }
 
   private say(line: string): void {

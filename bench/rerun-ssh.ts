@@ -1,0 +1,96 @@
+/**
+ * Rerun with SSH through the control API, to the line a person types: from the POST of
+ * `/api/v1/jobs/ID/rerun` with `{"ssh": true}` until `GET /api/v1/jobs/NEW` shows `ssh -p PORT
+ * USER@HOST` (polled every 5 ms). Floor: `deckhand execute --ssh` of the same job, from spawn
+ * until the same line is on its stdout. Both wait 1 s for a session that does not come, then end.
+ * Rounds alternate floor and service so that both see the same swings of this shared machine.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { clientKey } from '../test/support/openssh.js';
+import { jobNamed, ServeProcess } from '../test/support/serve-process.js';
+import { middle, repo } from './support.js';
+
+const IMAGE = 'deckhand-test/busybox:latest';
+const bin = join(repo, 'bin', 'deckhand.js');
+const ROUNDS = Number(process.env.RERUN_SSH_ROUNDS ?? 5);
+const LINE = /^ssh -p \d+ \S+@127\.0\.0\.1$/m;
+
+const CONFIG = `version: 2.1
+jobs:
+  build:
+    docker: [{image: ${IMAGE}}]
+    resource_class: small
+    steps:
+      - run: echo built
+workflows:
+  w:
+    jobs: [build]
+`;
+
+/** `deckhand execute --ssh`: ms from spawn until the ssh line is on its stdout. */
+async function executeToLine(dir: string, keyFile: string): Promise<number> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [bin, 'execute', '--job', 'build', '--no-color', '--ssh', '--ssh-authorized-keys', keyFile, '--ssh-host', '127.0.0.1', '--ssh-wait', '1s'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, DECKHAND_HOME: join(dir, '.home') } });
+  let seen = -1;
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    if (seen < 0 && LINE.test(out)) seen = performance.now() - t0;
+  });
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  if (code !== 0 || seen < 0) throw new Error(`deckhand execute --ssh exited ${code}; line seen: ${seen >= 0}`);
+  return seen;
+}
+
+/** A rerun with SSH: ms from the POST until the job's answer has the ssh line. */
+async function rerunToLine(serve: ServeProcess, token: string, jobId: string, publicKey: string): Promise<number> {
+  const t0 = performance.now();
+  const r = await serve.request<{ id: string }>('POST', `/api/v1/jobs/${jobId}/rerun`, { token, json: { ssh: true, authorized_keys: [publicKey] } });
+  if (r.status !== 201) throw new Error(`rerun: ${r.status} ${r.text}`);
+  let seen = -1;
+  for (;;) {
+    const j = await serve.request<{ status: string; ssh?: { command: string | null } }>('GET', `/api/v1/jobs/${r.body.id}`, { token });
+    if (seen < 0 && j.body.ssh?.command && LINE.test(j.body.ssh.command)) seen = performance.now() - t0;
+    if (['success', 'failed', 'canceled', 'infrastructure_fail'].includes(j.body.status)) break;
+    if (performance.now() - t0 > 60_000) throw new Error(`the rerun did not end: ${j.text}`);
+    await new Promise((res) => setTimeout(res, seen < 0 ? 5 : 100));
+  }
+  if (seen < 0) throw new Error('the ssh line never showed in the job\'s answer');
+  return seen;
+}
+
+async function main(): Promise<void> {
+  console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' / ')}`);
+  const key = clientKey('bench');
+  const dir = mkdtempSync(join(tmpdir(), 'deckhand-bench-rerun-ssh-'));
+  mkdirSync(join(dir, '.circleci'));
+  writeFileSync(join(dir, '.circleci', 'config.yml'), CONFIG);
+  const serve = await ServeProcess.start(['--ssh-wait', '1s']);
+  const token = serve.token('submit');
+  try {
+    const pipeline = await serve.submit(token, CONFIG);
+    const done = await serve.waitFor(token, pipeline, (p) => p.workflows[0].status !== 'running');
+    const jobId = jobNamed(done, 'build').id;
+    // warm-up: the image, the code caches, the SSH server's first key
+    await executeToLine(dir, key.publicPath);
+    await rerunToLine(serve, token, jobId, key.publicKey);
+    const floor: number[] = [];
+    const ours: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      floor.push(await executeToLine(dir, key.publicPath));
+      ours.push(await rerunToLine(serve, token, jobId, key.publicKey));
+    }
+    const f = middle(floor);
+    const o = middle(ours);
+    console.log(`rerun with SSH → ssh line: deckhand execute --ssh ${f.toFixed(0)} ms (rounds ${floor.map((x) => x.toFixed(0)).join(', ')}); serve ${o.toFixed(0)} ms (rounds ${ours.map((x) => x.toFixed(0)).join(', ')}); difference ${(o - f).toFixed(0)} ms`);
+  } finally {
+    await serve.kill('SIGTERM');
+    await serve.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
