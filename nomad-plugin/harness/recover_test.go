@@ -150,9 +150,9 @@ func TestRecoverTaskWhoseAgentWasKilledReportsItDeadWithTheReason(t *testing.T) 
 	if inspect.GetTask().GetState() != drivers.TaskState_EXITED || !strings.Contains(inspect.GetDriver().GetAttributes()["exit_error"], "killed") {
 		t.Fatalf("inspect: %v", inspect)
 	}
-	if len(containersWith(t, a.containersLabel())) == 0 {
-		t.Fatal("expected the killed agent's container to be left before destroy")
-	}
+	// the killed agent's containers are gone once the task is destroyed: DestroyTask removes them,
+	// unless the plugin's periodic reclaim of dead agents' leftovers (its first pass runs with the
+	// first fingerprint) took them already
 	_, err = second.Driver.DestroyTask(ctx(t), &drivers.DestroyTaskRequest{TaskId: cfg.Id, Force: true})
 	must(t, err)
 	if left := containersWith(t, a.containersLabel()); len(left) > 0 {
