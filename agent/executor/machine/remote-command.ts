@@ -106,7 +106,7 @@ function haltTrap(report: HaltReport): string[] {
     '{ set +xv; } 2>/dev/null',
     '__deckhand_now=',
     `{ builtin read -r -d '' __deckhand_now </proc/$$/fdinfo/1 || :; } 2>/dev/null`,
-    `if [[ \${__deckhand_now#*ino:} == "\${__deckhand_stdout#*ino:}" ]]; then if [[ -e ${path} || -L ${path} ]]; then builtin printf '%s 1\n' ${report.token}; else builtin printf '%s 0\n' ${report.token}; fi 2>/dev/null || :; fi`,
+    `if [[ \${__deckhand_now#*ino:} == "\${__deckhand_stdout#*ino:}" ]]; then if [[ -e ${path} || -L ${path} ]]; then builtin printf '%s 1\\n' ${report.token}; else builtin printf '%s 0\\n' ${report.token}; fi 2>/dev/null || :; fi`,
   ].join('; ');
   return [
     `{ builtin read -r -d '' __deckhand_stdout </proc/$$/fdinfo/1; } 2>/dev/null`,
