@@ -76,6 +76,23 @@ describe('halt marker reported as a step ends', () => {
     assert.deepEqual(await reported(bashStep('exec echo replaced')), { stdout: 'replaced\n', stderr: '', exitCode: 0, halt: undefined });
   });
 
+  test('the SFTP channel exists() falls back on is opened with the connection, before anything asks', async () => {
+    const fresh = new MachineExecutor({ access: vm.access(), release: async () => undefined });
+    const before = (await vm.processes()).filter((line) => /sftp-server/.test(line)).length;
+    try {
+      await fresh.prepare();
+      const deadline = Date.now() + 5_000;
+      let servers = before;
+      while (servers === before && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        servers = (await vm.processes()).filter((line) => /sftp-server/.test(line)).length;
+      }
+      assert.equal(servers, before + 1, 'an sftp-server for the new connection, with no exists() call');
+    } finally {
+      await fresh.teardown();
+    }
+  });
+
   test('exists() after a step takes the report, and looks up over SFTP when there was none', async () => {
     const step = async (script: string): Promise<void> => {
       const result = await collect(executor.exec(bashStep(script)));
