@@ -6,6 +6,10 @@
 // group, for signals. That line is taken out and every other byte passed on unchanged. A login
 // shell that prints something first (a chatty ~/.bashrc) is passed on too; a line that never comes
 // (the command failed before it) leaves the group unknown.
+//
+// A step may also end its stdout with `REPORT 0|1\n` (remote-command.ts, haltTrap): whether the
+// halt marker exists as the step's shell exits. That line is taken out wherever it comes; the
+// bytes that might be its start are held back until the next chunk shows whether they are.
 
 import { Readable } from 'node:stream';
 
@@ -24,10 +28,19 @@ export class CommandOutput extends Readable {
   private pending: Buffer = Buffer.alloc(0);
   private readonly pattern: RegExp | undefined;
   private done = false;
+  /** `REPORT ` of the halt line, while it is still looked for */
+  private report: Buffer | undefined;
+  private held: Buffer = Buffer.alloc(0);
+  /** What the halt line said; undefined while none has come. */
+  halt: boolean | undefined;
 
-  /** `markerToken`: look for the process-group line (stdout); absent: pass everything (stderr). */
-  constructor(highWaterMark: number, markerToken?: string) {
+  /**
+   * `markerToken`: look for the process-group line (stdout); absent: pass everything (stderr).
+   * `reportToken`: take out the halt line that starts with it.
+   */
+  constructor(highWaterMark: number, markerToken?: string, reportToken?: string) {
     super({ highWaterMark });
+    this.report = reportToken ? Buffer.from(`${reportToken} `, 'latin1') : undefined;
     // the token is hex: safe in a pattern; on a terminal the line ends in CR LF
     this.pattern = markerToken ? new RegExp(`${markerToken} (\\d+)\\r?\\n`) : undefined;
     this.searching = markerToken !== undefined;
@@ -41,7 +54,8 @@ export class CommandOutput extends Readable {
     this.source = source;
     source.on('data', (chunk: Buffer) => {
       if (this.done) return;
-      const out = this.searching ? this.search(chunk) : chunk;
+      let out = this.searching ? this.search(chunk) : chunk;
+      if (out && this.report) out = this.takeReport(out);
       if (out && out.length > 0 && !this.push(out)) source.pause();
     });
     source.once('end', () => this.finish());
@@ -53,8 +67,11 @@ export class CommandOutput extends Readable {
     if (this.done) return;
     this.done = true;
     if (this.searching) this.stopSearching(undefined);
-    if (this.pending.length > 0) this.push(this.pending);
+    if (this.pending.length > 0) this.push(this.report ? this.takeReport(this.pending) : this.pending);
     this.pending = Buffer.alloc(0);
+    // the start of a line that never ended: the command's own bytes
+    if (this.held.length > 0) this.push(this.held);
+    this.held = Buffer.alloc(0);
     this.push(null);
     this.resolveEnded();
   }
@@ -86,6 +103,34 @@ export class CommandOutput extends Readable {
     const all = this.pending;
     this.pending = Buffer.alloc(0);
     this.stopSearching(undefined);
+    return all;
+  }
+
+  /** The bytes to pass on from `chunk` without the halt line, holding back what may be its start. */
+  private takeReport(chunk: Buffer): Buffer {
+    const report = this.report as Buffer;
+    const all = this.held.length === 0 ? chunk : Buffer.concat([this.held, chunk]);
+    this.held = Buffer.alloc(0);
+    const at = all.indexOf(report);
+    if (at >= 0) {
+      const end = at + report.length + 2;
+      if (all.length < end) {
+        this.held = all.subarray(at);
+        return all.subarray(0, at);
+      }
+      const answer = all[end - 2];
+      if ((answer !== 0x30 && answer !== 0x31) || all[end - 1] !== 0x0a) return all;
+      this.halt = answer === 0x31;
+      this.report = undefined;
+      return Buffer.concat([all.subarray(0, at), all.subarray(end)]);
+    }
+    // a tail shorter than the token that is its beginning
+    for (let i = Math.max(0, all.length - report.length + 1); i < all.length; i++) {
+      if (all[i] === report[0] && report.subarray(0, all.length - i).equals(all.subarray(i))) {
+        this.held = all.subarray(i);
+        return all.subarray(0, i);
+      }
+    }
     return all;
   }
 

@@ -11,7 +11,7 @@ import { escalateOnAbort } from '../abort-escalation.js';
 import { ExecutorError, type ExecRequest, type ExecResult, type RunningExec } from '../executor.js';
 import { sessionEnd, type SessionEnd, type VmConnection } from './connection.js';
 import { CommandOutput } from './command-output.js';
-import { execCommandLine, signalCommandLine } from './remote-command.js';
+import { execCommandLine, signalCommandLine, type HaltReport } from './remote-command.js';
 
 export interface ExecSettings {
   /** between SIGTERM and SIGKILL when the request's signal aborts it */
@@ -22,8 +22,10 @@ export interface ExecSettings {
   markerToken: string;
   /** buffered output per stream before the command is slowed down */
   highWaterMark?: number;
-  /** called as soon as the VM reports the command's exit, before its last output has been read */
-  onExited?: () => void;
+  /** a path whose existence the command reports as it ends (a bash step in a bash login shell) */
+  haltReport?: HaltReport;
+  /** called once the VM reports the command's end, with what it reported of `haltReport.path` (undefined: nothing) */
+  onExited?: (reported: boolean | undefined) => void;
 }
 
 /** How long a command may keep its channel open after SIGKILL (a stray child holding stdout). */
@@ -40,7 +42,7 @@ export interface Tracked {
 
 export function startExec(connection: VmConnection, request: ExecRequest, settings: ExecSettings, track: (command: Tracked) => () => void): RunningExec {
   const highWaterMark = settings.highWaterMark ?? 1 << 20;
-  const stdout = new CommandOutput(highWaterMark, settings.markerToken);
+  const stdout = new CommandOutput(highWaterMark, settings.markerToken, settings.haltReport?.token);
   const stderr = new CommandOutput(highWaterMark);
   // one line, whatever the script: it goes into error messages
   const what = `run "${request.command.join(' ').replace(/\s+/g, ' ').slice(0, 80)}"`;
@@ -64,7 +66,7 @@ export function startExec(connection: VmConnection, request: ExecRequest, settin
       return { exitCode: -1, aborted };
     }
     if (request.command.length === 0) throw new ExecutorError('cannot run an empty command; give at least the program to run');
-    const commandLine = execCommandLine(request, settings.markerToken, settings.loginUser);
+    const commandLine = execCommandLine(request, settings.markerToken, settings.loginUser, false, settings.haltReport);
     viaSudo = commandLine.viaSudo;
     const opened = await connection.exec(commandLine.line, what);
     markStarted(true);
@@ -82,7 +84,9 @@ export function startExec(connection: VmConnection, request: ExecRequest, settin
     const escalation = escalateOnAbort(request.signal, { signal, killGraceMs: settings.killGraceMs, lastResort: () => opened.close(), lastResortMs: AFTER_KILL_MS });
     try {
       const exit = await status;
-      settings.onExited?.();
+      // the report came before the exit status on the same channel: it has been read by now,
+      // unless a slow reader held the output back (then it is looked up as before)
+      settings.onExited?.(stdout.halt);
       await Promise.all([stdout.ended, stderr.ended]);
       aborted = escalation.aborted;
       return { exitCode: exitCodeOf(exit, aborted, what, connection.where), aborted };

@@ -42,6 +42,8 @@ export class MachineExecutor implements Executor {
   private readonly running = new Set<Tracked>();
   /** marks the process-group line of this executor's commands */
   private readonly markerToken = `deckhand-pgid-${randomBytes(8).toString('hex')}`;
+  /** marks the halt line a step prints as it ends */
+  private readonly haltToken = `deckhand-halt-${randomBytes(8).toString('hex')}`;
   private readonly copySettings: CopySettings;
   /** the path exists() was last asked about (the runner's halt marker, after every step) */
   private lookedUp: string | undefined;
@@ -72,6 +74,10 @@ export class MachineExecutor implements Executor {
     };
     this.preparing = VmConnection.open(this.options.access, settings, stop).then((connection) => {
       this.connection = connection;
+      // exists() is asked after the first step (the halt marker): the SFTP channel it uses takes
+      // a round trip and the start of the VM's sftp-server, better spent during spin-up than
+      // between the first two steps. Never rejects; a VM without SFTP falls back as before.
+      void connection.sftp();
       return undefined;
     });
     return this.preparing;
@@ -82,6 +88,7 @@ export class MachineExecutor implements Executor {
     if (!connection) return failedExec(this.notConnected('exec'));
     // what a new command does may change what an earlier lookup found
     this.lookup = undefined;
+    const path = this.lookedUp;
     return startExec(
       connection,
       request,
@@ -90,7 +97,8 @@ export class MachineExecutor implements Executor {
         loginUser: this.options.access.user,
         markerToken: this.markerToken,
         ...(this.options.highWaterMark ? { highWaterMark: this.options.highWaterMark } : {}),
-        onExited: () => this.lookAgain(connection),
+        ...(path !== undefined ? { haltReport: { path, token: this.haltToken } } : {}),
+        onExited: (reported) => this.lookAgain(connection, path, reported),
       },
       (command) => {
         this.running.add(command);
@@ -161,13 +169,18 @@ export class MachineExecutor implements Executor {
 
   /**
    * The runner asks whether the halt marker exists after every step: over SSH that is a round
-   * trip of its own, a tenth of a short step. So the path last asked about is looked up again the
-   * moment a command ends (its files are written by then), while its last output is still being
-   * read, and the next exists() of that path takes that answer.
+   * trip of its own, a tenth of a short step. So a command is asked to report the path last
+   * asked about as its shell exits (remote-command.ts, haltTrap), and the next exists() of that
+   * path takes the answer. A command that reported nothing (another shell, its own EXIT trap,
+   * its stdout sent elsewhere) has the path looked up over SFTP the moment it ends instead.
    */
-  private lookAgain(connection: VmConnection): void {
+  private lookAgain(connection: VmConnection, reportedPath: string | undefined, reported: boolean | undefined): void {
     const path = this.lookedUp;
     if (path === undefined || connection.lost) return;
+    if (reported !== undefined && reportedPath === path) {
+      this.lookup = { path, answer: Promise.resolve(reported) };
+      return;
+    }
     const answer = exists(connection, path);
     answer.catch(() => undefined);
     this.lookup = { path, answer };

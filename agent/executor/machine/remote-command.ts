@@ -49,7 +49,13 @@ export function runAsOther(user: string | undefined, loginUser: string): RunAs |
  * under sudo, setsid makes the command a group of its own, apart from sudo (which would
  * otherwise pass each signal on a second time).
  */
-export function execCommandLine(request: Pick<ExecRequest, 'command' | 'env' | 'workingDirectory' | 'user'>, marker: string, loginUser: string, interactive = false): CommandLine {
+export function execCommandLine(
+  request: Pick<ExecRequest, 'command' | 'env' | 'workingDirectory' | 'user'>,
+  marker: string,
+  loginUser: string,
+  interactive = false,
+  haltReport?: HaltReport,
+): CommandLine {
   const runAs = runAsOther(request.user, loginUser);
   const script = [
     `printf '%s %s\\n' ${marker} "$$"`,
@@ -57,7 +63,7 @@ export function execCommandLine(request: Pick<ExecRequest, 'command' | 'env' | '
     // Debian's bash, started by sshd (it looks for these) at shell level 1, reads ~/.bashrc
     // instead of $BASH_ENV: a step's `bash -c` would miss what earlier steps put there
     'unset SSH_CLIENT SSH2_CLIENT',
-    ...inBashOrExec(request.command, environment(request.env ?? {})),
+    ...inBashOrExec(request.command, environment(request.env ?? {}), runAs || interactive ? undefined : haltReport),
   ].join('\n');
   const long = script.length > LONGEST_LINE;
   // an interactive command's stdin is the person's: the script cannot come that way
@@ -77,6 +83,37 @@ export function execCommandLine(request: Pick<ExecRequest, 'command' | 'env' | '
   return { line: [...checks, sudo].join('\n'), viaSudo: true, ...(long ? { stdin: script } : {}) };
 }
 
+/** A path whose existence a command reports on stdout as it ends: `token 1` or `token 0`. */
+export interface HaltReport {
+  path: string;
+  /** hex and dashes: taken out of the output by CommandOutput */
+  token: string;
+}
+
+/**
+ * An EXIT trap for the login shell: once the step's script is done (whichever way the shell
+ * exits), it prints whether `path` exists, so the runner's look for the halt marker after the
+ * step needs no round trip of its own. It prints only while stdout is still the channel's pipe
+ * (the same inode as when the shell started, read from /proc without a fork): a script that sent
+ * its stdout elsewhere, or closed it, gets no stray line in its file. xtrace is off inside the
+ * trap, `|| :` keeps errexit from changing the exit status, and bash keeps the status the shell
+ * was exiting with. A script that sets an EXIT trap of its own replaces this one; no line comes
+ * then, and the executor looks the path up over SFTP as before.
+ */
+function haltTrap(report: HaltReport): string[] {
+  const path = shellQuote(report.path);
+  const trap = [
+    '{ set +xv; } 2>/dev/null',
+    '__deckhand_now=',
+    `{ builtin read -r -d '' __deckhand_now </proc/$$/fdinfo/1 || :; } 2>/dev/null`,
+    `if [[ \${__deckhand_now#*ino:} == "\${__deckhand_stdout#*ino:}" ]]; then if [[ -e ${path} || -L ${path} ]]; then builtin printf '%s 1\\n' ${report.token}; else builtin printf '%s 0\\n' ${report.token}; fi 2>/dev/null || :; fi`,
+  ].join('; ');
+  return [
+    `{ builtin read -r -d '' __deckhand_stdout </proc/$$/fdinfo/1; } 2>/dev/null`,
+    `if [[ \${__deckhand_stdout-} == *ino:* ]]; then trap ${shellQuote(trap)} EXIT; fi`,
+  ];
+}
+
 /**
  * A step's `bash -eo pipefail -c SCRIPT` when the login shell is bash itself (it is on Deckhand's
  * VM image and on CircleCI's machine images): the login shell takes the options and runs the
@@ -84,7 +121,7 @@ export function execCommandLine(request: Pick<ExecRequest, 'command' | 'env' | '
  * without starting one more process (a bash start is a third of a step's cost over SSH). Any
  * other command, or another login shell, is exec'ed as it is.
  */
-function inBashOrExec(command: string[], env: string): string[] {
+function inBashOrExec(command: string[], env: string, haltReport: HaltReport | undefined): string[] {
   const exec = `${env}${command.map(shellQuote).join(' ')}`;
   const [shell, ...rest] = command;
   const at = rest.indexOf('-c');
@@ -97,6 +134,8 @@ function inBashOrExec(command: string[], env: string): string[] {
   if (exports === undefined) return [exec];
   return [
     `if [ -n "\${BASH_VERSION-}" ]; then`,
+    // before the options (no xtrace of it) and $BASH_ENV (whose own EXIT trap wins)
+    ...(haltReport ? haltTrap(haltReport) : []),
     // a bare `set` would list every variable: only with options
     ...(options.length > 0 ? [`${exports}set ${options.join(' ')}`] : exports ? [exports.trimEnd()] : []),
     'if [ -n "${BASH_ENV-}" ] && [ -r "$BASH_ENV" ]; then . "$BASH_ENV"; fi',
