@@ -41,9 +41,17 @@ export function startInteractive(container: Docker.Container, request: Interacti
   let closing: Promise<void> | undefined;
   // the size last asked for, applied once the exec exists
   let size: TerminalSize | undefined = tty ? { columns: tty.columns, rows: tty.rows } : undefined;
+  // resize calls one after another: two in flight may reach the engine in either order, and an
+  // older size landing last would undo the newer one
+  let resizing: Promise<void> = Promise.resolve();
+  const applySize = (next: TerminalSize): Promise<void> => {
+    resizing = resizing.then(() => exec?.resize({ h: next.rows, w: next.columns }).catch(() => undefined));
+    return resizing;
+  };
 
   const run = async (): Promise<ExecResult> => {
     if (request.command.length === 0) throw new ExecutorError('cannot run an empty command; give at least the program to run');
+    const sizeAtStart = size;
     try {
       exec = await container.exec({
         Cmd: ['/bin/sh', '-c', wrapper(pidFile, size), 'sh', ...request.command],
@@ -59,8 +67,8 @@ export function startInteractive(container: Docker.Container, request: Interacti
     } catch (error) {
       throw describeFailure(error, request);
     }
-    // a resize asked for while the exec was being made
-    if (size) void exec.resize({ h: size.rows, w: size.columns }).catch(() => undefined);
+    // a resize asked for while the exec was being made (the wrapper's stty set the size it started with)
+    if (size && size !== sizeAtStart) void applySize(size);
     socket.on('error', () => undefined);
     // stdin's end half-closes the connection: the engine then closes the command's stdin
     stdin.pipe(socket);
@@ -98,7 +106,7 @@ export function startInteractive(container: Docker.Container, request: Interacti
     async resize(next) {
       if (!tty || finished) return;
       size = { columns: next.columns, rows: next.rows };
-      if (exec) await exec.resize({ h: next.rows, w: next.columns }).catch(() => undefined);
+      if (exec) await applySize(size);
     },
     signal,
     close() {
