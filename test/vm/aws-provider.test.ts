@@ -200,7 +200,9 @@ describe('aws provider: failure and cancel end the instance', () => {
     const aws = provider(
       {},
       {
-        readyTimeoutMs: 3_000,
+        // long enough for the impostor's container to start on a loaded machine: it must answer
+        // before the deadline for its key to be the reason
+        readyTimeoutMs: 10_000,
         // an impostor: it accepts the VM's login key, but its host key is another; only the host
         // key check stands between the agent and it
         waitReady: async (vm, options) => {
@@ -211,7 +213,7 @@ describe('aws provider: failure and cancel end the instance', () => {
       },
     );
     const req = request('wrongkey');
-    await assert.rejects(aws.acquire(req), (e) => assertOneLine(e, /was not ready for SSH within 3 s/, /another host key/, /it was terminated/, /port 22/));
+    await assert.rejects(aws.acquire(req), (e) => assertOneLine(e, /was not ready for SSH within 10 s/, /another host key/, /it was terminated/, /port 22/));
     const [id] = await jobInstances(req.owner.jobId);
     assert.ok(id, 'an instance was launched');
     assert.ok(GONE.includes(await stateNow(id)));
