@@ -334,14 +334,18 @@ describe('deckhand execute --ssh on a machine job (a VM of the docker provider)'
     assert.equal(at.line, `ssh -p ${at.endpoint.port} circleci@127.0.0.1`);
     const holder = sshProcess(at.endpoint, key, ['-N']);
     try {
+      // logged in before anything else: it holds the job while the other sessions come and go
+      await job.waitFor(/SSH: circleci logged in from 127\.0\.0\.1:\d+ with ED25519 key/);
       await job.waitFor(/====>> Wait for SSH\n/);
       const r = await ssh(at.endpoint, key, ['echo "$(id -un) $(pwd) $JOB_VARIABLE $FROM_BASH_ENV"; echo e >&2; exit 6']);
       assert.deepEqual([r.code, r.stdout, r.stderr], [6, 'circleci /home/circleci/project from the job yes\n', 'e\n']);
       const local = join(scratch, 'machine-ten-mb');
       const data = randomBytes(10 * 1024 * 1024);
       writeFileSync(local, data);
-      assert.equal((await scp(at.endpoint, key, local, remote(at.endpoint, '/tmp/by-scp'))).code, 0);
-      assert.equal((await scp(at.endpoint, key, remote(at.endpoint, '/tmp/by-scp'), join(scratch, 'machine-back'))).code, 0);
+      const up = await scp(at.endpoint, key, local, remote(at.endpoint, '/tmp/by-scp'));
+      assert.equal(up.code, 0, up.stderr);
+      const down = await scp(at.endpoint, key, remote(at.endpoint, '/tmp/by-scp'), join(scratch, 'machine-back'));
+      assert.equal(down.code, 0, down.stderr);
       assert.ok(readFileSync(join(scratch, 'machine-back')).equals(data), 'scp round trip');
       const batch = await sftp(at.endpoint, key, [`put ${local} /tmp/by-sftp`, `get /tmp/by-sftp ${join(scratch, 'machine-back-sftp')}`]);
       assert.equal(batch.code, 0, batch.stderr);
