@@ -10,7 +10,7 @@ import { ConfigError } from '../config/diagnostics.js';
 import { DEFAULT_ORB_REGISTRY, OrbSource } from '../config/orb-fetch.js';
 import { deckhandHome, OrbRegistry } from '../config/orb-registry.js';
 import { ensureOrbs, type FetchedOrb } from '../config/orb-resolve.js';
-import { loadYamlFile, type Value } from '../config/source.js';
+import type { Value } from '../config/source.js';
 
 /** The flags every command that compiles a config takes. */
 export interface OrbFlags {
@@ -71,14 +71,3 @@ export async function fetchConfigOrbs(root: Value, file: string, options: Compil
   }
 }
 
-/** The same, for a config file (a file that does not load fetches nothing; its compile says why). */
-export async function fetchConfigFileOrbs(file: string, options: CompileOptions, access: OrbAccess): Promise<ReadonlyMap<string, string>> {
-  let root: Value;
-  try {
-    root = loadYamlFile(file);
-  } catch (err) {
-    if (err instanceof ConfigError) return new Map();
-    throw err;
-  }
-  return fetchConfigOrbs(root, file, options, access);
-}

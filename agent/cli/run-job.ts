@@ -139,6 +139,6 @@ export function watchClosedOutput(onClosed: () => void): { readonly stream: 'std
 }
 
 /** Writes unless the stream is gone (its reader closed it). */
-function writeIfOpen(stream: NodeJS.WriteStream, text: string): void {
+export function writeIfOpen(stream: NodeJS.WriteStream, text: string): void {
   if (!stream.destroyed && stream.writable) stream.write(text);
 }

@@ -2,10 +2,8 @@
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
-import { localCompileOptions } from '../assignment/local-pipeline.js';
 import { ConfigError } from '../config/diagnostics.js';
-import { readGitInfo } from '../config/git-info.js';
-import { UsageError } from '../errors.js';
+import { EXIT_ERROR, UsageError } from '../errors.js';
 import type { RuntimeSettings } from '../assignment/assignment.js';
 import { askingApprover, fixedApprover, type ApprovalPolicy, type Approver } from '../workflow/approval.js';
 import type { WorkflowGraph } from '../workflow/graph.js';
@@ -13,10 +11,11 @@ import { startWorkflow } from '../workflow/run-workflow.js';
 import { readPipelineParameters } from './config-process.js';
 import { watchInterrupts } from './interrupts.js';
 import { localInputs, type LocalInputFlags } from './local-inputs.js';
-import { fetchConfigFileOrbs, orbAccess, type OrbFlags } from './orb-access.js';
+import type { OrbFlags } from './orb-access.js';
+import { withFetchedOrbs } from './pipeline-orbs.js';
 import { configProblemLines } from './report-error.js';
 import { reclaimInBackground } from './reclaim.js';
-import { agentLogger, watchClosedOutput } from './run-job.js';
+import { agentLogger, watchClosedOutput, writeIfOpen } from './run-job.js';
 
 /** The run flags as commander parses them. */
 export interface RunFlags extends LocalInputFlags, OrbFlags {
@@ -47,11 +46,8 @@ export async function runCommand(flags: RunFlags, color: boolean): Promise<numbe
       revision: flags.revision,
       pipelineParameters: flags.pipelineParameters ? readPipelineParameters(flags.pipelineParameters) : undefined,
     };
-    const orbs = orbAccess(flags, process.env);
-    const fetchProblems = await fetchConfigFileOrbs(flags.config, { ...localCompileOptions(pipeline, readGitInfo(process.cwd())), registry: orbs.registry }, orbs);
     const workflow = startWorkflow({
-      ...pipeline,
-      orbs: { registry: orbs.registry, fetchProblems },
+      ...(await withFetchedOrbs(pipeline, process.cwd(), flags)),
       workflow: flags.workflow,
       repository: process.cwd(),
       jobs: {
@@ -83,8 +79,8 @@ export async function runCommand(flags: RunFlags, color: boolean): Promise<numbe
     try {
       const code = await workflow.result;
       if (closed.stream) {
-        if (process.stderr.writable) process.stderr.write(`deckhand: ${closed.stream} was closed by its reader while the workflow ran: its jobs were stopped and cleaned up; their logs are in ${flags.logDir ?? 'the default log folder'}\n`);
-        return 2;
+        writeIfOpen(process.stderr, `deckhand: ${closed.stream} was closed by its reader while the workflow ran: its jobs were stopped and cleaned up; their logs are in ${flags.logDir ?? 'the default log folder'}\n`);
+        return EXIT_ERROR;
       }
       return code;
     } finally {
