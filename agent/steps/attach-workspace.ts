@@ -13,9 +13,9 @@ import type { AttachWorkspaceStep } from '../jobspec/jobspec.js';
 import { formatBytes } from '../store/format-bytes.js';
 import type { BlobInfo } from '../store/blob-store.js';
 import { WORKSPACES_PREFIX, workspaceLayerKey, workspaceLayerPrefix, workspaceManifestKey } from '../store/keys.js';
-import { errorKind, InfrastructureError } from '../errors.js';
+import { InfrastructureError } from '../errors.js';
 import { restoreArchive } from '../store/stored-archive.js';
-import { failureResult, StepFailure } from './container-script.js';
+import { failureOrInfrastructure, StepFailure } from './container-script.js';
 import { resolvePath } from './shell.js';
 import type { StepHandler } from './step.js';
 
@@ -31,9 +31,10 @@ export const attachWorkspaceStep: StepHandler<AttachWorkspaceStep> = async (step
       // every layer the job run recorded must be there: a missing one is the store's fault, not the job's
       const recorded = Number(manifest?.metadata.layers);
       if (Number.isSafeInteger(recorded)) {
+        const present = new Set(own.map((l) => l.key));
         for (let sequence = 0; sequence < recorded; sequence++) {
           const key = workspaceLayerKey(workflowRunId, jobRunId, sequence);
-          if (!own.some((l) => l.key === key)) {
+          if (!present.has(key)) {
             throw new InfrastructureError(`workspace layer ${sequence + 1} of ${recorded} of job run ${jobRunId} (${key}) is missing from ${store.location}; re-run the workflow`);
           }
         }
@@ -56,7 +57,6 @@ export const attachWorkspaceStep: StepHandler<AttachWorkspaceStep> = async (step
     return { status: 'success' };
   } catch (err) {
     // a store that lost what the upstream jobs persisted is an infrastructure failure (exit 2)
-    const result = failureResult(ctx, err);
-    return errorKind(err) === 'infrastructure' && result.status === 'failed' ? { ...result, infrastructure: true } : result;
+    return failureOrInfrastructure(ctx, err);
   }
 };

@@ -2,6 +2,7 @@
 // container (inspecting a directory, finding the user, cloning over SSH).
 // They are POSIX sh so that they work in images without bash (busybox).
 
+import { errorKind } from '../errors.js';
 import type { StepContext, StepResult } from './step.js';
 
 export interface ScriptOutcome {
@@ -79,4 +80,14 @@ export function failureResult(ctx: Pick<StepContext, 'output' | 'signal'>, error
   const message = error instanceof Error ? error.message : String(error);
   ctx.output.write('agent', `${message}\n`);
   return { status: 'failed', message };
+}
+
+/**
+ * The same, for a step whose environment may be what failed (no VM for remote Docker, a store that
+ * lost what upstream jobs persisted): an InfrastructureError makes the job's result an
+ * infrastructure failure (exit 2), not a failed step of its own.
+ */
+export function failureOrInfrastructure(ctx: Pick<StepContext, 'output' | 'signal'>, error: unknown): StepResult {
+  const result = failureResult(ctx, error);
+  return errorKind(error) === 'infrastructure' && result.status === 'failed' ? { ...result, infrastructure: true } : result;
 }

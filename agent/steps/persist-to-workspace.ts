@@ -6,12 +6,12 @@
  * applies the layers in order. A pattern that matches nothing fails the step, as on CircleCI.
  */
 import { posix } from 'node:path';
+import { Readable } from 'node:stream';
 import type { PersistToWorkspaceStep } from '../jobspec/jobspec.js';
 import { formatBytes } from '../store/format-bytes.js';
 import { goGlob, type GlobTree } from '../store/go-glob.js';
 import { BadPatternError } from '../store/go-match.js';
 import { workspaceLayerKey, workspaceLayerPrefix, workspaceManifestKey } from '../store/keys.js';
-import { Readable } from 'node:stream';
 import { storeArchive } from '../store/stored-archive.js';
 import { captureScript, failureResult, StepFailure } from './container-script.js';
 import { resolvePath } from './shell.js';

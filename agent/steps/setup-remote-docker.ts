@@ -11,11 +11,11 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { errorKind, InfrastructureError } from '../errors.js';
+import { InfrastructureError } from '../errors.js';
 import { MachineExecutor } from '../executor/machine/machine-executor.js';
 import type { SetupRemoteDockerStep } from '../jobspec/jobspec.js';
 import { makeRemoteDockerCerts } from '../remote-docker/certs.js';
-import { captureScript, containerUser, failureResult, StepFailure, type ContainerUser } from './container-script.js';
+import { captureScript, containerUser, failureOrInfrastructure, failureResult, StepFailure, type ContainerUser } from './container-script.js';
 import type { StepHandler } from './step.js';
 
 /** Where the primary finds the client files (the docker CLI's names: ca.pem, cert.pem, key.pem). */
@@ -88,8 +88,7 @@ sudo -n docker --tlsverify --tlscacert "$dir/ca.pem" --tlscert "$dir/client/cert
     return { status: 'success', environment: { DOCKER_HOST: host, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: CLIENT_CERT_DIR, DOCKER_MACHINE_NAME: vm.id.slice(0, 12) } };
   } catch (error) {
     // no VM, or its engine would not start: the environment failed, not the job's own steps
-    const result = failureResult(ctx, error);
-    return errorKind(error) === 'infrastructure' && result.status === 'failed' ? { ...result, infrastructure: true } : result;
+    return failureOrInfrastructure(ctx, error);
   }
 };
 
