@@ -27,6 +27,11 @@ export class MaskingSink implements OutputSink {
     this.downstream = Array.isArray(downstream) ? downstream : [downstream];
   }
 
+  /** `text` with every secret masked, as the output would show it (an artifact's path, say). */
+  mask(text: string): string {
+    return this.values.maskString(text);
+  }
+
   event(e: JobEvent): void {
     switch (e.type) {
       case 'job-start': {

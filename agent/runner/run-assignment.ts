@@ -18,7 +18,6 @@ import type { Executor } from '../executor/executor.js';
 import { createExecutor } from '../executor/registry.js';
 import type { JobStatus, OutputSink } from '../output/events.js';
 import { LogFileSink } from '../output/log-file.js';
-import { Masker } from '../output/masker.js';
 import { FanOutSink, MaskingSink } from '../output/masking-sink.js';
 import type { JobStream, OutputDelivery } from '../output/stream/job-stream.js';
 import type { JobStorage } from '../store/job-storage.js';
@@ -29,7 +28,7 @@ import { deckhandHome } from '../config/orb-registry.js';
 import type { VmProvider } from '../vm/provider.js';
 import { retention } from '../store/retention.js';
 import { jobSshSettings } from '../debug-ssh/settings.js';
-import { runJob, SPIN_UP_STEP } from './job-runner.js';
+import { runJob, SPIN_UP_STEP, sshSectionIndices } from './job-runner.js';
 import type { SshReport } from './ssh-sections.js';
 
 /** What the front end hands the core: the only things of the machine it uses. */
@@ -142,24 +141,22 @@ async function run(assignment: JobAssignment, host: AgentHost, signal: AbortSign
   if (assignment.output) {
     // loaded only when used: gRPC costs start-up time every other run would pay
     const [{ openOutputTarget }, { startJobStream }] = await Promise.all([import('../output/stream/stream-options.js'), import('../output/stream/job-stream.js')]);
-    // SSH's two sections come after the steps (sshSectionIndices)
-    const stepCount = spec.steps.length + (ssh ? 2 : 0);
+    // SSH's sections come after the steps
+    const stepCount = ssh ? sshSectionIndices(spec.steps.length).wait + 1 : spec.steps.length;
     stream = startJobStream(openOutputTarget(assignment.output, host.env), { name: spec.job.name, stepCount }, (line) => host.log.log('warn', line));
     hooks.streamStarted(stream);
   }
   const display = stream ? new FanOutSink([host.display, stream.sink]) : host.display;
   const sinks = host.logFile === undefined ? [display] : [display, new LogFileSink(host.logFile)];
   // project and context values are secrets: masked before any display, log or processor sees them
-  const secretValues = [...Object.values(secrets.project), ...Object.values(secrets.contexts)];
-  const sink = new MaskingSink(secretValues, sinks);
+  const sink = new MaskingSink([...Object.values(secrets.project), ...Object.values(secrets.contexts)], sinks);
   const finish = async (job: { status: JobStatus; durationMs: number; infrastructureFailure: boolean }): Promise<JobRunResult> => {
     await sink.close();
     const output = stream?.delivery();
     const exitCode = exitCodeOf(job, output, hooks.canceledExitCode);
     const stored = artifacts.stored();
     // an artifact's path may hold a secret as well as its bytes: the listing is masked like the output
-    const names = new Masker(secretValues);
-    const listed = stored && { ...stored, first: stored.first.map((a) => ({ ...a, path: names.maskString(a.path) })) };
+    const listed = stored && { ...stored, first: stored.first.map((a) => ({ ...a, path: sink.mask(a.path) })) };
     return { ...job, exitCode, ...(listed ? { artifacts: listed } : {}), ...(output ? { output } : {}) };
   };
 
