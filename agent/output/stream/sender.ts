@@ -47,7 +47,7 @@ export interface SenderOptions {
   log?: (line: string) => void;
 }
 
-export const DEFAULT_BACKOFF_MS = { initial: 100, max: 10_000 };
+const DEFAULT_BACKOFF_MS = { initial: 100, max: 10_000 };
 
 /** How long telling the processor that delivery gave up may take (it only adds to a run that already lost output). */
 const GIVE_UP_WAIT_MS = 2000;
