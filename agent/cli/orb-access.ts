@@ -28,7 +28,7 @@ export interface OrbAccess {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-export function isOffline(flags: OrbFlags, env: Env): string | undefined {
+function isOffline(flags: OrbFlags, env: Env): string | undefined {
   if (flags.offline) return 'not fetched: --offline is set';
   if (/^(1|true|yes|on)$/i.test(env.DECKHAND_OFFLINE ?? '')) return 'not fetched: DECKHAND_OFFLINE is set';
   return undefined;

@@ -146,7 +146,6 @@ export function compileSource(root: Value, file: string, opts: CompileOptions = 
   const workflows: CompiledWorkflow[] = [];
   const skipped: string[] = [];
   const isJobDefined = (ref: string): boolean => lookup(scope, 'jobs', ref) !== undefined;
-  const bodies = new Map<string, { body: ValueMap }>();
   /** per job name given to different bodies: the key each body got, by its text, and the next suffix */
   const clashes = new Map<string, { byText: Map<string, string>; next: number }>();
   const builtins = new Map<Value, ValueMap>();
@@ -172,24 +171,23 @@ export function compileSource(root: Value, file: string, opts: CompileOptions = 
       if (job === undefined) continue;
       // one processed job per distinct body; a same-named job with other arguments in another workflow gets a suffix
       let key = wj.name;
-      if (bodies.has(key)) {
+      if (jobs.has(key)) {
         // compared only on a clash of names (most jobs have a name of their own), by the text of
         // every body given that name so far, so that many workflows reusing a name stay linear
         const serialized = JSON.stringify(job.body);
         let clash = clashes.get(wj.name);
         if (!clash) {
-          clash = { byText: new Map([[JSON.stringify(bodies.get(key)!.body), key]]), next: 2 };
+          clash = { byText: new Map([[JSON.stringify(jobs.get(key)!.body), key]]), next: 2 };
           clashes.set(wj.name, clash);
         }
         const same = clash.byText.get(serialized);
         if (same !== undefined) key = same;
         else {
-          while (bodies.has(`${wj.name}-${clash.next}`)) clash.next++;
+          while (jobs.has(`${wj.name}-${clash.next}`)) clash.next++;
           key = `${wj.name}-${clash.next++}`;
           clash.byText.set(serialized, key);
         }
       }
-      if (!bodies.has(key)) bodies.set(key, { body: job.body });
       jobs.set(key, { ...job, key });
       keys.set(wj.name, key);
     }

@@ -14,6 +14,7 @@
  */
 import { createRequire } from 'node:module';
 import { DeckhandError, errorMessage } from '../errors.js';
+import { networkErrorCode } from '../net/error-code.js';
 
 export const DEFAULT_ORB_REGISTRY = 'https://circleci.com';
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -175,12 +176,9 @@ async function readText(body: AsyncIterable<Buffer> & { destroy(): void; on(e: '
 
 function describeNetworkError(err: unknown, timedOut: boolean, totalMs: number): string {
   if (timedOut) return `no answer within ${totalMs / 1000} s`;
-  const code = (err as { code?: unknown }).code;
-  const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
-  const causeCode = typeof cause?.code === 'string' ? cause.code : undefined;
-  if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connecting timed out';
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'it stopped answering';
-  const c = typeof code === 'string' ? code : causeCode;
+  const c = networkErrorCode(err);
+  if (c === 'UND_ERR_CONNECT_TIMEOUT') return 'connecting timed out';
+  if (c === 'UND_ERR_HEADERS_TIMEOUT' || c === 'UND_ERR_BODY_TIMEOUT') return 'it stopped answering';
   if (c === 'ECONNREFUSED') return 'connection refused';
   if (c === 'ENOTFOUND' || c === 'EAI_AGAIN') return 'its name does not resolve';
   if (c === 'ECONNRESET' || c === 'UND_ERR_SOCKET') return 'the connection was cut';

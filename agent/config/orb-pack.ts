@@ -41,7 +41,7 @@ export interface PackedOrb {
   warnings: Diagnostic[];
 }
 
-export function isOrbSourceFolder(path: string): boolean {
+function isOrbSourceFolder(path: string): boolean {
   return existsSync(path) && statSync(path).isDirectory();
 }
 

@@ -75,7 +75,7 @@ export function importVersionFor(reference: string): string {
 }
 
 /** The one line that says an orb is missing, why it could not be fetched, and two commands that add it. */
-export function missingOrbMessage(r: OrbRef, root: string, have: readonly string[], fetchProblem?: string): string {
+function missingOrbMessage(r: OrbRef, root: string, have: readonly string[], fetchProblem?: string): string {
   const ref = formatOrbRef(r);
   const versions = have.length ? `; versions there: ${have.join(', ')}` : '';
   const why = fetchProblem ? `; ${fetchProblem}` : '';
@@ -187,7 +187,7 @@ function requireExact(r: OrbRef): void {
 }
 
 /** Parses an orb's packed source and checks its top-level keys and that no `<<include(…)>>` is left. */
-export function checkOrbSource(text: string, label: string): ValueMap {
+function checkOrbSource(text: string, label: string): ValueMap {
   const source = loadYaml(text, { file: label });
   if (!isMapValue(source)) throw configError({ file: label, line: 1, col: 1 }, 'an orb must be a YAML map (with commands, jobs, executors…)');
   for (const key of Object.keys(source)) {

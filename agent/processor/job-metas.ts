@@ -34,7 +34,7 @@ export class JobMetas {
   save(dir: string, meta: JobMeta): Promise<boolean> {
     return this.serial(dir, async () => {
       try {
-        await replaceFile(metaPath(dir), Buffer.from(`${JSON.stringify(meta, null, 2)}\n`, 'utf8'));
+        await writeMeta(dir, meta);
         this.held.delete(dir);
         return true;
       } catch (e) {
@@ -53,7 +53,7 @@ export class JobMetas {
         // a newer save may have replaced or stored it meanwhile
         if (this.held.get(dir) !== meta) return false;
         try {
-          await replaceFile(metaPath(dir), Buffer.from(`${JSON.stringify(meta, null, 2)}\n`, 'utf8'));
+          await writeMeta(dir, meta);
         } catch {
           return false;
         }
@@ -78,4 +78,8 @@ export class JobMetas {
     });
     return run;
   }
+}
+
+function writeMeta(dir: string, meta: JobMeta): Promise<void> {
+  return replaceFile(metaPath(dir), Buffer.from(`${JSON.stringify(meta, null, 2)}\n`, 'utf8'));
 }

@@ -43,8 +43,7 @@ export class WriteProbe {
       }
       return { writable: true };
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      return { writable: false, error: code ? describeStorageError(e) : (e as Error).message };
+      return { writable: false, error: describeStorageError(e) };
     }
   }
 }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import { get, jobEntries, keptLogger, openFrame, sendEntries, startTestProcessor, TestStream, type TestProcessor } from './support.js';
+import { get, jobEntries, keptLogger, openedStream, openFrame, sendEntries, startTestProcessor, TestStream, type TestProcessor } from './support.js';
 
 const processors: TestProcessor[] = [];
 after(async () => {
@@ -30,9 +30,7 @@ describe('output processor: jobs whose delivery stops', () => {
     const logger = keptLogger();
     const p = await startTestProcessor({ logger });
     processors.push(p);
-    const s = new TestStream(p.target, p.token('job-given-up'));
-    await s.send(openFrame('job-given-up', 'build', 1, 'run-1'));
-    await s.resume();
+    const s = await openedStream(p, 'job-given-up', 'run-1');
     const entries = jobEntries([{ name: 'make', stdout: Buffer.from('some output\n') }]);
     await sendEntries(s, entries.slice(0, 2));
     await s.acked(0, 'STDOUT', 12);
@@ -71,17 +69,13 @@ describe('output processor: jobs whose delivery stops', () => {
     const p = await startTestProcessor({ logger, abandonTimeoutMs: 1000 });
     processors.push(p);
     const entries = jobEntries([{ name: 'make', stdout: Buffer.from('before the agent died\n') }]);
-    const s = new TestStream(p.target, p.token('job-dead-agent'));
-    await s.send(openFrame('job-dead-agent', 'build', 1, 'run-1'));
-    await s.resume();
+    const s = await openedStream(p, 'job-dead-agent', 'run-1');
     await sendEntries(s, entries.slice(0, 2));
     await s.acked(0, 'STDOUT', 22);
     s.cancel(); // the agent is gone without a word
 
     // a job that is fed meanwhile stays running
-    const busy = new TestStream(p.target, p.token('job-alive'));
-    await busy.send(openFrame('job-alive', 'build', 1, 'run-2'));
-    await busy.resume();
+    const busy = await openedStream(p, 'job-alive', 'run-2');
     let offset = 0;
     const ticker = setInterval(() => void busy.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: offset++, data: Buffer.from('.') } }] } }), 100);
     let j: JobView;
@@ -121,9 +115,7 @@ describe('output processor: jobs whose delivery stops', () => {
   it('abandons jobs left running by a previous life of the processor', async () => {
     const first = await startTestProcessor();
     processors.push(first);
-    const s = new TestStream(first.target, first.token('job-before-restart'));
-    await s.send(openFrame('job-before-restart', 'build', 1, 'run-1'));
-    await s.resume();
+    const s = await openedStream(first, 'job-before-restart', 'run-1');
     await sendEntries(s, jobEntries([{ name: 'make', stdout: Buffer.from('x\n') }]).slice(0, 2));
     await s.acked(0, 'STDOUT', 2);
     await first.stop();

@@ -14,7 +14,7 @@ import { status, type StatusObject } from '@grpc/grpc-js';
 import { STORE_ERROR_TRAILER } from '../../agent/output/wire/protocol.js';
 import { ProcessorProcess } from '../support/processor-process.js';
 import { SmallDisk } from '../support/small-disk.js';
-import { get, jobEntries, keptLogger, openFrame, sendEntries, sha256, startTestProcessor, TestStream, type TestProcessor } from './support.js';
+import { get, jobEntries, keptLogger, openedStream, openFrame, sendEntries, sha256, startTestProcessor, TestStream, type TestProcessor } from './support.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -55,9 +55,7 @@ describe('output processor: a data directory that cannot take more', () => {
   it('full: health 503, stores refused with RESOURCE_EXHAUSTED and ENOSPC, logged once, nothing half-written; room again: 200 and the resend is stored and verified', async () => {
     const out = pattern(300_000);
     const entries = jobEntries([{ name: 'make', stdout: out }], 50_000);
-    const s = new TestStream(p.target, p.token('job-full-disk'));
-    await s.send(openFrame('job-full-disk', 'build', 1, 'run-1'));
-    await s.resume();
+    const s = await openedStream(p, 'job-full-disk', 'run-1');
     await sendEntries(s, entries.slice(0, 3)); // step-started + 100 000 bytes
     await s.acked(0, 'STDOUT', 100_000);
     s.end();
@@ -108,9 +106,7 @@ describe('output processor: a data directory that cannot take more', () => {
 
   it('full from the start: the job is known, given up, shown incomplete, and its record saved once there is room', async () => {
     disk.fill();
-    const s = new TestStream(p.target, p.token('job-born-full'));
-    await s.send(openFrame('job-born-full', 'build', 1, 'run-1'));
-    await s.resume();
+    const s = await openedStream(p, 'job-born-full', 'run-1');
     await s.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: 0, data: pattern(65_536) } }] } });
     const st = await s.status;
     assert.equal(st.code, status.RESOURCE_EXHAUSTED);

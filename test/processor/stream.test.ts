@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { MAX_CHUNK_BYTES } from '../../agent/output/wire/protocol.js';
-import { get, jobEntries, keptLogger, openFrame, sendEntries, sha256, startTestProcessor, streamJob, TestStream, type TestProcessor } from './support.js';
+import { get, jobEntries, keptLogger, openedStream, openFrame, sendEntries, sha256, startTestProcessor, streamJob, TestStream, type TestProcessor } from './support.js';
 
 /** Output with invalid UTF-8, ANSI escapes, CRs and NULs, `size` bytes. */
 function awkwardBytes(size: number, seed = 1): Buffer {
@@ -98,9 +98,7 @@ describe('output processor: gRPC Stream', () => {
 
   it('refuses a gap in output or in events with FAILED_PRECONDITION naming where', async () => {
     const p = await processor();
-    const s = new TestStream(p.target, p.token('job-gap'));
-    await s.send(openFrame('job-gap'));
-    await s.resume();
+    const s = await openedStream(p, 'job-gap');
     await s.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: 0, data: Buffer.from('abc') } }, { chunk: { step: 0, stream: 'STDOUT', offset: 10, data: Buffer.from('x') } }] } });
     const st = await s.status;
     assert.equal(st.code, status.FAILED_PRECONDITION);
@@ -110,9 +108,7 @@ describe('output processor: gRPC Stream', () => {
     const job = JSON.parse((await get(`${p.http}/api/jobs/job-gap`)).body.toString()) as { steps: { bytes: { stdout: number } }[] };
     assert.equal(job.steps[0].bytes.stdout, 3);
 
-    const e = new TestStream(p.target, p.token('job-gap'));
-    await e.send(openFrame('job-gap'));
-    await e.resume();
+    const e = await openedStream(p, 'job-gap');
     await e.send({ batch: { entries: [{ stepStarted: { seq: 2, step: 0, name: 'x', type: 'run', timeUnixMs: 0, background: false } }] } });
     const st2 = await e.status;
     assert.equal(st2.code, status.FAILED_PRECONDITION);
@@ -192,9 +188,7 @@ describe('output processor: gRPC Stream', () => {
 
     // tiny messages, one entry of one byte each, as fast as flow control lets them through
     const n = 20_000;
-    const s = new TestStream(p.target, p.token('job-tiny'));
-    await s.send(openFrame('job-tiny'));
-    await s.resume();
+    const s = await openedStream(p, 'job-tiny');
     await s.send({ batch: { entries: [{ stepStarted: { seq: 0, step: 0, name: 'tiny', type: 'run', timeUnixMs: 0, background: false } }] } });
     const bytes = Buffer.alloc(n);
     for (let i = 0; i < n; i++) {
@@ -212,13 +206,9 @@ describe('output processor: gRPC Stream', () => {
     const p = await processor({ openTimeoutMs: 1500, idleTimeoutMs: 2000 });
     const started = Date.now();
     const silent = new TestStream(p.target, p.token('job-idle'));
-    const idle = new TestStream(p.target, p.token('job-idle-2'));
-    await idle.send(openFrame('job-idle-2'));
-    await idle.resume();
+    const idle = await openedStream(p, 'job-idle-2');
     // a stream that never ends but keeps trickling is a long job, not an idle one: it stays open
-    const trickle = new TestStream(p.target, p.token('job-trickle'));
-    await trickle.send(openFrame('job-trickle'));
-    await trickle.resume();
+    const trickle = await openedStream(p, 'job-trickle');
     let offset = 0;
     const ticker = setInterval(() => void trickle.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: offset++, data: Buffer.from('.') } }] } }), 200);
     let ended = 0;
@@ -251,12 +241,8 @@ describe('output processor: gRPC Stream', () => {
 
   it('lets a newer call for the same job take over from an older one', async () => {
     const p = await processor();
-    const old = new TestStream(p.target, p.token('job-twice'));
-    await old.send(openFrame('job-twice'));
-    await old.resume();
-    const fresh = new TestStream(p.target, p.token('job-twice'));
-    await fresh.send(openFrame('job-twice'));
-    await fresh.resume();
+    const old = await openedStream(p, 'job-twice');
+    const fresh = await openedStream(p, 'job-twice');
     await old.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: 0, data: Buffer.from('stale') } }] } });
     const st = await old.status;
     assert.equal(st.code, status.ABORTED);
@@ -270,9 +256,7 @@ describe('output processor: gRPC Stream', () => {
     const first = await processor();
     const out = awkwardBytes(500_000, 11);
     const entries = jobEntries([{ name: 'long', stdout: out }], 50_000);
-    const s = new TestStream(first.target, first.token('job-restart'));
-    await s.send(openFrame('job-restart'));
-    await s.resume();
+    const s = await openedStream(first, 'job-restart');
     await sendEntries(s, entries.slice(0, 6), 2); // step-started + 5 chunks = 250 000 bytes
     await s.acked(0, 'STDOUT', 250_000);
     await first.stop();
@@ -294,9 +278,7 @@ describe('output processor: gRPC Stream', () => {
 
   it('marks a job incomplete when the stored bytes do not match JobFinished, and takes nothing after it', async () => {
     const p = await processor();
-    const s = new TestStream(p.target, p.token('job-bad-sum'));
-    await s.send(openFrame('job-bad-sum'));
-    await s.resume();
+    const s = await openedStream(p, 'job-bad-sum');
     const data = Buffer.from('what was stored\n');
     await s.send({
       batch: {
@@ -328,9 +310,7 @@ describe('output processor: gRPC Stream', () => {
     assert.match(job.finished.message, /SHA-256/);
 
     // a finished job takes no more output
-    const late = new TestStream(p.target, p.token('job-bad-sum'));
-    await late.send(openFrame('job-bad-sum'));
-    await late.resume();
+    const late = await openedStream(p, 'job-bad-sum');
     await late.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: data.length, data: Buffer.from('late\n') } }] } });
     const st = await late.status;
     assert.equal(st.code, status.FAILED_PRECONDITION);
@@ -340,9 +320,7 @@ describe('output processor: gRPC Stream', () => {
   it('refuses a resent chunk whose bytes differ from the stored ones as a conflict, logs it, and keeps the stored bytes', async () => {
     const logger = keptLogger();
     const p = await processor({ logger });
-    const s = new TestStream(p.target, p.token('job-conflict'));
-    await s.send(openFrame('job-conflict'));
-    await s.resume();
+    const s = await openedStream(p, 'job-conflict');
     await s.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: 0, data: Buffer.from('hello world\n') } }] } });
     await s.acked(0, 'STDOUT', 12);
     // the same bytes again are a harmless resend, also when they straddle the end
@@ -361,9 +339,7 @@ describe('output processor: gRPC Stream', () => {
     assert.equal(readFileSync(join(p.dataDir, 'jobs', 'job-conflict', 'streams', '0.stdout'), 'utf8'), 'hello world\nmore\n');
 
     // a difference in the middle of a resend is found where it is, and the bytes after it are not stored
-    const again = new TestStream(p.target, p.token('job-conflict'));
-    await again.send(openFrame('job-conflict'));
-    await again.resume();
+    const again = await openedStream(p, 'job-conflict');
     await again.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: 0, data: Buffer.from('hello wOrld\nmore\nand on') } }] } });
     const st2 = await again.status;
     assert.equal(st2.code, status.ALREADY_EXISTS);
@@ -374,9 +350,7 @@ describe('output processor: gRPC Stream', () => {
   it('refuses a finished job\'s id to another delivery at once, and gives the delivery that finished it its verdict again', async () => {
     const p = await processor();
     const out = Buffer.from('first run\n');
-    const first = new TestStream(p.target, p.token('job-once'));
-    await first.send(openFrame('job-once', 'build', 1, 'delivery-a'));
-    await first.resume();
+    const first = await openedStream(p, 'job-once', 'delivery-a');
     await sendEntries(first, jobEntries([{ name: 'make', stdout: out }]));
     assert.equal((await first.complete()).complete?.verified, true);
     first.end();
@@ -392,9 +366,7 @@ describe('output processor: gRPC Stream', () => {
     assert.equal(second.received.length, 0);
 
     // the delivery that finished it (its Complete was lost, say) reconnects and gets the verdict again
-    const same = new TestStream(p.target, p.token('job-once'));
-    await same.send(openFrame('job-once', 'build', 1, 'delivery-a'));
-    await same.resume();
+    const same = await openedStream(p, 'job-once', 'delivery-a');
     await sendEntries(same, jobEntries([{ name: 'make', stdout: out }]).slice(-1));
     assert.deepEqual((await same.complete()).complete, { verified: true, message: '' });
     same.end();

@@ -172,6 +172,14 @@ export function openFrame(jobId: string, jobName = 'build', stepCount = 1, deliv
   return { open: { jobId, jobName, startedUnixMs: Date.now(), environment: { CI: 'true' }, stepCount, ...(deliveryId !== undefined ? { deliveryId } : {}) } };
 }
 
+/** A Stream call for `jobId` that has sent Open (as openFrame makes it) and been answered with Resume. */
+export async function openedStream(p: TestProcessor, jobId: string, deliveryId?: string): Promise<TestStream> {
+  const s = new TestStream(p.target, p.token(jobId));
+  await s.send(openFrame(jobId, 'build', 1, deliveryId));
+  await s.resume();
+  return s;
+}
+
 /** A logger that keeps every line, for tests that check what the processor logged. */
 export function keptLogger(): Logger & { lines: { level: LogLevel; msg: string; fields: LogFields }[] } {
   const lines: { level: LogLevel; msg: string; fields: LogFields }[] = [];

@@ -22,7 +22,7 @@ import { AttemptFailure } from './attempt-failure.js';
 import { advanceStored, unstored } from './delivery.js';
 import type { JobOpening } from './entries.js';
 import type { Spool, StoredState } from './spool.js';
-import { batchFrame, giveUpFrame, openFrame, outputProcessorClient, readProcessorFrame, storeErrorOf, type OutputStreamCall } from './wire-frames.js';
+import { batchFrame, giveUpFrame, openFrame, outputProcessorClient, readProcessorFrame, storeErrorOf, type OutputProcessorClient, type OutputStreamCall } from './wire-frames.js';
 
 export interface SenderOptions {
   /** HOST:PORT of the processor */
@@ -47,7 +47,7 @@ export interface SenderOptions {
   log?: (line: string) => void;
 }
 
-export const DEFAULT_BACKOFF_MS = { initial: 100, max: 10_000 };
+const DEFAULT_BACKOFF_MS = { initial: 100, max: 10_000 };
 
 /** How long telling the processor that delivery gave up may take (it only adds to a run that already lost output). */
 const GIVE_UP_WAIT_MS = 2000;
@@ -216,10 +216,7 @@ export class Sender {
    */
   async giveUp(reason: string, jobStatus: string, waitMs = GIVE_UP_WAIT_MS): Promise<void> {
     if (!this.stopped || this.complete || this.fatal || !this.everResumed || !this.opening || waitMs <= 0) return;
-    const client = outputProcessorClient(this.options.target, this.credentials, this.channelOptions);
-    const metadata = new Metadata();
-    if (this.options.token) metadata.set('authorization', `Bearer ${this.options.token}`);
-    const call = client.stream(metadata);
+    const { client, call } = this.openCall();
     let timer: NodeJS.Timeout | undefined;
     try {
       await new Promise<void>((resolve) => {
@@ -239,16 +236,21 @@ export class Sender {
     }
   }
 
+  /** A new client of the processor and its `Stream` call, carrying the job's token. */
+  private openCall(): { client: OutputProcessorClient; call: OutputStreamCall } {
+    const client = outputProcessorClient(this.options.target, this.credentials, this.channelOptions);
+    const metadata = new Metadata();
+    if (this.options.token) metadata.set('authorization', `Bearer ${this.options.token}`);
+    return { client, call: client.stream(metadata) };
+  }
+
   /**
    * One connection attempt, to the end of the job or the first error. Returns normally only when
    * the processor answered Complete.
    */
   private async attempt(): Promise<void> {
-    const { spool, target, token } = this.options;
-    const client = outputProcessorClient(target, this.credentials, this.channelOptions);
-    const metadata = new Metadata();
-    if (token) metadata.set('authorization', `Bearer ${token}`);
-    const call: OutputStreamCall = client.stream(metadata);
+    const { spool, target } = this.options;
+    const { client, call } = this.openCall();
     const cursor = spool.cursor();
     // every wait below gives up on this, and keeps nothing it returned (see attempt-failure.ts)
     const failure = new AttemptFailure();

@@ -11,37 +11,20 @@
  * - A finished job's id streamed again: refused at once with a clear reason, no step runs, exit 2.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BUSYBOX, deckhandBin, job, project } from '../../support/execute.js';
+import { BUSYBOX, executeAsync, job, project } from '../../support/execute.js';
 import { ProcessorProcess } from '../../support/processor-process.js';
 import { SmallDisk } from '../../support/small-disk.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Execution {
-  code: number | null;
-  out: string;
-  err: string;
-  startedAt: number;
-  endedAt: number;
-}
-
-function executeAsync(dir: string, args: string[]): Promise<Execution> {
+/** `executeAsync`, with when it started and ended (a refusal must not wait out the deadline). */
+async function timedExecute(dir: string, args: string[]) {
   const startedAt = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [deckhandBin, 'execute', '--no-color', '--log-file', join(dir, 'job.log'), ...args], {
-      cwd: dir,
-      env: { ...process.env, DECKHAND_HOME: join(dir, '.home') },
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-65536)));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => resolve({ code, out, err, startedAt, endedAt: Date.now() }));
-  });
+  const r = await executeAsync(dir, args);
+  return { ...r, startedAt, endedAt: Date.now() };
 }
 
 async function healthStatus(p: ProcessorProcess): Promise<number> {
@@ -70,7 +53,7 @@ describe('output delivery when the processor cannot store or refuses the job id'
       const expected = Buffer.from(Array.from({ length: lines }, (_, i) => `line ${i} ${pad}\n`).join(''));
       const dir = project(job(BUSYBOX, `      - run: i=0; while [ $i -lt ${lines} ]; do echo "line $i ${pad}"; i=$((i+1)); sleep 0.1; done`));
       const jobId = `full-disk-${Date.now()}`;
-      const run = executeAsync(dir, ['--output-processor', p.target, '--job-id', jobId, '--output-token', p.token(jobId), '--output-deadline', '4', '--output-url', p.http]);
+      const run = timedExecute(dir, ['--output-processor', p.target, '--job-id', jobId, '--output-token', p.token(jobId), '--output-deadline', '4', '--output-url', p.http]);
 
       // the step is writing and the processor storing: now the disk fills up
       const storing = await until(async () => {
@@ -146,12 +129,12 @@ describe('output delivery when the processor cannot store or refuses the job id'
 
     test('a finished job\'s id streamed again is refused at once: the reason said, no step run, exit 2; the first run\'s output kept', async () => {
       const jobId = `reused-${Date.now()}`;
-      const first = await executeAsync(project(job(BUSYBOX, '      - run: echo first run')), ['--output-processor', processor.target, '--job-id', jobId, '--output-token', processor.token(jobId)]);
+      const first = await timedExecute(project(job(BUSYBOX, '      - run: echo first run')), ['--output-processor', processor.target, '--job-id', jobId, '--output-token', processor.token(jobId)]);
       assert.equal(first.code, 0, first.err);
       assert.match(first.out, /delivered and verified/);
 
       const dir = project(job(BUSYBOX, "      - run: printf 'second%s\\n' -run-step"));
-      const again = await executeAsync(dir, ['--output-processor', processor.target, '--job-id', jobId, '--output-token', processor.token(jobId), '--output-deadline', '60']);
+      const again = await timedExecute(dir, ['--output-processor', processor.target, '--job-id', jobId, '--output-token', processor.token(jobId), '--output-deadline', '60']);
       assert.equal(again.code, 2, again.err);
       assert.doesNotMatch(again.out, /second-run-step/, 'no step ran');
       const reason = `job ${jobId} already finished at [0-9T:.Z-]+ \\(complete\\) and is another run's: a job id names one run of a job; stream this run under a new job id`;
