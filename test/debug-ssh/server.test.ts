@@ -17,6 +17,7 @@ import { prepareJobSessions } from '../../agent/debug-ssh/job-target.js';
 import { DebugSshServer, type DebugSshOptions } from '../../agent/debug-ssh/server.js';
 import type { SessionTarget } from '../../agent/debug-ssh/session.js';
 import { ChrootExecutor, processesRootedAt } from '../support/chroot-executor.js';
+import { freePort } from '../support/free-port.js';
 import { clientKey, ssh, sshProcess, Terminal, clientOptions, type ClientKey, type Endpoint } from '../support/openssh.js';
 
 const TASK_DATA = '/tmp/.circleci-task-data';
@@ -288,14 +289,6 @@ describe('the SSH server of a job, with OpenSSH clients', { timeout: 180_000 }, 
     await server.close();
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createHttpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;

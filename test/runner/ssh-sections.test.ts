@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { clientKey, remote, run, scp, sftp, ssh, sshProcess, Terminal, clientOptions, type ClientKey, type Endpoint } from '../support/openssh.js';
 import { BUSYBOX, DEBIAN, executeAsync, project } from '../support/execute.js';
+import { freePort } from '../support/free-port.js';
 import { ownedBy } from '../support/leftovers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'deckhand-ssh-e2e-'));
@@ -106,14 +107,6 @@ function fetchText(port: number): Promise<string> {
       res.on('end', () => resolve(body));
     }).once('error', reject);
   });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('deckhand execute --ssh on Docker, with OpenSSH clients', { concurrency: false, timeout: 300_000 }, () => {
