@@ -109,6 +109,21 @@ function fetchText(port: number): Promise<string> {
   });
 }
 
+/** 10 MB up and back by scp, then by sftp, each copy intact; leaves /tmp/by-scp and /tmp/by-sftp in the job. */
+async function copyBothWays(endpoint: Endpoint, key: ClientKey, name: string): Promise<void> {
+  const local = join(scratch, `${name}-ten-mb`);
+  const data = randomBytes(10 * 1024 * 1024);
+  writeFileSync(local, data);
+  const up = await scp(endpoint, key, local, remote(endpoint, '/tmp/by-scp'));
+  assert.equal(up.code, 0, up.stderr);
+  const down = await scp(endpoint, key, remote(endpoint, '/tmp/by-scp'), `${local}-back-by-scp`);
+  assert.equal(down.code, 0, down.stderr);
+  assert.ok(readFileSync(`${local}-back-by-scp`).equals(data), 'scp round trip');
+  const batch = await sftp(endpoint, key, [`put ${local} /tmp/by-sftp`, `get /tmp/by-sftp ${local}-back-by-sftp`]);
+  assert.equal(batch.code, 0, batch.stderr);
+  assert.ok(readFileSync(`${local}-back-by-sftp`).equals(data), 'sftp round trip');
+}
+
 describe('deckhand execute --ssh on Docker, with OpenSSH clients', { concurrency: false, timeout: 300_000 }, () => {
   let dir: string;
   let home: string;
@@ -204,17 +219,7 @@ describe('deckhand execute --ssh on Docker, with OpenSSH clients', { concurrency
   });
 
   test('scp and sftp carry 10 MB both ways intact', async () => {
-    const local = join(scratch, 'ten-mb');
-    const data = randomBytes(10 * 1024 * 1024);
-    writeFileSync(local, data);
-    const up = await scp(at.endpoint, mine, local, remote(at.endpoint, '/tmp/by-scp'));
-    assert.equal(up.code, 0, up.stderr);
-    const down = await scp(at.endpoint, mine, remote(at.endpoint, '/tmp/by-scp'), join(scratch, 'back-by-scp'));
-    assert.equal(down.code, 0, down.stderr);
-    assert.ok(readFileSync(join(scratch, 'back-by-scp')).equals(data), 'scp round trip');
-    const batch = await sftp(at.endpoint, mine, [`put ${local} /tmp/by-sftp`, `get /tmp/by-sftp ${join(scratch, 'back-by-sftp')}`]);
-    assert.equal(batch.code, 0, batch.stderr);
-    assert.ok(readFileSync(join(scratch, 'back-by-sftp')).equals(data), 'sftp round trip');
+    await copyBothWays(at.endpoint, mine, 'docker');
     const sum = await ssh(at.endpoint, mine, ['sha256sum /tmp/by-scp /tmp/by-sftp | cut -d" " -f1 | uniq | wc -l']);
     assert.equal(sum.stdout.trim(), '1', 'both copies in the job are the same');
   });
@@ -332,17 +337,7 @@ describe('deckhand execute --ssh on a machine job (a VM of the docker provider)'
       await job.waitFor(/====>> Wait for SSH\n/);
       const r = await ssh(at.endpoint, key, ['echo "$(id -un) $(pwd) $JOB_VARIABLE $FROM_BASH_ENV"; echo e >&2; exit 6']);
       assert.deepEqual([r.code, r.stdout, r.stderr], [6, 'circleci /home/circleci/project from the job yes\n', 'e\n']);
-      const local = join(scratch, 'machine-ten-mb');
-      const data = randomBytes(10 * 1024 * 1024);
-      writeFileSync(local, data);
-      const up = await scp(at.endpoint, key, local, remote(at.endpoint, '/tmp/by-scp'));
-      assert.equal(up.code, 0, up.stderr);
-      const down = await scp(at.endpoint, key, remote(at.endpoint, '/tmp/by-scp'), join(scratch, 'machine-back'));
-      assert.equal(down.code, 0, down.stderr);
-      assert.ok(readFileSync(join(scratch, 'machine-back')).equals(data), 'scp round trip');
-      const batch = await sftp(at.endpoint, key, [`put ${local} /tmp/by-sftp`, `get /tmp/by-sftp ${join(scratch, 'machine-back-sftp')}`]);
-      assert.equal(batch.code, 0, batch.stderr);
-      assert.ok(readFileSync(join(scratch, 'machine-back-sftp')).equals(data), 'sftp round trip');
+      await copyBothWays(at.endpoint, key, 'machine');
       const terminal = await Terminal.start(['ssh', ...clientOptions(at.endpoint, key), '-t', '-p', String(at.endpoint.port), `circleci@${at.endpoint.host}`], { columns: 90, rows: 25 });
       try {
         await terminal.waitFor(/[#$]\s*$/);
