@@ -18,7 +18,7 @@ import { DebugSshServer, type DebugSshOptions } from '../../agent/debug-ssh/serv
 import type { SessionTarget } from '../../agent/debug-ssh/session.js';
 import { ChrootExecutor, processesRootedAt } from '../support/chroot-executor.js';
 import { freePort } from '../support/free-port.js';
-import { clientKey, ssh, sshProcess, Terminal, clientOptions, type ClientKey, type Endpoint } from '../support/openssh.js';
+import { clientKey, ssh, sshProcess, sshTerminal, type ClientKey, type Endpoint } from '../support/openssh.js';
 
 const TASK_DATA = '/tmp/.circleci-task-data';
 
@@ -114,7 +114,7 @@ describe('the SSH server of a job, with OpenSSH clients', { timeout: 180_000 }, 
 
   test('a terminal session: the prompt, typing, a resize, Ctrl-C, the exit status', async () => {
     const { endpoint } = await serve();
-    const terminal = await Terminal.start(['ssh', ...clientOptions(endpoint, allowed), '-t', '-p', String(endpoint.port), `root@${endpoint.host}`], { columns: 100, rows: 30 });
+    const terminal = await sshTerminal(endpoint, allowed, { columns: 100, rows: 30 });
     try {
       await terminal.waitFor(/[#$]\s*$/);
       terminal.type('echo "$JOB_VARIABLE in $(pwd)"; stty size');

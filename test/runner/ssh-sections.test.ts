@@ -15,7 +15,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { clientKey, remote, run, scp, sftp, ssh, sshProcess, Terminal, clientOptions, type ClientKey, type Endpoint } from '../support/openssh.js';
+import { clientKey, remote, scp, sftp, ssh, sshProcess, sshTerminal, type ClientKey, type Endpoint } from '../support/openssh.js';
 import { BUSYBOX, DEBIAN, executeAsync, project } from '../support/execute.js';
 import { freePort } from '../support/free-port.js';
 import { ownedBy } from '../support/leftovers.js';
@@ -198,7 +198,7 @@ describe('deckhand execute --ssh on Docker, with OpenSSH clients', { concurrency
   });
 
   test('a terminal session through tmux: prompt, typing, resize, Ctrl-C, exit status', async () => {
-    const terminal = await Terminal.start(['ssh', ...clientOptions(at.endpoint, mine), '-t', '-p', String(at.endpoint.port), `root@${at.endpoint.host}`], { columns: 100, rows: 30 });
+    const terminal = await sshTerminal(at.endpoint, mine, { columns: 100, rows: 30 });
     try {
       await terminal.waitFor(/[#$]\s*$/);
       terminal.type('echo "[$JOB_VARIABLE] in $(pwd)"; stty size');
@@ -303,7 +303,7 @@ describe('deckhand execute --ssh: the hold and a cancel', { concurrency: false, 
     await job.waitFor(/^started$/m);
     const at = announced(job.output());
     assert.ok(at);
-    const terminal = await Terminal.start(['ssh', ...clientOptions(at.endpoint, key), '-t', '-p', String(at.endpoint.port), `root@${at.endpoint.host}`]);
+    const terminal = await sshTerminal(at.endpoint, key);
     try {
       await terminal.waitFor(/[#$]\s*$/);
       terminal.type('sleep 300');
@@ -314,7 +314,7 @@ describe('deckhand execute --ssh: the hold and a cancel', { concurrency: false, 
       // the client is told: its session ends with the job
       await terminal.waitFor(/\[exited \d+\]/, 15_000);
       assert.deepEqual(ownedBy(r.pid), []);
-      const refused = await run('ssh', [...clientOptions(at.endpoint, key), '-p', String(at.endpoint.port), `root@${at.endpoint.host}`, 'true']);
+      const refused = await ssh(at.endpoint, key, ['true']);
       assert.equal(refused.code, 255, 'nothing listens after the job');
     } finally {
       terminal.close();
@@ -338,7 +338,7 @@ describe('deckhand execute --ssh on a machine job (a VM of the docker provider)'
       const r = await ssh(at.endpoint, key, ['echo "$(id -un) $(pwd) $JOB_VARIABLE $FROM_BASH_ENV"; echo e >&2; exit 6']);
       assert.deepEqual([r.code, r.stdout, r.stderr], [6, 'circleci /home/circleci/project from the job yes\n', 'e\n']);
       await copyBothWays(at.endpoint, key, 'machine');
-      const terminal = await Terminal.start(['ssh', ...clientOptions(at.endpoint, key), '-t', '-p', String(at.endpoint.port), `circleci@${at.endpoint.host}`], { columns: 90, rows: 25 });
+      const terminal = await sshTerminal(at.endpoint, key, { columns: 90, rows: 25 });
       try {
         await terminal.waitFor(/[#$]\s*$/);
         terminal.type('echo "[$JOB_VARIABLE]"; stty size');
