@@ -10,9 +10,9 @@
  */
 import { spawn, execFileSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../test/support/free-port.js';
 import { clientKey, clientOptions, sshProcess, type ClientKey, type Endpoint } from '../test/support/openssh.js';
 import { middle, repo } from './support.js';
 
@@ -22,14 +22,6 @@ const LOGIN_ROUNDS = 10;
 const KEYS = 200;
 /** bash's prompt ends with `# ` (root), perhaps followed by bracketed-paste mode's switch */
 const PROMPT = /[#$] (\x1b\[\?2004h)?$/;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** OpenSSH's sshd on 127.0.0.1, root by key alone, with a host key of its own. */
 async function startSshd(dir: string, key: ClientKey, extra: string[] = []): Promise<{ endpoint: Endpoint; stop(): void }> {

@@ -51,7 +51,7 @@ export async function prepareJobSessions(ctx: Pick<StepContext, 'executor' | 'en
 }
 
 /** The startup file of the sessions' shells (POSIX sh; bash reads it with --rcfile, sh through $ENV). */
-export function rcText(path: string | undefined): string {
+function rcText(path: string | undefined): string {
   return [
     '# Deckhand: an SSH session into the job. A login shell first, then the environment of the job\'s steps.',
     'if [ -n "${BASH_VERSION-}" ]; then',

@@ -143,8 +143,7 @@ export class DebugSshServer {
 
   private accepted(socket: Socket): void {
     socket.on('error', () => undefined);
-    // an IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d
-    const address = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+    const address = plainAddress(socket.remoteAddress ?? 'unknown');
     if (this.closed) return void socket.destroy();
     const verdict = this.admission.admit(address);
     if (verdict !== 'admit') {
@@ -165,12 +164,17 @@ export class DebugSshServer {
   }
 
   private connected(client: Connection, ip: string, port: number): void {
-    const peer = this.peers.get(`${ip.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '')}:${port}`);
+    const peer = this.peers.get(`${plainAddress(ip)}:${port}`);
     client.on('error', () => undefined);
     if (!peer) return void client.end();
     peer.client = client;
     client.on('authentication', (ctx) => this.authenticate(peer, ctx));
     client.once('ready', () => this.loggedIn(peer));
+    // what runs for the connection, hung up when it or the server closes
+    const started = (hangUp: () => Promise<void>): (() => void) => {
+      peer.running.add(hangUp);
+      return () => peer.running.delete(hangUp);
+    };
     client.on('session', (accept, reject) => {
       if (!peer.loggedIn || peer.sessions >= (this.options.maxSessionsPerConnection ?? 10)) return reject();
       const session = accept();
@@ -178,10 +182,7 @@ export class DebugSshServer {
       session.once('close', () => peer.sessions--);
       serveSession(session, this.options.target, {
         log: (line) => this.options.log(line),
-        started: (hangUp) => {
-          peer.running.add(hangUp);
-          return () => peer.running.delete(hangUp);
-        },
+        started,
       });
     });
     client.on('tcpip', (accept, reject, info) => {
@@ -190,10 +191,7 @@ export class DebugSshServer {
       serveForward(this.options.target.executor, info, accept, reject, {
         log: (line) => this.options.log(line),
         ended: () => peer.forwards--,
-        started: (hangUp) => {
-          peer.running.add(hangUp);
-          return () => peer.running.delete(hangUp);
-        },
+        started,
       });
     });
   }
@@ -279,6 +277,11 @@ export class DebugSshServer {
   private changed(): void {
     for (const watcher of this.watchers) watcher(this.logins);
   }
+}
+
+/** An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d: the a.b.c.d. */
+function plainAddress(address: string): string {
+  return address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
 }
 
 /** Whole seconds, as Go writes durations (`0s`, `1m52s`). */

@@ -17,7 +17,8 @@ import { prepareJobSessions } from '../../agent/debug-ssh/job-target.js';
 import { DebugSshServer, type DebugSshOptions } from '../../agent/debug-ssh/server.js';
 import type { SessionTarget } from '../../agent/debug-ssh/session.js';
 import { ChrootExecutor, processesRootedAt } from '../support/chroot-executor.js';
-import { clientKey, ssh, sshProcess, Terminal, clientOptions, type ClientKey, type Endpoint } from '../support/openssh.js';
+import { freePort } from '../support/free-port.js';
+import { clientKey, ssh, sshProcess, sshTerminal, type ClientKey, type Endpoint } from '../support/openssh.js';
 
 const TASK_DATA = '/tmp/.circleci-task-data';
 
@@ -113,7 +114,7 @@ describe('the SSH server of a job, with OpenSSH clients', { timeout: 180_000 }, 
 
   test('a terminal session: the prompt, typing, a resize, Ctrl-C, the exit status', async () => {
     const { endpoint } = await serve();
-    const terminal = await Terminal.start(['ssh', ...clientOptions(endpoint, allowed), '-t', '-p', String(endpoint.port), `root@${endpoint.host}`], { columns: 100, rows: 30 });
+    const terminal = await sshTerminal(endpoint, allowed, { columns: 100, rows: 30 });
     try {
       await terminal.waitFor(/[#$]\s*$/);
       terminal.type('echo "$JOB_VARIABLE in $(pwd)"; stty size');
@@ -288,14 +289,6 @@ describe('the SSH server of a job, with OpenSSH clients', { timeout: 180_000 }, 
     await server.close();
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createHttpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;

@@ -15,8 +15,9 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { clientKey, remote, run, scp, sftp, ssh, sshProcess, Terminal, clientOptions, type ClientKey, type Endpoint } from '../support/openssh.js';
+import { clientKey, remote, scp, sftp, ssh, sshProcess, sshTerminal, type ClientKey, type Endpoint } from '../support/openssh.js';
 import { BUSYBOX, DEBIAN, executeAsync, project } from '../support/execute.js';
+import { freePort } from '../support/free-port.js';
 import { ownedBy } from '../support/leftovers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'deckhand-ssh-e2e-'));
@@ -108,12 +109,19 @@ function fetchText(port: number): Promise<string> {
   });
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+/** 10 MB up and back by scp, then by sftp, each copy intact; leaves /tmp/by-scp and /tmp/by-sftp in the job. */
+async function copyBothWays(endpoint: Endpoint, key: ClientKey, name: string): Promise<void> {
+  const local = join(scratch, `${name}-ten-mb`);
+  const data = randomBytes(10 * 1024 * 1024);
+  writeFileSync(local, data);
+  const up = await scp(endpoint, key, local, remote(endpoint, '/tmp/by-scp'));
+  assert.equal(up.code, 0, up.stderr);
+  const down = await scp(endpoint, key, remote(endpoint, '/tmp/by-scp'), `${local}-back-by-scp`);
+  assert.equal(down.code, 0, down.stderr);
+  assert.ok(readFileSync(`${local}-back-by-scp`).equals(data), 'scp round trip');
+  const batch = await sftp(endpoint, key, [`put ${local} /tmp/by-sftp`, `get /tmp/by-sftp ${local}-back-by-sftp`]);
+  assert.equal(batch.code, 0, batch.stderr);
+  assert.ok(readFileSync(`${local}-back-by-sftp`).equals(data), 'sftp round trip');
 }
 
 describe('deckhand execute --ssh on Docker, with OpenSSH clients', { concurrency: false, timeout: 300_000 }, () => {
@@ -190,7 +198,7 @@ describe('deckhand execute --ssh on Docker, with OpenSSH clients', { concurrency
   });
 
   test('a terminal session through tmux: prompt, typing, resize, Ctrl-C, exit status', async () => {
-    const terminal = await Terminal.start(['ssh', ...clientOptions(at.endpoint, mine), '-t', '-p', String(at.endpoint.port), `root@${at.endpoint.host}`], { columns: 100, rows: 30 });
+    const terminal = await sshTerminal(at.endpoint, mine, { columns: 100, rows: 30 });
     try {
       await terminal.waitFor(/[#$]\s*$/);
       terminal.type('echo "[$JOB_VARIABLE] in $(pwd)"; stty size');
@@ -211,17 +219,7 @@ describe('deckhand execute --ssh on Docker, with OpenSSH clients', { concurrency
   });
 
   test('scp and sftp carry 10 MB both ways intact', async () => {
-    const local = join(scratch, 'ten-mb');
-    const data = randomBytes(10 * 1024 * 1024);
-    writeFileSync(local, data);
-    const up = await scp(at.endpoint, mine, local, remote(at.endpoint, '/tmp/by-scp'));
-    assert.equal(up.code, 0, up.stderr);
-    const down = await scp(at.endpoint, mine, remote(at.endpoint, '/tmp/by-scp'), join(scratch, 'back-by-scp'));
-    assert.equal(down.code, 0, down.stderr);
-    assert.ok(readFileSync(join(scratch, 'back-by-scp')).equals(data), 'scp round trip');
-    const batch = await sftp(at.endpoint, mine, [`put ${local} /tmp/by-sftp`, `get /tmp/by-sftp ${join(scratch, 'back-by-sftp')}`]);
-    assert.equal(batch.code, 0, batch.stderr);
-    assert.ok(readFileSync(join(scratch, 'back-by-sftp')).equals(data), 'sftp round trip');
+    await copyBothWays(at.endpoint, mine, 'docker');
     const sum = await ssh(at.endpoint, mine, ['sha256sum /tmp/by-scp /tmp/by-sftp | cut -d" " -f1 | uniq | wc -l']);
     assert.equal(sum.stdout.trim(), '1', 'both copies in the job are the same');
   });
@@ -305,7 +303,7 @@ describe('deckhand execute --ssh: the hold and a cancel', { concurrency: false, 
     await job.waitFor(/^started$/m);
     const at = announced(job.output());
     assert.ok(at);
-    const terminal = await Terminal.start(['ssh', ...clientOptions(at.endpoint, key), '-t', '-p', String(at.endpoint.port), `root@${at.endpoint.host}`]);
+    const terminal = await sshTerminal(at.endpoint, key);
     try {
       await terminal.waitFor(/[#$]\s*$/);
       terminal.type('sleep 300');
@@ -316,7 +314,7 @@ describe('deckhand execute --ssh: the hold and a cancel', { concurrency: false, 
       // the client is told: its session ends with the job
       await terminal.waitFor(/\[exited \d+\]/, 15_000);
       assert.deepEqual(ownedBy(r.pid), []);
-      const refused = await run('ssh', [...clientOptions(at.endpoint, key), '-p', String(at.endpoint.port), `root@${at.endpoint.host}`, 'true']);
+      const refused = await ssh(at.endpoint, key, ['true']);
       assert.equal(refused.code, 255, 'nothing listens after the job');
     } finally {
       terminal.close();
@@ -339,18 +337,8 @@ describe('deckhand execute --ssh on a machine job (a VM of the docker provider)'
       await job.waitFor(/====>> Wait for SSH\n/);
       const r = await ssh(at.endpoint, key, ['echo "$(id -un) $(pwd) $JOB_VARIABLE $FROM_BASH_ENV"; echo e >&2; exit 6']);
       assert.deepEqual([r.code, r.stdout, r.stderr], [6, 'circleci /home/circleci/project from the job yes\n', 'e\n']);
-      const local = join(scratch, 'machine-ten-mb');
-      const data = randomBytes(10 * 1024 * 1024);
-      writeFileSync(local, data);
-      const up = await scp(at.endpoint, key, local, remote(at.endpoint, '/tmp/by-scp'));
-      assert.equal(up.code, 0, up.stderr);
-      const down = await scp(at.endpoint, key, remote(at.endpoint, '/tmp/by-scp'), join(scratch, 'machine-back'));
-      assert.equal(down.code, 0, down.stderr);
-      assert.ok(readFileSync(join(scratch, 'machine-back')).equals(data), 'scp round trip');
-      const batch = await sftp(at.endpoint, key, [`put ${local} /tmp/by-sftp`, `get /tmp/by-sftp ${join(scratch, 'machine-back-sftp')}`]);
-      assert.equal(batch.code, 0, batch.stderr);
-      assert.ok(readFileSync(join(scratch, 'machine-back-sftp')).equals(data), 'sftp round trip');
-      const terminal = await Terminal.start(['ssh', ...clientOptions(at.endpoint, key), '-t', '-p', String(at.endpoint.port), `circleci@${at.endpoint.host}`], { columns: 90, rows: 25 });
+      await copyBothWays(at.endpoint, key, 'machine');
+      const terminal = await sshTerminal(at.endpoint, key, { columns: 90, rows: 25 });
       try {
         await terminal.waitFor(/[#$]\s*$/);
         terminal.type('echo "[$JOB_VARIABLE]"; stty size');

@@ -121,6 +121,11 @@ export function remote(endpoint: Endpoint, path: string): string {
   return `${endpoint.user ?? 'root'}@${endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host}:${path}`;
 }
 
+/** `ssh -t` to the endpoint's user, in a fresh tmux terminal of `size`. */
+export function sshTerminal(endpoint: Endpoint, key: ClientKey, size?: { columns: number; rows: number }): Promise<Terminal> {
+  return Terminal.start(['ssh', ...clientOptions(endpoint, key), '-t', '-p', String(endpoint.port), `${endpoint.user ?? 'root'}@${endpoint.host}`], size);
+}
+
 /**
  * A terminal of tmux's (a server of its own, on a socket no other test uses) running one command:
  * what a person sees and types. The pane stays after the command exits, with its exit status.

@@ -5,9 +5,9 @@
 
 import { randomBytes } from 'node:crypto';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { ExecutorError, type ExecResult, type InteractiveExec, type InteractiveRequest, type TerminalSize } from '../executor.js';
+import { hangUp } from '../hang-up.js';
 import { demultiplex } from './demux.js';
 import { describeFailure, exitCodeOf, sendSignal } from './exec.js';
 
@@ -110,19 +110,8 @@ export function startInteractive(container: Docker.Container, request: Interacti
     },
     signal,
     close() {
-      closing ??= (async () => {
-        const ended = exit.then(
-          () => true,
-          () => true,
-        );
-        await signal('SIGHUP').catch(() => undefined);
-        if (await within(ended, settings.killGraceMs)) return;
-        await signal('SIGKILL').catch(() => undefined);
-        if (await within(ended, AFTER_KILL_MS)) return;
-        // a stray process keeps the terminal open: stop reading it
-        socket?.destroy();
-        await ended;
-      })();
+      // the last resort: a stray process keeps the terminal open, so stop reading it
+      closing ??= hangUp(exit, { signal, killGraceMs: settings.killGraceMs, lastResort: () => socket?.destroy(), lastResortMs: AFTER_KILL_MS });
       return closing;
     },
   };
@@ -136,8 +125,4 @@ async function copy(source: Readable, target: PassThrough): Promise<void> {
       target.once('close', resolve);
     });
   }
-}
-
-async function within(promise: Promise<boolean>, ms: number): Promise<boolean> {
-  return Promise.race([promise, sleep(ms, false, { ref: false })]);
 }

@@ -7,6 +7,7 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClientChannel } from 'ssh2';
 import { ExecutorError, type ExecResult, type InteractiveExec, type InteractiveRequest } from '../executor.js';
+import { hangUp } from '../hang-up.js';
 import { CommandOutput } from './command-output.js';
 import { sessionEnd, type VmConnection } from './connection.js';
 import { exitCodeOf, sendSignal, type Tracked } from './exec.js';
@@ -88,18 +89,7 @@ export function startInteractive(connection: VmConnection, request: InteractiveR
     },
     signal,
     close() {
-      closing ??= (async () => {
-        const ended = exit.then(
-          () => true,
-          () => true,
-        );
-        await signal('SIGHUP').catch(() => undefined);
-        if (await Promise.race([ended, sleep(settings.killGraceMs, false, { ref: false })])) return;
-        await signal('SIGKILL').catch(() => undefined);
-        if (await Promise.race([ended, sleep(AFTER_KILL_MS, false, { ref: false })])) return;
-        channel?.close();
-        await ended;
-      })();
+      closing ??= hangUp(exit, { signal, killGraceMs: settings.killGraceMs, lastResort: () => channel?.close(), lastResortMs: AFTER_KILL_MS });
       return closing;
     },
   };

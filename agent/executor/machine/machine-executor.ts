@@ -9,7 +9,7 @@ import { ExecutorError, failedExec, type ExecRequest, type Executor, type Intera
 import { VmConnection, type ConnectionSettings } from './connection.js';
 import { copyIn, copyOut, exists, type CopySettings } from './copy.js';
 import { sendSignal, startExec, type Tracked } from './exec.js';
-import { startInteractive } from './interactive.js';
+import { startInteractive, type InteractiveSettings } from './interactive.js';
 
 export interface MachineExecutorOptions {
   /** how to reach the VM; its host key is the only one accepted */
@@ -45,6 +45,8 @@ export class MachineExecutor implements Executor {
   /** marks the halt line a step prints as it ends */
   private readonly haltToken = `deckhand-halt-${randomBytes(8).toString('hex')}`;
   private readonly copySettings: CopySettings;
+  /** what every command, interactive or not, is run with */
+  private readonly commandSettings: InteractiveSettings;
   /** the path exists() was last asked about (the runner's halt marker, after every step) */
   private lookedUp: string | undefined;
   /** that path looked up again as soon as a command ended, for the next exists() */
@@ -52,6 +54,12 @@ export class MachineExecutor implements Executor {
 
   constructor(private readonly options: MachineExecutorOptions) {
     this.copySettings = { sudo: options.access.user !== 'root', loginUser: options.access.user };
+    this.commandSettings = {
+      killGraceMs: options.killGraceMs ?? 10_000,
+      loginUser: options.access.user,
+      markerToken: this.markerToken,
+      ...(options.highWaterMark ? { highWaterMark: options.highWaterMark } : {}),
+    };
   }
 
   /** host:port of the VM, for messages. */
@@ -93,17 +101,11 @@ export class MachineExecutor implements Executor {
       connection,
       request,
       {
-        killGraceMs: this.options.killGraceMs ?? 10_000,
-        loginUser: this.options.access.user,
-        markerToken: this.markerToken,
-        ...(this.options.highWaterMark ? { highWaterMark: this.options.highWaterMark } : {}),
+        ...this.commandSettings,
         ...(path !== undefined ? { haltReport: { path, token: this.haltToken } } : {}),
         onExited: (reported) => this.lookAgain(connection, path, reported),
       },
-      (command) => {
-        this.running.add(command);
-        return () => this.running.delete(command);
-      },
+      this.track,
     );
   }
 
@@ -111,20 +113,7 @@ export class MachineExecutor implements Executor {
     const connection = this.connection;
     if (!connection) return { ...failedExec(this.notConnected('interact')), stdin: new PassThrough(), resize: async () => undefined, close: async () => undefined };
     this.lookup = undefined;
-    return startInteractive(
-      connection,
-      request,
-      {
-        killGraceMs: this.options.killGraceMs ?? 10_000,
-        loginUser: this.options.access.user,
-        markerToken: this.markerToken,
-        ...(this.options.highWaterMark ? { highWaterMark: this.options.highWaterMark } : {}),
-      },
-      (command) => {
-        this.running.add(command);
-        return () => this.running.delete(command);
-      },
-    );
+    return startInteractive(connection, request, this.commandSettings, this.track);
   }
 
   /** A direct-tcpip channel of the job's connection: `host` as the VM resolves it. */
@@ -224,6 +213,12 @@ export class MachineExecutor implements Executor {
     });
     await Promise.race([Promise.allSettled(kills), new Promise((resolve) => setTimeout(resolve, TEARDOWN_KILL_MS).unref())]);
   }
+
+  /** counts a command among those teardown kills, until it ends */
+  private readonly track = (command: Tracked): (() => void) => {
+    this.running.add(command);
+    return () => this.running.delete(command);
+  };
 
   private notConnected(operation: string): ExecutorError {
     if (this.tornDown) return new ExecutorError(`${operation}() after teardown(); the VM ${this.where} has been given back`);
