@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { freePort } from '../test/support/processor-process.js';
+import { freePort } from '../test/support/free-port.js';
 import { ServeProcess } from '../test/support/serve-process.js';
 import { middle, repo } from './support.js';
 

@@ -31,7 +31,7 @@ export interface SessionTarget {
 export interface SessionHooks {
   /** a line for the job's output */
   log(line: string): void;
-  /** called when the session's command has started and when it has ended, for bookkeeping */
+  /** called once the session's command has started, with how to close it; returns the call to make when it has ended */
   started(close: () => Promise<void>): () => void;
 }
 

@@ -165,3 +165,8 @@ export function failedExec(error: ExecutorError): RunningExec {
   stderr.end();
   return { stdout, stderr, exit, signal: async () => undefined };
 }
+
+/** An interactive command that failed before it started: as failedExec, with a stdin nobody reads. */
+export function failedInteractive(error: ExecutorError): InteractiveExec {
+  return { ...failedExec(error), stdin: new PassThrough(), resize: async () => undefined, close: async () => undefined };
+}

@@ -9,12 +9,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import type { JobAssignment } from '../../agent/assignment/assignment.js';
 import { BUSYBOX, deckhandBin, job, project } from '../support/execute.js';
+import { freePort } from '../support/free-port.js';
 import { leftByEndedRuns, newLeftovers } from '../support/leftovers.js';
 import { clientKey, ssh as sshRun, type Ran } from '../support/openssh.js';
 import { ProcessorProcess } from '../support/processor-process.js';
@@ -102,14 +102,6 @@ function runTask(task: Task, args: string[] = [], onOutput?: (out: string, child
   });
 }
 
-async function freeLoopbackPort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 describe('deckhand agent nomad-task', { concurrency: false, timeout: 300_000 }, () => {
   let dir: string;
   let assignment: JobAssignment;
@@ -153,7 +145,7 @@ describe('deckhand agent nomad-task', { concurrency: false, timeout: 300_000 }, 
   test("SSH into the job on the task's dynamic port: NOMAD_PORT_ssh is listened on, NOMAD_HOST_IP_ssh/NOMAD_HOST_PORT_ssh are printed", async () => {
     const task = nomadTask(dir);
     const key = clientKey('nomad');
-    const port = await freeLoopbackPort();
+    const port = await freePort();
     // bridge networking: the port inside differs from the one others reach; here both lead to the same socket
     Object.assign(task.env, { NOMAD_PORT_ssh: String(port), NOMAD_HOST_PORT_ssh: '64999', NOMAD_HOST_IP_ssh: '127.0.0.1', NOMAD_IP_ssh: '127.0.0.1' });
     const ssh: NonNullable<JobAssignment['ssh']> = { enabled: true, authorizedKeys: [key.publicPath], ports: { first: 64535, last: 65535 }, waitSeconds: 60 };

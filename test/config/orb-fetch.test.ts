@@ -3,10 +3,10 @@
  * speaks the same GraphQL request and answer shapes (test/support/orb-registry-server.ts).
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import { normalizeHost, OrbFetchError, OrbSource } from '../../agent/config/orb-fetch.js';
 import { OrbRegistryStandIn } from '../support/orb-registry-server.js';
+import { freePort } from '../support/free-port.js';
 
 const standIn = new OrbRegistryStandIn();
 let host = '';
@@ -97,11 +97,3 @@ test('a registry host must be a plain http(s) URL', () => {
   assert.throws(() => normalizeHost('https://u:p@x'), /plain host URL/);
 });
 
-/** A port nothing listens on: bound, then released. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}

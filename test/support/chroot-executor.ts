@@ -21,6 +21,8 @@ import { PassThrough, pipeline, type Duplex, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ExecutorError,
+  failedExec,
+  failedInteractive,
   type ExecRequest,
   type ExecResult,
   type Executor,
@@ -94,7 +96,7 @@ export class ChrootExecutor implements Executor {
   exec(request: ExecRequest): RunningExec {
     if (!this.ready || !this.rootDir) {
       const why = this.tornDown ? 'exec() after teardown(); create a new executor per job' : 'exec() before prepare() finished; await prepare() first';
-      return startFailed(new ExecutorError(why));
+      return failedExec(new ExecutorError(why));
     }
     return this.run(this.rootDir, request);
   }
@@ -114,13 +116,13 @@ export class ChrootExecutor implements Executor {
     const stdin = new PassThrough();
     if (!this.ready || !this.rootDir) {
       const why = this.tornDown ? 'interact() after teardown(); create a new executor per job' : 'interact() before prepare() finished; await prepare() first';
-      return { ...startFailed(new ExecutorError(why)), stdin, resize: async () => undefined, close: async () => undefined };
+      return failedInteractive(new ExecutorError(why));
     }
     const root = this.rootDir;
     const stdout = new PassThrough({ highWaterMark: 1 << 20 });
     const stderr = new PassThrough({ highWaterMark: 1 << 20 });
     const never = { stdin, resize: async () => undefined, close: async () => undefined };
-    if (request.command.length === 0) return { ...startFailed(new ExecutorError('cannot run an empty command; give at least the program to run')), ...never };
+    if (request.command.length === 0) return failedInteractive(new ExecutorError('cannot run an empty command; give at least the program to run'));
     let user: Account;
     try {
       user = lookUpUser(root, request.user);
@@ -370,7 +372,7 @@ export class ChrootExecutor implements Executor {
   }
 
   private run(root: string, request: ExecRequest): RunningExec {
-    if (request.command.length === 0) return startFailed(new ExecutorError('cannot run an empty command; give at least the program to run'));
+    if (request.command.length === 0) return failedExec(new ExecutorError('cannot run an empty command; give at least the program to run'));
     const stdout = new PassThrough({ highWaterMark: 1 << 20 });
     const stderr = new PassThrough({ highWaterMark: 1 << 20 });
     if (request.signal?.aborted) return finished(stdout, stderr, Promise.resolve({ exitCode: -1, aborted: true }));
@@ -613,9 +615,6 @@ function finished(stdout: PassThrough, stderr: PassThrough, exit: Promise<ExecRe
   return { stdout, stderr, exit: settled, signal };
 }
 
-function startFailed(error: ExecutorError): RunningExec {
-  return finished(new PassThrough(), new PassThrough(), Promise.reject(error));
-}
 
 async function readText(stream: Readable): Promise<string> {
   const chunks: Buffer[] = [];

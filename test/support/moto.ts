@@ -4,7 +4,7 @@
 
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
-import { freePort } from './registry.js';
+import { freePort } from './free-port.js';
 
 // the S3 clients the tests make themselves: keep the SDK's notice about future Node versions out
 // of the test output, as agent/store/s3-store.ts does for deckhand's own

@@ -6,25 +6,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultSecretFile } from '../../agent/processor/index.js';
 import { jobToken, loadSecret } from '../../agent/processor/tokens.js';
 import { deckhandBin } from './execute.js';
+import { freePort } from './free-port.js';
 
-/** A TCP port nobody listens on right now (bound, then released). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ProcessorProcessOptions {
   /** the data directory (kept by stop()); default: a fresh one, removed by stop() */

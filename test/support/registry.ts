@@ -4,13 +4,13 @@
 
 import { spawn } from 'node:child_process';
 import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { RegistryAuth } from '../../agent/executor/docker/container-spec.js';
 import { readAll } from '../executor/docker/engine-fixture.js';
+import { freePort } from './free-port.js';
 
 const REGISTRY_BIN =
   process.env.DECKHAND_REGISTRY_BIN ?? path.join(process.env.DECKHAND_IMAGE_CACHE ?? '/var/cache/deckhand-images', 'bin', 'registry');
@@ -21,17 +21,6 @@ export interface Registry {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (typeof address !== 'object' || address === null) throw new Error('no port from the loopback listener');
-  return address.port;
-}
 
 /** Starts a registry on 127.0.0.1 only, storing under a temporary directory. */
 export async function startRegistry(htpasswd?: string): Promise<Registry> {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { JOB_LABEL } from '../../agent/executor/docker/labels.js';
 import { connectDocker } from '../../agent/executor/docker/engine.js';
 import { deckhandBin } from './execute.js';
-import { freePort } from './processor-process.js';
+import { freePort } from './free-port.js';
 
 export interface ApiAnswer<T = Record<string, unknown>> {
   status: number;

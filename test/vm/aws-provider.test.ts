@@ -19,7 +19,7 @@ import { JOB_TAG, PURPOSE_TAG, RUN_TAG, SINCE_TAG } from '../../agent/vm/aws/tag
 import type { VmAccess, VmRequest } from '../../agent/vm/provider.js';
 import { parseHostKey } from '../../agent/vm/host-key.js';
 import { waitForSsh } from '../../agent/vm/ssh-ready.js';
-import { freePort } from '../support/registry.js';
+import { freePort } from '../support/free-port.js';
 import { describeInstance, instancesTagged, launchForeignInstance, REGION, startEc2World, stateOf, tagsOf, terminateInstance, userDataOf, type Ec2World } from './ec2-fixture.js';
 import { removeLabelled, startSshd, type SshdContainer } from './sshd-container.js';
 

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, pipeline, type Duplex, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { ContainerCreateOptions, ImageInspectInfo } from 'dockerode';
-import { ExecutorError, ExecutorUnavailableError, failedExec, type ExecRequest, type Executor, type InteractiveExec, type InteractiveRequest, type StartupOutcome, type StartupScript, type RunningExec } from '../executor.js';
+import { ExecutorError, ExecutorUnavailableError, failedExec, failedInteractive, type ExecRequest, type Executor, type InteractiveExec, type InteractiveRequest, type StartupOutcome, type StartupScript, type RunningExec } from '../executor.js';
 import type { ContainerSpec, PullPolicy, ResourceLimits } from './container-spec.js';
 import { containerHostnames, primaryCreateOptions, primaryIdles, serviceCreateOptions } from './containers.js';
 import { connectDocker, engineMessage, engineStatus, isUnreachable, unreachableMessage } from './engine.js';
@@ -98,10 +98,7 @@ export class DockerExecutor implements Executor {
   }
 
   interact(request: InteractiveRequest): InteractiveExec {
-    if (!this.primary) {
-      const failed = failedExec(new ExecutorError('interact() before prepare() finished; await prepare() first'));
-      return { ...failed, stdin: new PassThrough(), resize: async () => undefined, close: async () => undefined };
-    }
+    if (!this.primary) return failedInteractive(new ExecutorError('interact() before prepare() finished; await prepare() first'));
     return startInteractive(this.primary, request, { killGraceMs: this.options.killGraceMs ?? 10_000 });
   }
 

@@ -3,9 +3,9 @@
 // from a provider (agent/vm/); this executor only reaches it, and gives it back at teardown.
 
 import { randomBytes } from 'node:crypto';
-import { PassThrough, type Duplex, type Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { VmAccess } from '../../vm/provider.js';
-import { ExecutorError, failedExec, type ExecRequest, type Executor, type InteractiveExec, type InteractiveRequest, type RunningExec, type StartupOutcome, type StartupScript } from '../executor.js';
+import { ExecutorError, failedExec, failedInteractive, type ExecRequest, type Executor, type InteractiveExec, type InteractiveRequest, type RunningExec, type StartupOutcome, type StartupScript } from '../executor.js';
 import { VmConnection, type ConnectionSettings } from './connection.js';
 import { copyIn, copyOut, exists, type CopySettings } from './copy.js';
 import { sendSignal, startExec, type Tracked } from './exec.js';
@@ -111,7 +111,7 @@ export class MachineExecutor implements Executor {
 
   interact(request: InteractiveRequest): InteractiveExec {
     const connection = this.connection;
-    if (!connection) return { ...failedExec(this.notConnected('interact')), stdin: new PassThrough(), resize: async () => undefined, close: async () => undefined };
+    if (!connection) return failedInteractive(this.notConnected('interact'));
     this.lookup = undefined;
     return startInteractive(connection, request, this.commandSettings, this.track);
   }

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import ssh2 from 'ssh2';
 import { ExecutorError, ExecutorUnavailableError } from '../../../agent/executor/executor.js';
 import { MachineExecutor } from '../../../agent/executor/machine/machine-executor.js';
-import { freePort } from '../../support/registry.js';
+import { freePort } from '../../support/free-port.js';
 import { ed25519KeyPair, startSshd, type SshdContainer } from '../../support/sshd-container.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'deckhand-machine-connect-'));

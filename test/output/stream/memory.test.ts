@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BUSYBOX, deckhandBin, job, project } from '../../support/execute.js';
 import { watchPeakMemory } from '../../support/peak-memory.js';
-import { freePort, ProcessorProcess } from '../../support/processor-process.js';
+import { freePort } from '../../support/free-port.js';
+import { ProcessorProcess } from '../../support/processor-process.js';
 
 const LINE = 'a line of build output, the kind a compiler or test runner prints all day';
 const PEAK_LIMIT_KB = 200 * 1024;

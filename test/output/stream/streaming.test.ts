@@ -10,7 +10,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BUSYBOX, deckhandBin, execute, job, project } from '../../support/execute.js';
-import { freePort, ProcessorProcess, seqBytes, sha256 } from '../../support/processor-process.js';
+import { freePort } from '../../support/free-port.js';
+import { ProcessorProcess, seqBytes, sha256 } from '../../support/processor-process.js';
 
 /** Every file under `dir`, recursively. */
 function filesUnder(dir: string): string[] {
