@@ -185,17 +185,7 @@ export class Scheduler {
     const old = this.store.job(jobId)!;
     const oldWorkflow = this.store.workflow(old.workflowId)!;
     const jobs = this.store.jobsOf(old.workflowId);
-    const byName = new Map(jobs.map((j) => [j.name, j]));
-    const ancestors = new Set<string>();
-    const visit = (j: JobRow): void => {
-      for (const r of Object.keys(j.requires)) {
-        const up = byName.get(r);
-        if (!up || ancestors.has(up.name)) continue;
-        ancestors.add(up.name);
-        visit(up);
-      }
-    };
-    visit(old);
+    const ancestors = requiredBy(old, jobs);
     const workflowId = randomUUID();
     const newJobId = randomUUID();
     const now = new Date().toISOString();
@@ -345,20 +335,26 @@ export class Scheduler {
 
   private upstreamRuns(job: JobRow): string[] {
     const jobs = this.store.jobsOf(job.workflowId);
-    const byName = new Map(jobs.map((j) => [j.name, j]));
-    const seen = new Set<string>();
-    const visit = (j: JobRow): void => {
-      for (const r of Object.keys(j.requires)) {
-        const up = byName.get(r);
-        if (!up || seen.has(up.id)) continue;
-        seen.add(up.id);
-        visit(up);
-      }
-    };
-    visit(job);
+    const upstream = requiredBy(job, jobs);
     // a job a rerun kept ran in the earlier workflow: its workspace layers are that run's
-    return jobs.filter((j) => seen.has(j.id)).flatMap((j) => this.store.nodesOf(j.copiedFrom ?? j.id).map((n) => n.id));
+    return jobs.filter((j) => upstream.has(j.name)).flatMap((j) => this.store.nodesOf(j.copiedFrom ?? j.id).map((n) => n.id));
   }
+}
+
+/** The names of the jobs of its workflow (`jobs`) that `job` requires, directly or through others. */
+function requiredBy(job: JobRow, jobs: JobRow[]): Set<string> {
+  const byName = new Map(jobs.map((j) => [j.name, j]));
+  const names = new Set<string>();
+  const visit = (j: JobRow): void => {
+    for (const r of Object.keys(j.requires)) {
+      const up = byName.get(r);
+      if (!up || names.has(up.name)) continue;
+      names.add(up.name);
+      visit(up);
+    }
+  };
+  visit(job);
+  return names;
 }
 
 /** A job's status as its `requires` see it: an infrastructure failure is a failure. */
