@@ -15,8 +15,9 @@ import { errorMessage } from '../errors.js';
 import { dispatchAssignment, followDispatchedJob } from '../nomad/dispatch.js';
 import { jobIdFor } from '../nomad/job-file.js';
 import { NomadApi, pathSegment, type NomadConnection } from '../nomad/nomad-api.js';
-import { CapacityPool, type Capacity, type Size } from '../workflow/capacity.js';
+import type { Capacity, Size } from '../workflow/capacity.js';
 import { nodeLogFile } from './local-backend.js';
+import { NodeSlots, nodeSize } from './node-slots.js';
 import type { Backend, NodeEvents, NodeLaunch } from './scheduler.js';
 
 export interface NomadBackendOptions {
@@ -49,8 +50,7 @@ interface InFlight {
 class NomadBackend implements Backend {
   readonly name = 'nomad';
   private readonly api: NomadApi;
-  private readonly pool: CapacityPool;
-  private readonly inFlight = new Map<string, InFlight>();
+  private readonly inFlight: NodeSlots<InFlight>;
 
   constructor(
     private readonly opts: NomadBackendOptions,
@@ -58,15 +58,15 @@ class NomadBackend implements Backend {
     private readonly settings: NomadBackendSettings,
   ) {
     this.api = new NomadApi(opts.connection);
-    this.pool = new CapacityPool(opts.capacity);
+    this.inFlight = new NodeSlots(opts.capacity);
   }
 
   get running(): number {
-    return this.inFlight.size;
+    return this.inFlight.running;
   }
 
   fits(size: Size): boolean {
-    return this.pool.fits(size);
+    return this.inFlight.fits(size);
   }
 
   start(launch: NodeLaunch, events: NodeEvents): { ranOn: string } {
@@ -93,8 +93,7 @@ class NomadBackend implements Backend {
     });
     assignment.storage.workflowRunId = launch.storageWorkflowId;
     const source = pipeline.repository ? { kind: 'git' as const, url: pipeline.repository, ...(pipeline.revision ? { revision: pipeline.revision } : {}) } : assignment.source;
-    const size: Size = { cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb };
-    const entry = this.track(node.id, size);
+    const entry = this.track(node.id, nodeSize(spec));
     const say = this.sayer(node.id);
     // the run's id is the idempotency token: a dispatch retried after a lost answer makes one job
     const ended = dispatchAssignment(this.api, { assignment: { ...assignment, source }, wait: false, say, signal: entry.abort.signal, idempotencyToken: node.id }).then((r) => {
@@ -113,8 +112,7 @@ class NomadBackend implements Backend {
   adopt(launch: NodeLaunch, events: NodeEvents): boolean {
     const dispatched = /^nomad:(.+\/dispatch-.+)$/.exec(launch.node.ranOn ?? '')?.[1];
     if (!dispatched) return false;
-    const spec = launch.job.spec!;
-    const entry = this.track(launch.node.id, { cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb });
+    const entry = this.track(launch.node.id, nodeSize(launch.job.spec!));
     entry.dispatched = dispatched;
     const say = this.sayer(launch.node.id);
     say(`the control API restarted: following ${dispatched} again`);
@@ -123,10 +121,7 @@ class NomadBackend implements Backend {
   }
 
   private track(nodeId: string, size: Size): InFlight {
-    const entry: InFlight = { abort: new AbortController(), size };
-    this.inFlight.set(nodeId, entry);
-    this.pool.take(size);
-    return entry;
+    return this.inFlight.take(nodeId, { abort: new AbortController(), size });
   }
 
   /** the node's log here holds what the dispatch said (its output is at the output processor) */
@@ -145,8 +140,7 @@ class NomadBackend implements Backend {
         (err: unknown) => ({ status: entry.abort.signal.aborted ? ('canceled' as const) : ('failed' as const), exitCode: 2, infrastructureFailure: !entry.abort.signal.aborted, reason: `Nomad: ${errorMessage(err)}` }),
       )
       .then((result) => {
-        this.pool.release(entry.size);
-        this.inFlight.delete(nodeId);
+        this.inFlight.release(nodeId);
         events.ended(result);
       });
   }
@@ -159,11 +153,10 @@ class NomadBackend implements Backend {
   }
 
   capacity(): ReturnType<Backend['capacity']> {
-    const used = [...this.inFlight.values()].reduce((a, j) => ({ cpus: a.cpus + j.size.cpus, memoryMb: a.memoryMb + j.size.memoryMb }), { cpus: 0, memoryMb: 0 });
-    return { cpusUsed: used.cpus, cpusFree: Math.max(0, this.opts.capacity.cpus - used.cpus), memoryMbUsed: used.memoryMb, memoryMbFree: Math.max(0, this.opts.capacity.memoryMb - used.memoryMb), vmsInUse: 0 };
+    return this.inFlight.usage();
   }
 
   async close(): Promise<void> {
-    for (const id of this.inFlight.keys()) this.cancel(id);
+    for (const [id] of this.inFlight.entries()) this.cancel(id);
   }
 }

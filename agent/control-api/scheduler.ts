@@ -12,6 +12,7 @@ import type { RequiredStatus } from '../jobspec/jobspec.js';
 import type { Size } from '../workflow/capacity.js';
 import { SERVICE_ACTOR, type AuditEntity, type AuditLog } from './audit.js';
 import type { ControlMetrics } from './metrics.js';
+import { nodeSize } from './node-slots.js';
 import { isFinal, type ControlStore, type JobRow, type JobSshRequest, type JobStatus, type NodeRow, type NodeSsh, type PipelineRow, type StepRecord, type WorkflowStatus } from './store.js';
 
 /** How a node's run ended, as the backend reports it. */
@@ -95,8 +96,7 @@ export class Scheduler {
     if (this.draining) return;
     for (const node of this.store.queuedNodes()) {
       const job = this.store.job(node.jobId)!;
-      const size: Size = { cpus: job.spec!.resources.cpus, memoryMb: job.spec!.resources.memoryMb };
-      if (!this.backend.fits(size)) break;
+      if (!this.backend.fits(nodeSize(job.spec!))) break;
       this.startNode(node, job);
     }
   }
