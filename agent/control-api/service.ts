@@ -59,9 +59,6 @@ export interface RunningControlApi {
   port: number;
   /** the in-process output processor's HTTP address, when it runs here */
   liveUrl?: string;
-  /** nodes marked infrastructure_fail because the last service died while they ran */
-  recovered: number;
-  drain(): void;
   /** Stops taking requests; with `cancelRunning`, cancels what runs (else waits for it). */
   close(options?: { cancelRunning?: boolean }): Promise<void>;
 }
@@ -156,10 +153,6 @@ export async function startControlApi(opts: ControlApiOptions): Promise<RunningC
   return {
     port: bound,
     ...(liveUrl ? { liveUrl } : {}),
-    recovered,
-    drain() {
-      scheduler.draining = true;
-    },
     async close(options = {}) {
       scheduler.draining = true;
       audit.record({ action: 'service.drain', actor: SERVICE_ACTOR, target: { id: 'deckhand-serve', type: 'service' }, payload: { cancel_running: options.cancelRunning === true, running_nodes: backend.running } });
