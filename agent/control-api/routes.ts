@@ -17,7 +17,7 @@ import { pathSegments } from '../net/url-path.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { readTestResults } from '../test-results/stored-results.js';
 import type { AuditEntity, AuditLog } from './audit.js';
-import { auditCsv } from './audit.js';
+import { auditCsv, SERVICE_ACTOR } from './audit.js';
 import type { Caller, Scope, TokenFile } from './auth.js';
 import type { PipelineRequest } from './intake.js';
 import { pipelineRequest, readJson, readOptionalObject } from './request-body.js';
@@ -381,7 +381,7 @@ async function contextVariable(ctx: RouteContext, r: Request, [context, name]: s
 
 function drain(ctx: RouteContext, r: Request, _p: string[], caller: Caller): void {
   ctx.drain();
-  ctx.audit.record({ action: 'service.drain', actor: actorOf(caller), target: { id: 'deckhand-serve', type: 'service' }, requestId: r.id });
+  ctx.audit.record({ action: 'service.drain', actor: actorOf(caller), target: SERVICE_ACTOR, requestId: r.id });
   sendJson(r.res, 202, ctx.status());
 }
 

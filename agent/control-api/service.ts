@@ -155,7 +155,7 @@ export async function startControlApi(opts: ControlApiOptions): Promise<RunningC
     ...(liveUrl ? { liveUrl } : {}),
     async close(options = {}) {
       scheduler.draining = true;
-      audit.record({ action: 'service.drain', actor: SERVICE_ACTOR, target: { id: 'deckhand-serve', type: 'service' }, payload: { cancel_running: options.cancelRunning === true, running_nodes: backend.running } });
+      audit.record({ action: 'service.drain', actor: SERVICE_ACTOR, target: SERVICE_ACTOR, payload: { cancel_running: options.cancelRunning === true, running_nodes: backend.running } });
       server.close();
       server.closeAllConnections();
       if (options.cancelRunning) await backend.close();
