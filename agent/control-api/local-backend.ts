@@ -12,7 +12,6 @@ import { errorKind, errorMessage } from '../errors.js';
 import type { JobEvent, OutputSink } from '../output/events.js';
 import { startAssignment, type RunningAssignment } from '../runner/run-assignment.js';
 import type { Capacity, Size } from '../workflow/capacity.js';
-import type { SshReport } from '../runner/ssh-sections.js';
 import { NodeSlots, nodeSize } from './node-slots.js';
 import { assignmentSsh, type ServiceSshSettings } from './rerun-ssh.js';
 import type { Backend, NodeEvents, NodeLaunch } from './scheduler.js';
@@ -93,7 +92,8 @@ export class LocalBackend implements Backend {
       logFile: nodeLogFile(this.opts.logsDir, node.id),
       log: this.opts.log,
       containerJobId: `deckhand-${job.workflowId.slice(0, 8)}-${node.id.slice(0, 8)}`,
-      ...(job.ssh ? { sshReport: (r: SshReport) => events.ssh({ phase: r.phase, command: r.command, host: r.host, port: r.port, user: r.user, hostKey: r.hostKey, hostKeyFingerprint: r.hostKeyFingerprint, sessions: r.sessions }) } : {}),
+      // an SSH report has the fields the node's SSH record keeps
+      ...(job.ssh ? { sshReport: events.ssh } : {}),
     });
     this.jobs.take(node.id, { job: running, size, machine: spec.executor.kind === 'machine' });
     running.result.then(
