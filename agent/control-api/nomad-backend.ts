@@ -18,7 +18,7 @@ import { NomadApi, pathSegment, type NomadConnection } from '../nomad/nomad-api.
 import type { Capacity, Size } from '../workflow/capacity.js';
 import { nodeLogFile } from './local-backend.js';
 import { NodeSlots, nodeSize } from './node-slots.js';
-import type { Backend, NodeEvents, NodeLaunch } from './scheduler.js';
+import type { Backend, BackendFactory, BackendSettings, NodeEvents, NodeLaunch } from './scheduler.js';
 
 export interface NomadBackendOptions {
   /** the Nomad agent, with its token, namespace, region and TLS files */
@@ -28,15 +28,8 @@ export interface NomadBackendOptions {
   capacity: Capacity;
 }
 
-export interface NomadBackendSettings {
-  /** store URL the clients use (an s3:// URL: the clients do not share this machine's folders) */
-  storeUrl: string;
-  logsDir: string;
-  contextsFile: string;
-  sshKeysDir: string;
-}
-
-export function nomadBackendFactory(opts: NomadBackendOptions): (output: (runId: string) => OutputTarget | null, settings: NomadBackendSettings) => Backend {
+/** `settings.storeUrl` is the one the clients use: an s3:// URL, as they do not share this machine's folders. */
+export function nomadBackendFactory(opts: NomadBackendOptions): BackendFactory {
   return (output, settings) => new NomadBackend(opts, output, settings);
 }
 
@@ -55,7 +48,7 @@ class NomadBackend implements Backend {
   constructor(
     private readonly opts: NomadBackendOptions,
     private readonly output: (runId: string) => OutputTarget | null,
-    private readonly settings: NomadBackendSettings,
+    private readonly settings: BackendSettings,
   ) {
     this.api = new NomadApi(opts.connection);
     this.inFlight = new NodeSlots(opts.capacity);

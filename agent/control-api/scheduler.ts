@@ -8,6 +8,7 @@
  * the nodes a dead service left `running` and marks them `infrastructure_fail` with why.
  */
 import { randomUUID } from 'node:crypto';
+import type { OutputTarget } from '../assignment/assignment.js';
 import type { RequiredStatus } from '../jobspec/jobspec.js';
 import type { Size } from '../workflow/capacity.js';
 import { SERVICE_ACTOR, type AuditEntity, type AuditLog } from './audit.js';
@@ -62,6 +63,19 @@ export interface Backend {
   readonly running: number;
   close(): Promise<void>;
 }
+
+/** What the service hands a backend other than this machine's (service.ts). */
+export interface BackendSettings {
+  /** the store URL the jobs use */
+  storeUrl: string;
+  /** DATA/logs: one log file per node */
+  logsDir: string;
+  contextsFile: string;
+  sshKeysDir: string;
+}
+
+/** Makes a backend, given where each node's output is streamed (by its run id). */
+export type BackendFactory = (output: (runId: string) => OutputTarget | null, settings: BackendSettings) => Backend;
 
 export class Scheduler {
   /** no new job starts; running ones finish */

@@ -27,7 +27,7 @@ import { LocalBackend } from './local-backend.js';
 import type { ServiceSshSettings } from './rerun-ssh.js';
 import { ControlMetrics } from './metrics.js';
 import { actorOf, controlRoutes } from './routes.js';
-import { Scheduler, type Backend } from './scheduler.js';
+import { Scheduler, type BackendFactory } from './scheduler.js';
 import { ControlStore } from './store.js';
 import { VariableStore } from './variables.js';
 
@@ -52,7 +52,7 @@ export interface ControlApiOptions {
   /** reruns with SSH: default keys, the address and ports to use */
   ssh: ServiceSshSettings;
   /** a backend other than this machine (Nomad); default: local */
-  backend?: (output: (runId: string) => OutputTarget | null, settings: { storeUrl: string; logsDir: string; contextsFile: string; sshKeysDir: string }) => Backend;
+  backend?: BackendFactory;
 }
 
 export interface RunningControlApi {
