@@ -5,13 +5,13 @@
  * log file of its own (what `GET /jobs/ID/output` serves) and, streamed, to the output processor.
  */
 import { join } from 'node:path';
-import { localAssignment } from '../assignment/local.js';
 import type { OutputTarget, RuntimeSettings } from '../assignment/assignment.js';
 import type { Logger } from '../daemon-log.js';
 import { errorKind, errorMessage } from '../errors.js';
 import type { JobEvent, OutputSink } from '../output/events.js';
 import { startAssignment, type RunningAssignment } from '../runner/run-assignment.js';
 import type { Capacity, Size } from '../workflow/capacity.js';
+import { nodeAssignment } from './node-assignment.js';
 import { NodeSlots, nodeSize } from './node-slots.js';
 import { assignmentSsh, type ServiceSshSettings } from './rerun-ssh.js';
 import type { Backend, NodeEvents, NodeLaunch } from './scheduler.js';
@@ -60,26 +60,7 @@ export class LocalBackend implements Backend {
   start(launch: NodeLaunch, events: NodeEvents): { ranOn: string } {
     const { node, job, pipeline } = launch;
     const spec = job.spec!;
-    const { assignment, environment } = localAssignment({
-      spec,
-      repository: pipeline.sourceDir,
-      git: pipeline.git,
-      runId: node.id,
-      workflowRunId: job.workflowId,
-      nodeIndex: node.index,
-      nodeTotal: job.parallelism,
-      username: pipeline.actor,
-      storeUrl: this.opts.storeUrl,
-      upstreamJobRunIds: launch.upstreamJobRunIds,
-      skipCheckout: false,
-      project: { files: [], env: [] },
-      contexts: { names: [], file: this.opts.contextsFile },
-      sshKeysDir: this.opts.sshKeysDir,
-      output: this.opts.output(node.id),
-      runtime: this.opts.runtime,
-    });
-    // a rerun's workspaces are the first run's (CIRCLE_WORKFLOW_ID stays the rerun's own)
-    assignment.storage.workflowRunId = launch.storageWorkflowId;
+    const { assignment, environment } = nodeAssignment(launch, { storeUrl: this.opts.storeUrl, contextsFile: this.opts.contextsFile, sshKeysDir: this.opts.sshKeysDir, output: this.opts.output(node.id), runtime: this.opts.runtime, skipCheckout: false });
     if (job.ssh) assignment.ssh = assignmentSsh(job.ssh, this.opts.ssh);
     // the variables stored through the API, read by reference when the job starts
     const variables = this.opts.variables;

@@ -9,7 +9,6 @@
  */
 import { appendFileSync } from 'node:fs';
 import type { OutputTarget } from '../assignment/assignment.js';
-import { localAssignment } from '../assignment/local.js';
 import type { Logger } from '../daemon-log.js';
 import { errorMessage } from '../errors.js';
 import { dispatchAssignment, followDispatchedJob } from '../nomad/dispatch.js';
@@ -17,6 +16,7 @@ import { jobIdFor } from '../nomad/job-file.js';
 import { NomadApi, pathSegment, type NomadConnection } from '../nomad/nomad-api.js';
 import type { Capacity, Size } from '../workflow/capacity.js';
 import { nodeLogFile } from './local-backend.js';
+import { nodeAssignment } from './node-assignment.js';
 import { NodeSlots, nodeSize } from './node-slots.js';
 import type { Backend, BackendFactory, BackendSettings, NodeEvents, NodeLaunch } from './scheduler.js';
 
@@ -65,26 +65,15 @@ class NomadBackend implements Backend {
   start(launch: NodeLaunch, events: NodeEvents): { ranOn: string } {
     const { node, job, pipeline } = launch;
     const spec = job.spec!;
-    const { assignment } = localAssignment({
-      spec,
-      repository: pipeline.sourceDir,
-      git: pipeline.git,
-      runId: node.id,
-      workflowRunId: job.workflowId,
-      nodeIndex: node.index,
-      nodeTotal: job.parallelism,
-      username: pipeline.actor,
+    const { assignment } = nodeAssignment(launch, {
       storeUrl: this.settings.storeUrl,
-      upstreamJobRunIds: launch.upstreamJobRunIds,
-      // the client clones the repository; an uploaded config has none to clone
-      skipCheckout: !pipeline.repository,
-      project: { files: [], env: [] },
-      contexts: { names: [], file: this.settings.contextsFile },
+      contextsFile: this.settings.contextsFile,
       sshKeysDir: this.settings.sshKeysDir,
       output: this.output(node.id),
       runtime: { docker: { pull: 'missing', network: 'bridge' }, machine: { provider: 'docker' } },
+      // the client clones the repository; an uploaded config has none to clone
+      skipCheckout: !pipeline.repository,
     });
-    assignment.storage.workflowRunId = launch.storageWorkflowId;
     const source = pipeline.repository ? { kind: 'git' as const, url: pipeline.repository, ...(pipeline.revision ? { revision: pipeline.revision } : {}) } : assignment.source;
     const entry = this.track(node.id, nodeSize(spec));
     const say = this.sayer(node.id);
