@@ -15,27 +15,16 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { freePort } from '../test/support/free-port.js';
-import { ServeProcess } from '../test/support/serve-process.js';
+import { oneJobConfig, ServeProcess } from '../test/support/serve-process.js';
 import { middle, repo } from './support.js';
 
-const IMAGE = 'deckhand-test/busybox:latest';
 const bin = join(repo, 'bin', 'deckhand.js');
 const ROUNDS = Number(process.env.SERVE_ROUNDS ?? 5);
 const POLLERS = Number(process.env.SERVE_POLLERS ?? 200);
 const POLL_SECONDS = Number(process.env.SERVE_POLL_SECONDS ?? 5);
 const MARK = 'bench-first-step';
 
-const config = (mark: string, rest = ''): string => `version: 2.1
-jobs:
-  build:
-    docker: [{image: ${IMAGE}}]
-    resource_class: small
-    steps:
-      - run: echo ${mark}${rest}
-workflows:
-  w:
-    jobs: [build]
-`;
+const config = (mark: string, rest = ''): string => oneJobConfig('build', [`echo ${mark}${rest}`]);
 
 /** `deckhand execute` of the job: ms from spawn until the mark is on its stdout. */
 async function executeToFirstStep(dir: string): Promise<number> {

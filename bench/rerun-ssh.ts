@@ -10,25 +10,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clientKey } from '../test/support/openssh.js';
-import { jobNamed, ServeProcess } from '../test/support/serve-process.js';
+import { jobNamed, oneJobConfig, ServeProcess } from '../test/support/serve-process.js';
 import { middle, repo } from './support.js';
 
-const IMAGE = 'deckhand-test/busybox:latest';
 const bin = join(repo, 'bin', 'deckhand.js');
 const ROUNDS = Number(process.env.RERUN_SSH_ROUNDS ?? 5);
 const LINE = /^ssh -p \d+ \S+@127\.0\.0\.1$/m;
 
-const CONFIG = `version: 2.1
-jobs:
-  build:
-    docker: [{image: ${IMAGE}}]
-    resource_class: small
-    steps:
-      - run: echo built
-workflows:
-  w:
-    jobs: [build]
-`;
+const CONFIG = oneJobConfig('build', ['echo built']);
 
 /** `deckhand execute --ssh`: ms from spawn until the ssh line is on its stdout. */
 async function executeToLine(dir: string, keyFile: string): Promise<number> {

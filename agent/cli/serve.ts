@@ -46,7 +46,7 @@ const RECLAIM_EVERY_MS = 60_000;
 
 export async function serveCommand(flags: ServeFlags): Promise<number> {
   if (!flags.data) throw new UsageError('serve needs --data DIR: where pipelines, jobs, logs and the audit log are kept');
-  splitHostPort(flags.listen, '--listen');
+  const listenHost = splitHostPort(flags.listen, '--listen').host;
   if (flags.outputProcessor && !flags.outputSecretFile) throw new UsageError('--output-processor needs --output-secret-file FILE: that processor\'s secret (its DATA/secret), to mint each job\'s token');
   if (flags.maxParallel !== undefined && (!Number.isInteger(flags.maxParallel) || flags.maxParallel < 1)) throw new UsageError(`--max-parallel must be a whole number of at least 1, got ${flags.maxParallel}`);
   if (flags.tokens && !existsSync(flags.tokens)) throw new UsageError(`--tokens ${flags.tokens} does not exist; make tokens with deckhand serve token --data DIR --scope SCOPE`);
@@ -88,11 +88,11 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
     log,
     registry: orbs.registry,
     fetchOrbs: (root, file, options) => fetchConfigOrbs(root, file, options, orbs),
-    ssh: serviceSsh(flags),
+    ssh: serviceSsh(flags, listenHost),
     ...(backend ? { backend } : {}),
   });
   // the address for scripts that started it on port 0
-  process.stdout.write(`${JSON.stringify({ listening: `http://${splitHostPort(flags.listen, '--listen').host}:${api.port}`, live: api.liveUrl ?? null })}\n`);
+  process.stdout.write(`${JSON.stringify({ listening: `http://${listenHost}:${api.port}`, live: api.liveUrl ?? null })}\n`);
   await new Promise<void>((resolveStop) => {
     let signals = 0;
     const stop = (signal: NodeJS.Signals): void => {
@@ -116,13 +116,12 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
  * Reruns with SSH: the keys files given (checked now, read again at each rerun), the address in
  * the ssh line (--ssh-host, else the --listen host unless it is a wildcard, else this machine's).
  */
-function serviceSsh(flags: ServeFlags): ServiceSshSettings {
+function serviceSsh(flags: ServeFlags, listenHost: string): ServiceSshSettings {
   const authorizedKeys = (flags.sshAuthorizedKeys ?? []).map((file) => {
     if (!existsSync(file)) throw new UsageError(`--ssh-authorized-keys ${file} does not exist; give a file of public keys (authorized_keys lines or a *.pub file)`);
     return resolve(file);
   });
   if (authorizedKeys.length > 0) readAuthorizedKeys(authorizedKeys);
-  const listenHost = splitHostPort(flags.listen, '--listen').host;
   const host = flags.sshHost !== undefined ? parseHost(flags.sshHost) : ['0.0.0.0', '::', '[::]', ''].includes(listenHost) ? localAddress() : listenHost;
   return {
     authorizedKeys,

@@ -5,14 +5,14 @@
  * log file of its own (what `GET /jobs/ID/output` serves) and, streamed, to the output processor.
  */
 import { join } from 'node:path';
-import { localAssignment } from '../assignment/local.js';
 import type { OutputTarget, RuntimeSettings } from '../assignment/assignment.js';
 import type { Logger } from '../daemon-log.js';
 import { errorKind, errorMessage } from '../errors.js';
 import type { JobEvent, OutputSink } from '../output/events.js';
 import { startAssignment, type RunningAssignment } from '../runner/run-assignment.js';
-import { CapacityPool, type Capacity, type Size } from '../workflow/capacity.js';
-import type { SshReport } from '../runner/ssh-sections.js';
+import type { Capacity, Size } from '../workflow/capacity.js';
+import { nodeAssignment } from './node-assignment.js';
+import { NodeSlots, nodeSize } from './node-slots.js';
 import { assignmentSsh, type ServiceSshSettings } from './rerun-ssh.js';
 import type { Backend, NodeEvents, NodeLaunch } from './scheduler.js';
 import type { StepRecord } from './store.js';
@@ -43,68 +43,47 @@ export function nodeLogFile(logsDir: string, runId: string): string {
 
 export class LocalBackend implements Backend {
   readonly name = 'local';
-  private readonly pool: CapacityPool;
-  private readonly jobs = new Map<string, { job: RunningAssignment; size: Size; machine: boolean }>();
+  private readonly jobs: NodeSlots<{ job: RunningAssignment; size: Size; machine: boolean }>;
 
   constructor(private readonly opts: LocalBackendOptions) {
-    this.pool = new CapacityPool(opts.capacity);
+    this.jobs = new NodeSlots(opts.capacity);
   }
 
   get running(): number {
-    return this.jobs.size;
+    return this.jobs.running;
   }
 
   fits(size: Size): boolean {
-    return this.pool.fits(size);
+    return this.jobs.fits(size);
   }
 
   start(launch: NodeLaunch, events: NodeEvents): { ranOn: string } {
     const { node, job, pipeline } = launch;
     const spec = job.spec!;
-    const { assignment, environment } = localAssignment({
-      spec,
-      repository: pipeline.sourceDir,
-      git: pipeline.git,
-      runId: node.id,
-      workflowRunId: job.workflowId,
-      nodeIndex: node.index,
-      nodeTotal: job.parallelism,
-      username: pipeline.actor,
-      storeUrl: this.opts.storeUrl,
-      upstreamJobRunIds: launch.upstreamJobRunIds,
-      skipCheckout: false,
-      project: { files: [], env: [] },
-      contexts: { names: [], file: this.opts.contextsFile },
-      sshKeysDir: this.opts.sshKeysDir,
-      output: this.opts.output(node.id),
-      runtime: this.opts.runtime,
-    });
-    // a rerun's workspaces are the first run's (CIRCLE_WORKFLOW_ID stays the rerun's own)
-    assignment.storage.workflowRunId = launch.storageWorkflowId;
+    const { assignment, environment } = nodeAssignment(launch, { storeUrl: this.opts.storeUrl, contextsFile: this.opts.contextsFile, sshKeysDir: this.opts.sshKeysDir, output: this.opts.output(node.id), runtime: this.opts.runtime, skipCheckout: false });
     if (job.ssh) assignment.ssh = assignmentSsh(job.ssh, this.opts.ssh);
     // the variables stored through the API, read by reference when the job starts
     const variables = this.opts.variables;
     if (variables.has('project', pipeline.project)) assignment.secrets.project = { ...assignment.secrets.project, files: [variables.file('project', pipeline.project)] };
     if (spec.contexts.length > 0) assignment.secrets.contexts = { names: spec.contexts, dir: variables.folder('context') };
-    const size: Size = { cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb };
+    const size = nodeSize(spec);
     const running = startAssignment(assignment, {
       env: { ...this.opts.env, ...environment },
       display: new NodeRecorder(events),
       logFile: nodeLogFile(this.opts.logsDir, node.id),
       log: this.opts.log,
       containerJobId: `deckhand-${job.workflowId.slice(0, 8)}-${node.id.slice(0, 8)}`,
-      ...(job.ssh ? { sshReport: (r: SshReport) => events.ssh({ phase: r.phase, command: r.command, host: r.host, port: r.port, user: r.user, hostKey: r.hostKey, hostKeyFingerprint: r.hostKeyFingerprint, sessions: r.sessions }) } : {}),
+      // an SSH report has the fields the node's SSH record keeps
+      ...(job.ssh ? { sshReport: events.ssh } : {}),
     });
-    this.pool.take(size);
-    this.jobs.set(node.id, { job: running, size, machine: spec.executor.kind === 'machine' });
+    this.jobs.take(node.id, { job: running, size, machine: spec.executor.kind === 'machine' });
     running.result.then(
       (r) => ({ status: r.status, exitCode: r.exitCode, infrastructureFailure: r.infrastructureFailure || r.exitCode === 2, ...(r.exitCode === 2 && r.output && !r.output.delivered ? { reason: 'its output was not all delivered to the output processor' } : {}) }),
       // what stops a job before it starts: an input of its own (a context with no variables) is
       // the job's failure; no engine or no image is the environment's
       (err: unknown) => ({ status: 'failed' as const, exitCode: 2, infrastructureFailure: errorKind(err) !== 'input', reason: errorMessage(err) }),
     ).then((result) => {
-      this.pool.release(size);
-      this.jobs.delete(node.id);
+      this.jobs.release(node.id);
       events.ended(result);
     });
     return { ranOn: 'local' };
@@ -115,20 +94,12 @@ export class LocalBackend implements Backend {
   }
 
   capacity(): ReturnType<Backend['capacity']> {
-    const used = [...this.jobs.values()].reduce((a, j) => ({ cpus: a.cpus + j.size.cpus, memoryMb: a.memoryMb + j.size.memoryMb }), { cpus: 0, memoryMb: 0 });
-    const c = this.opts.capacity;
-    return {
-      cpusUsed: used.cpus,
-      cpusFree: Math.max(0, c.cpus - used.cpus),
-      memoryMbUsed: used.memoryMb,
-      memoryMbFree: Math.max(0, c.memoryMb - used.memoryMb),
-      vmsInUse: [...this.jobs.values()].filter((j) => j.machine).length,
-    };
+    return this.jobs.usage((j) => j.machine);
   }
 
   /** Cancels every running node and waits for their teardown. */
   async close(): Promise<void> {
-    const all = [...this.jobs.values()];
+    const all = this.jobs.entries().map(([, j]) => j);
     for (const j of all) j.job.cancel({ signal: 'SIGTERM', deliverBy: Date.now() + 5_000 });
     await Promise.allSettled(all.map((j) => j.job.result));
   }

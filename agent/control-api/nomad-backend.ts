@@ -9,15 +9,16 @@
  */
 import { appendFileSync } from 'node:fs';
 import type { OutputTarget } from '../assignment/assignment.js';
-import { localAssignment } from '../assignment/local.js';
 import type { Logger } from '../daemon-log.js';
 import { errorMessage } from '../errors.js';
 import { dispatchAssignment, followDispatchedJob } from '../nomad/dispatch.js';
 import { jobIdFor } from '../nomad/job-file.js';
 import { NomadApi, pathSegment, type NomadConnection } from '../nomad/nomad-api.js';
-import { CapacityPool, type Capacity, type Size } from '../workflow/capacity.js';
+import type { Capacity, Size } from '../workflow/capacity.js';
 import { nodeLogFile } from './local-backend.js';
-import type { Backend, NodeEvents, NodeLaunch } from './scheduler.js';
+import { nodeAssignment } from './node-assignment.js';
+import { NodeSlots, nodeSize } from './node-slots.js';
+import type { Backend, BackendFactory, BackendSettings, NodeEvents, NodeLaunch } from './scheduler.js';
 
 export interface NomadBackendOptions {
   /** the Nomad agent, with its token, namespace, region and TLS files */
@@ -27,15 +28,8 @@ export interface NomadBackendOptions {
   capacity: Capacity;
 }
 
-export interface NomadBackendSettings {
-  /** store URL the clients use (an s3:// URL: the clients do not share this machine's folders) */
-  storeUrl: string;
-  logsDir: string;
-  contextsFile: string;
-  sshKeysDir: string;
-}
-
-export function nomadBackendFactory(opts: NomadBackendOptions): (output: (runId: string) => OutputTarget | null, settings: NomadBackendSettings) => Backend {
+/** `settings.storeUrl` is the one the clients use: an s3:// URL, as they do not share this machine's folders. */
+export function nomadBackendFactory(opts: NomadBackendOptions): BackendFactory {
   return (output, settings) => new NomadBackend(opts, output, settings);
 }
 
@@ -49,52 +43,39 @@ interface InFlight {
 class NomadBackend implements Backend {
   readonly name = 'nomad';
   private readonly api: NomadApi;
-  private readonly pool: CapacityPool;
-  private readonly inFlight = new Map<string, InFlight>();
+  private readonly inFlight: NodeSlots<InFlight>;
 
   constructor(
     private readonly opts: NomadBackendOptions,
     private readonly output: (runId: string) => OutputTarget | null,
-    private readonly settings: NomadBackendSettings,
+    private readonly settings: BackendSettings,
   ) {
     this.api = new NomadApi(opts.connection);
-    this.pool = new CapacityPool(opts.capacity);
+    this.inFlight = new NodeSlots(opts.capacity);
   }
 
   get running(): number {
-    return this.inFlight.size;
+    return this.inFlight.running;
   }
 
   fits(size: Size): boolean {
-    return this.pool.fits(size);
+    return this.inFlight.fits(size);
   }
 
   start(launch: NodeLaunch, events: NodeEvents): { ranOn: string } {
     const { node, job, pipeline } = launch;
     const spec = job.spec!;
-    const { assignment } = localAssignment({
-      spec,
-      repository: pipeline.sourceDir,
-      git: pipeline.git,
-      runId: node.id,
-      workflowRunId: job.workflowId,
-      nodeIndex: node.index,
-      nodeTotal: job.parallelism,
-      username: pipeline.actor,
+    const { assignment } = nodeAssignment(launch, {
       storeUrl: this.settings.storeUrl,
-      upstreamJobRunIds: launch.upstreamJobRunIds,
-      // the client clones the repository; an uploaded config has none to clone
-      skipCheckout: !pipeline.repository,
-      project: { files: [], env: [] },
-      contexts: { names: [], file: this.settings.contextsFile },
+      contextsFile: this.settings.contextsFile,
       sshKeysDir: this.settings.sshKeysDir,
       output: this.output(node.id),
       runtime: { docker: { pull: 'missing', network: 'bridge' }, machine: { provider: 'docker' } },
+      // the client clones the repository; an uploaded config has none to clone
+      skipCheckout: !pipeline.repository,
     });
-    assignment.storage.workflowRunId = launch.storageWorkflowId;
     const source = pipeline.repository ? { kind: 'git' as const, url: pipeline.repository, ...(pipeline.revision ? { revision: pipeline.revision } : {}) } : assignment.source;
-    const size: Size = { cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb };
-    const entry = this.track(node.id, size);
+    const entry = this.track(node.id, nodeSize(spec));
     const say = this.sayer(node.id);
     // the run's id is the idempotency token: a dispatch retried after a lost answer makes one job
     const ended = dispatchAssignment(this.api, { assignment: { ...assignment, source }, wait: false, say, signal: entry.abort.signal, idempotencyToken: node.id }).then((r) => {
@@ -113,8 +94,7 @@ class NomadBackend implements Backend {
   adopt(launch: NodeLaunch, events: NodeEvents): boolean {
     const dispatched = /^nomad:(.+\/dispatch-.+)$/.exec(launch.node.ranOn ?? '')?.[1];
     if (!dispatched) return false;
-    const spec = launch.job.spec!;
-    const entry = this.track(launch.node.id, { cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb });
+    const entry = this.track(launch.node.id, nodeSize(launch.job.spec!));
     entry.dispatched = dispatched;
     const say = this.sayer(launch.node.id);
     say(`the control API restarted: following ${dispatched} again`);
@@ -123,10 +103,7 @@ class NomadBackend implements Backend {
   }
 
   private track(nodeId: string, size: Size): InFlight {
-    const entry: InFlight = { abort: new AbortController(), size };
-    this.inFlight.set(nodeId, entry);
-    this.pool.take(size);
-    return entry;
+    return this.inFlight.take(nodeId, { abort: new AbortController(), size });
   }
 
   /** the node's log here holds what the dispatch said (its output is at the output processor) */
@@ -145,8 +122,7 @@ class NomadBackend implements Backend {
         (err: unknown) => ({ status: entry.abort.signal.aborted ? ('canceled' as const) : ('failed' as const), exitCode: 2, infrastructureFailure: !entry.abort.signal.aborted, reason: `Nomad: ${errorMessage(err)}` }),
       )
       .then((result) => {
-        this.pool.release(entry.size);
-        this.inFlight.delete(nodeId);
+        this.inFlight.release(nodeId);
         events.ended(result);
       });
   }
@@ -159,11 +135,10 @@ class NomadBackend implements Backend {
   }
 
   capacity(): ReturnType<Backend['capacity']> {
-    const used = [...this.inFlight.values()].reduce((a, j) => ({ cpus: a.cpus + j.size.cpus, memoryMb: a.memoryMb + j.size.memoryMb }), { cpus: 0, memoryMb: 0 });
-    return { cpusUsed: used.cpus, cpusFree: Math.max(0, this.opts.capacity.cpus - used.cpus), memoryMbUsed: used.memoryMb, memoryMbFree: Math.max(0, this.opts.capacity.memoryMb - used.memoryMb), vmsInUse: 0 };
+    return this.inFlight.usage();
   }
 
   async close(): Promise<void> {
-    for (const id of this.inFlight.keys()) this.cancel(id);
+    for (const [id] of this.inFlight.entries()) this.cancel(id);
   }
 }

@@ -37,6 +37,20 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/**
+ * A body that may be left out (no Content-Length or 0, and not chunked): a JSON object with only
+ * `fields`, or `{}` when empty. `example` shows a valid body, `takes` says what each field is.
+ */
+export async function readOptionalObject(req: IncomingMessage, fields: string[], example: string, takes: string): Promise<Record<string, unknown>> {
+  const length = req.headers['content-length'];
+  const empty = length === '0' || (length === undefined && req.headers['transfer-encoding'] === undefined);
+  const body = empty ? {} : await readJson(req);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, `the body must be a JSON object such as ${example}, or empty`);
+  const unknown = Object.keys(body).filter((k) => !fields.includes(k));
+  if (unknown.length > 0) throw new HttpError(400, `unknown field ${JSON.stringify(unknown[0])}; ${takes}`);
+  return body as Record<string, unknown>;
+}
+
 const PIPELINE_FIELDS = ['config', 'repository', 'revision', 'branch', 'tag', 'parameters', 'project'];
 
 export function pipelineRequest(body: unknown): PipelineRequest {

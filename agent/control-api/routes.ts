@@ -17,10 +17,10 @@ import { pathSegments } from '../net/url-path.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { readTestResults } from '../test-results/stored-results.js';
 import type { AuditEntity, AuditLog } from './audit.js';
-import { auditCsv } from './audit.js';
+import { auditCsv, SERVICE_ACTOR } from './audit.js';
 import type { Caller, Scope, TokenFile } from './auth.js';
 import type { PipelineRequest } from './intake.js';
-import { pipelineRequest, readJson } from './request-body.js';
+import { pipelineRequest, readJson, readOptionalObject } from './request-body.js';
 import { jobJson, pipelineJson, workflowJson } from './views.js';
 import { nodeLogFile } from './local-backend.js';
 import type { ControlMetrics } from './metrics.js';
@@ -204,11 +204,7 @@ function cancelWorkflow(ctx: RouteContext, r: Request, [id]: string[], caller: C
 async function rerunWorkflow(ctx: RouteContext, r: Request, [id]: string[], caller: Caller): Promise<void> {
   const wf = found(ctx.store.workflow(checkId(id, 'workflow')), 'workflow', id);
   if (ctx.draining()) throw new HttpError(503, 'the service is draining: it starts no new work; rerun on another instance or restart this one');
-  const body = r.req.headers['content-length'] === '0' || (r.req.headers['content-length'] === undefined && r.req.headers['transfer-encoding'] === undefined) ? {} : await readJson(r.req);
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object such as {"from_failed": true}, or empty');
-  const b = body as Record<string, unknown>;
-  const unknown = Object.keys(b).filter((k) => !['from_failed', 'enable_ssh', 'authorized_keys'].includes(k));
-  if (unknown.length > 0) throw new HttpError(400, `unknown field ${JSON.stringify(unknown[0])}; a rerun takes "from_failed" (true or false), "enable_ssh" (true or false) and "authorized_keys" (public key lines)`);
+  const b = await readOptionalObject(r.req, ['from_failed', 'enable_ssh', 'authorized_keys'], '{"from_failed": true}', 'a rerun takes "from_failed" (true or false), "enable_ssh" (true or false) and "authorized_keys" (public key lines)');
   const fromFailed = b.from_failed ?? false;
   if (typeof fromFailed !== 'boolean') throw new HttpError(400, '"from_failed" must be true or false');
   const ssh = b.enable_ssh ?? false;
@@ -231,11 +227,7 @@ async function rerunWorkflow(ctx: RouteContext, r: Request, [id]: string[], call
 async function rerunJob(ctx: RouteContext, r: Request, [id]: string[], caller: Caller): Promise<void> {
   const job = found(ctx.store.job(checkId(id, 'job')), 'job', id);
   if (ctx.draining()) throw new HttpError(503, 'the service is draining: it starts no new work; rerun on another instance or restart this one');
-  const body = r.req.headers['content-length'] === '0' || (r.req.headers['content-length'] === undefined && r.req.headers['transfer-encoding'] === undefined) ? {} : await readJson(r.req);
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object such as {"ssh": true}, or empty');
-  const b = body as Record<string, unknown>;
-  const unknown = Object.keys(b).filter((k) => !['ssh', 'enable_ssh', 'authorized_keys'].includes(k));
-  if (unknown.length > 0) throw new HttpError(400, `unknown field ${JSON.stringify(unknown[0])}; a job rerun takes "ssh" (true or false) and "authorized_keys" (public key lines)`);
+  const b = await readOptionalObject(r.req, ['ssh', 'enable_ssh', 'authorized_keys'], '{"ssh": true}', 'a job rerun takes "ssh" (true or false) and "authorized_keys" (public key lines)');
   const ssh = b.ssh ?? b.enable_ssh ?? false;
   if (typeof ssh !== 'boolean') throw new HttpError(400, '"ssh" must be true or false');
   if (!ssh && b.authorized_keys !== undefined) throw new HttpError(400, '"authorized_keys" only applies with "ssh": true');
@@ -389,7 +381,7 @@ async function contextVariable(ctx: RouteContext, r: Request, [context, name]: s
 
 function drain(ctx: RouteContext, r: Request, _p: string[], caller: Caller): void {
   ctx.drain();
-  ctx.audit.record({ action: 'service.drain', actor: actorOf(caller), target: { id: 'deckhand-serve', type: 'service' }, requestId: r.id });
+  ctx.audit.record({ action: 'service.drain', actor: actorOf(caller), target: SERVICE_ACTOR, requestId: r.id });
   sendJson(r.res, 202, ctx.status());
 }
 

@@ -8,10 +8,12 @@
  * the nodes a dead service left `running` and marks them `infrastructure_fail` with why.
  */
 import { randomUUID } from 'node:crypto';
+import type { OutputTarget } from '../assignment/assignment.js';
 import type { RequiredStatus } from '../jobspec/jobspec.js';
 import type { Size } from '../workflow/capacity.js';
 import { SERVICE_ACTOR, type AuditEntity, type AuditLog } from './audit.js';
 import type { ControlMetrics } from './metrics.js';
+import { nodeSize } from './node-slots.js';
 import { isFinal, type ControlStore, type JobRow, type JobSshRequest, type JobStatus, type NodeRow, type NodeSsh, type PipelineRow, type StepRecord, type WorkflowStatus } from './store.js';
 
 /** How a node's run ended, as the backend reports it. */
@@ -62,6 +64,19 @@ export interface Backend {
   close(): Promise<void>;
 }
 
+/** What the service hands a backend other than this machine's (service.ts). */
+export interface BackendSettings {
+  /** the store URL the jobs use */
+  storeUrl: string;
+  /** DATA/logs: one log file per node */
+  logsDir: string;
+  contextsFile: string;
+  sshKeysDir: string;
+}
+
+/** Makes a backend, given where each node's output is streamed (by its run id). */
+export type BackendFactory = (output: (runId: string) => OutputTarget | null, settings: BackendSettings) => Backend;
+
 export class Scheduler {
   /** no new job starts; running ones finish */
   draining = false;
@@ -95,8 +110,7 @@ export class Scheduler {
     if (this.draining) return;
     for (const node of this.store.queuedNodes()) {
       const job = this.store.job(node.jobId)!;
-      const size: Size = { cpus: job.spec!.resources.cpus, memoryMb: job.spec!.resources.memoryMb };
-      if (!this.backend.fits(size)) break;
+      if (!this.backend.fits(nodeSize(job.spec!))) break;
       this.startNode(node, job);
     }
   }
@@ -185,17 +199,7 @@ export class Scheduler {
     const old = this.store.job(jobId)!;
     const oldWorkflow = this.store.workflow(old.workflowId)!;
     const jobs = this.store.jobsOf(old.workflowId);
-    const byName = new Map(jobs.map((j) => [j.name, j]));
-    const ancestors = new Set<string>();
-    const visit = (j: JobRow): void => {
-      for (const r of Object.keys(j.requires)) {
-        const up = byName.get(r);
-        if (!up || ancestors.has(up.name)) continue;
-        ancestors.add(up.name);
-        visit(up);
-      }
-    };
-    visit(old);
+    const ancestors = requiredBy(old, jobs);
     const workflowId = randomUUID();
     const newJobId = randomUUID();
     const now = new Date().toISOString();
@@ -345,20 +349,26 @@ export class Scheduler {
 
   private upstreamRuns(job: JobRow): string[] {
     const jobs = this.store.jobsOf(job.workflowId);
-    const byName = new Map(jobs.map((j) => [j.name, j]));
-    const seen = new Set<string>();
-    const visit = (j: JobRow): void => {
-      for (const r of Object.keys(j.requires)) {
-        const up = byName.get(r);
-        if (!up || seen.has(up.id)) continue;
-        seen.add(up.id);
-        visit(up);
-      }
-    };
-    visit(job);
+    const upstream = requiredBy(job, jobs);
     // a job a rerun kept ran in the earlier workflow: its workspace layers are that run's
-    return jobs.filter((j) => seen.has(j.id)).flatMap((j) => this.store.nodesOf(j.copiedFrom ?? j.id).map((n) => n.id));
+    return jobs.filter((j) => upstream.has(j.name)).flatMap((j) => this.store.nodesOf(j.copiedFrom ?? j.id).map((n) => n.id));
   }
+}
+
+/** The names of the jobs of its workflow (`jobs`) that `job` requires, directly or through others. */
+function requiredBy(job: JobRow, jobs: JobRow[]): Set<string> {
+  const byName = new Map(jobs.map((j) => [j.name, j]));
+  const names = new Set<string>();
+  const visit = (j: JobRow): void => {
+    for (const r of Object.keys(j.requires)) {
+      const up = byName.get(r);
+      if (!up || names.has(up.name)) continue;
+      names.add(up.name);
+      visit(up);
+    }
+  };
+  visit(job);
+  return names;
 }
 
 /** A job's status as its `requires` see it: an infrastructure failure is a failure. */

@@ -27,7 +27,7 @@ import { LocalBackend } from './local-backend.js';
 import type { ServiceSshSettings } from './rerun-ssh.js';
 import { ControlMetrics } from './metrics.js';
 import { actorOf, controlRoutes } from './routes.js';
-import { Scheduler, type Backend } from './scheduler.js';
+import { Scheduler, type BackendFactory } from './scheduler.js';
 import { ControlStore } from './store.js';
 import { VariableStore } from './variables.js';
 
@@ -52,16 +52,13 @@ export interface ControlApiOptions {
   /** reruns with SSH: default keys, the address and ports to use */
   ssh: ServiceSshSettings;
   /** a backend other than this machine (Nomad); default: local */
-  backend?: (output: (runId: string) => OutputTarget | null, settings: { storeUrl: string; logsDir: string; contextsFile: string; sshKeysDir: string }) => Backend;
+  backend?: BackendFactory;
 }
 
 export interface RunningControlApi {
   port: number;
   /** the in-process output processor's HTTP address, when it runs here */
   liveUrl?: string;
-  /** nodes marked infrastructure_fail because the last service died while they ran */
-  recovered: number;
-  drain(): void;
   /** Stops taking requests; with `cancelRunning`, cancels what runs (else waits for it). */
   close(options?: { cancelRunning?: boolean }): Promise<void>;
 }
@@ -156,13 +153,9 @@ export async function startControlApi(opts: ControlApiOptions): Promise<RunningC
   return {
     port: bound,
     ...(liveUrl ? { liveUrl } : {}),
-    recovered,
-    drain() {
-      scheduler.draining = true;
-    },
     async close(options = {}) {
       scheduler.draining = true;
-      audit.record({ action: 'service.drain', actor: SERVICE_ACTOR, target: { id: 'deckhand-serve', type: 'service' }, payload: { cancel_running: options.cancelRunning === true, running_nodes: backend.running } });
+      audit.record({ action: 'service.drain', actor: SERVICE_ACTOR, target: SERVICE_ACTOR, payload: { cancel_running: options.cancelRunning === true, running_nodes: backend.running } });
       server.close();
       server.closeAllConnections();
       if (options.cancelRunning) await backend.close();

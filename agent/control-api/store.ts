@@ -193,10 +193,7 @@ export class ControlStore {
   }
 
   insertPipeline(p: PipelineRow): void {
-    this.version++;
-    this.db
-      .prepare('INSERT INTO pipelines VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)')
-      .run(p.id, p.number, p.state, p.createdAt, p.branch ?? null, p.tag ?? null, p.revision ?? null, p.repository ?? null, JSON.stringify(p.parameters), p.sourceDir, JSON.stringify(p.git), p.actor, p.project);
+    this.sql('INSERT INTO pipelines VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)').run(p.id, p.number, p.state, p.createdAt, p.branch ?? null, p.tag ?? null, p.revision ?? null, p.repository ?? null, JSON.stringify(p.parameters), p.sourceDir, JSON.stringify(p.git), p.actor, p.project);
   }
 
   insertWorkflow(w: WorkflowRow): void {
@@ -204,10 +201,7 @@ export class ControlStore {
   }
 
   insertJob(j: JobRow): void {
-    this.version++;
-    this.db
-      .prepare('INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)')
-      .run(j.id, j.workflowId, j.pipelineId, j.name, j.type, j.status, JSON.stringify(j.requires), j.spec ? JSON.stringify(j.spec) : null, j.parallelism, j.resourceClass ?? null, j.seq, j.queuedAt ?? null, j.startedAt ?? null, j.stoppedAt ?? null, j.reason ?? null, j.approvedBy ?? null, j.copiedFrom ?? null, j.ssh ? JSON.stringify(j.ssh) : null);
+    this.sql('INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)').run(j.id, j.workflowId, j.pipelineId, j.name, j.type, j.status, JSON.stringify(j.requires), j.spec ? JSON.stringify(j.spec) : null, j.parallelism, j.resourceClass ?? null, j.seq, j.queuedAt ?? null, j.startedAt ?? null, j.stoppedAt ?? null, j.reason ?? null, j.approvedBy ?? null, j.copiedFrom ?? null, j.ssh ? JSON.stringify(j.ssh) : null);
   }
 
   insertNode(n: NodeRow): void {

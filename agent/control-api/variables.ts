@@ -6,8 +6,9 @@
  * starts, masks them, and no value is ever in the database, an assignment, a response or a log.
  * Answers show a value as CircleCI does: `xxxx` and its last four characters.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readEnvFile } from '../assignment/secrets.js';
 import { HttpError } from '../net/http-error.js';
 
 export type VariableOwner = 'project' | 'context';
@@ -55,15 +56,10 @@ export class VariableStore {
     return true;
   }
 
+  /** the file as a job reads it */
   private read(kind: VariableOwner, owner: string): Record<string, string> {
     const file = this.file(kind, owner);
-    if (!existsSync(file)) return {};
-    const out: Record<string, string> = {};
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      const eq = line.indexOf('=');
-      if (eq > 0) out[line.slice(0, eq)] = unquote(line.slice(eq + 1));
-    }
-    return out;
+    return existsSync(file) ? readEnvFile(file) : {};
   }
 
   private write(kind: VariableOwner, owner: string, all: Record<string, string>): void {
@@ -78,10 +74,6 @@ export class VariableStore {
     writeFileSync(tmp, Object.entries(all).map(([k, v]) => `${k}='${v}'\n`).join(''), { mode: 0o600 });
     renameSync(tmp, file);
   }
-}
-
-function unquote(v: string): string {
-  return v.length >= 2 && v.startsWith("'") && v.endsWith("'") ? v.slice(1, -1) : v;
 }
 
 /** CircleCI's display of a stored value: `xxxx` and its last four characters (none for short ones). */

@@ -5,9 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { BUSYBOX } from '../support/execute.js';
 import { ProcessorProcess } from '../support/processor-process.js';
-import { jobNamed, ServeProcess } from '../support/serve-process.js';
+import { jobNamed, oneJobConfig, ServeProcess } from '../support/serve-process.js';
 
 describe('deckhand serve with an output processor elsewhere', () => {
   let processor: ProcessorProcess;
@@ -25,17 +24,7 @@ describe('deckhand serve with an output processor elsewhere', () => {
   });
 
   test('the job streams there, and the API links its page there', async () => {
-    const config = `version: 2.1
-jobs:
-  talk:
-    docker: [{image: ${BUSYBOX}}]
-    resource_class: small
-    steps:
-      - run: for i in 1 2 3; do echo "line $i"; done
-workflows:
-  w:
-    jobs: [talk]
-`;
+    const config = oneJobConfig('talk', ['for i in 1 2 3; do echo "line $i"; done']);
     const id = await serve.submit(token, config);
     const done = await serve.waitFor(token, id, (p) => p.workflows[0].status !== 'running');
     const talk = jobNamed(done, 'talk');

@@ -4,8 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { BUSYBOX } from '../support/execute.js';
-import { ServeProcess, type PipelineJson } from '../support/serve-process.js';
+import { oneJobConfig, ServeProcess, type PipelineJson } from '../support/serve-process.js';
 
 const SUBMISSIONS = 50;
 
@@ -20,16 +19,7 @@ describe('deckhand serve: a burst of submissions with room for one job', () => {
   after(async () => serve.stop());
 
   test(`${SUBMISSIONS} at once: all run, in order, none lost`, async () => {
-    const config = (i: number): string => `version: 2.1
-jobs:
-  job${i}:
-    docker: [{image: ${BUSYBOX}}]
-    resource_class: small
-    steps: [{run: echo ran-${i}}]
-workflows:
-  w:
-    jobs: [job${i}]
-`;
+    const config = (i: number): string => oneJobConfig(`job${i}`, [`echo ran-${i}`]);
     const ids = await Promise.all(Array.from({ length: SUBMISSIONS }, (_, i) => serve.submit(token, config(i))));
     assert.equal(new Set(ids).size, SUBMISSIONS);
     const status = await serve.request<{ running_nodes: number; jobs: Record<string, number> }>('GET', '/status', { token });

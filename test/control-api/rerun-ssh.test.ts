@@ -9,22 +9,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { BUSYBOX } from '../support/execute.js';
 import { clientKey, ssh, sshProcess, type ClientKey, type Endpoint } from '../support/openssh.js';
-import { containersOf, jobNamed, ServeProcess } from '../support/serve-process.js';
+import { containersOf, jobNamed, oneJobConfig, ServeProcess } from '../support/serve-process.js';
 
-const CONFIG = `version: 2.1
-jobs:
-  check:
-    docker: [{image: ${BUSYBOX}}]
-    resource_class: small
-    steps:
-      - run: echo left-by-the-steps > /tmp/marker
-      - run: exit 3
-workflows:
-  main:
-    jobs: [check]
-`;
+const CONFIG = oneJobConfig('check', ['echo left-by-the-steps > /tmp/marker', 'exit 3'], 'main');
 
 interface SshJson {
   enabled: boolean;

@@ -5,19 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { BUSYBOX } from '../support/execute.js';
-import { containersOf, jobNamed, ServeProcess } from '../support/serve-process.js';
+import { containersOf, jobNamed, oneJobConfig, ServeProcess } from '../support/serve-process.js';
 
-const job = (name: string, command: string): string => `version: 2.1
-jobs:
-  ${name}:
-    docker: [{image: ${BUSYBOX}}]
-    resource_class: small
-    steps: [{run: ${JSON.stringify(command)}}]
-workflows:
-  w:
-    jobs: [${name}]
-`;
+const job = (name: string, command: string): string => oneJobConfig(name, [command]);
 
 describe('deckhand serve: restarted while a job runs', () => {
   let serve: ServeProcess;

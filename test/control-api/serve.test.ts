@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AuditEvent } from '../../agent/control-api/audit.js';
 import { BUSYBOX, project } from '../support/execute.js';
 import { containersOf, jobNamed, ServeProcess } from '../support/serve-process.js';
 
@@ -51,20 +52,6 @@ workflows:
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-
-interface AuditLine {
-  id: string;
-  version: number;
-  action: string;
-  actor: { id: string; type: string };
-  target: { id: string; type: string };
-  payload: Record<string, unknown>;
-  occurred_at: string;
-  scope: { id: string; type: string };
-  success: boolean;
-  request: { id: string };
-  metadata: Record<string, string>;
-}
 
 describe('deckhand serve: workflows over HTTP', () => {
   let serve: ServeProcess;
@@ -139,7 +126,7 @@ describe('deckhand serve: workflows over HTTP', () => {
     assert.match(metrics.text, /^deckhand_capacity_cpus_used 0$/m);
 
     // the audit trail, field by field
-    const audit = await serve.request<{ items: AuditLine[] }>('GET', `/api/v1/audit?since=${encodeURIComponent(started)}`, { token: admin });
+    const audit = await serve.request<{ items: AuditEvent[] }>('GET', `/api/v1/audit?since=${encodeURIComponent(started)}`, { token: admin });
     assert.equal(audit.status, 200);
     const mine = audit.body.items.filter((e) => e.target.id === id || done.workflows[0].jobs.some((j) => j.id === e.target.id));
     for (const e of mine) {
@@ -256,7 +243,7 @@ workflows:
     const out = await serve.request('GET', `/api/v1/jobs/${second.jobs[1].id}/output`, { token: submit });
     assert.match(out.text, new RegExp(`built in ${wf}, testing in ${rerun.body.id}`));
     // build did not run again; the rerun is audited
-    const audit = await serve.request<{ items: AuditLine[] }>('GET', '/api/v1/audit', { token: admin });
+    const audit = await serve.request<{ items: AuditEvent[] }>('GET', '/api/v1/audit', { token: admin });
     assert.equal(audit.body.items.filter((e) => e.action === 'workflow.job.start' && e.payload.name === 'build' && (e.target.id === second.jobs[0].id)).length, 0);
     const line = audit.body.items.find((e) => e.action === 'workflow.rerun' && e.target.id === wf);
     assert.ok(line && line.payload.new_workflow_id === rerun.body.id && line.payload.from_failed === true && line.actor.id === 'ci-bot');
@@ -298,7 +285,7 @@ workflows:
     assert.match(out.text, /p=\*{8} c=\*{8}/);
     // the value went into the job byte for byte ($, quotes, #)
     assert.ok(out.text.includes(createHash('md5').update(projectValue).digest('hex')), out.text);
-    const audit = await serve.request<{ items: AuditLine[] }>('GET', '/api/v1/audit', { token: admin });
+    const audit = await serve.request<{ items: AuditEvent[] }>('GET', '/api/v1/audit', { token: admin });
     const actions = audit.body.items.map((e) => e.action);
     for (const a of ['project.env_var.create', 'context.env_var.store', 'context.env_var.delete', 'context.env_var.access']) assert.ok(actions.includes(a), a);
     // a context nobody stored variables in fails the job (not the environment), saying where it looked

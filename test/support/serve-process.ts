@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JOB_LABEL } from '../../agent/executor/docker/labels.js';
 import { connectDocker } from '../../agent/executor/docker/engine.js';
-import { deckhandBin } from './execute.js';
+import { BUSYBOX, deckhandBin } from './execute.js';
 import { freePort } from './free-port.js';
 
 export interface ApiAnswer<T = Record<string, unknown>> {
@@ -117,6 +117,20 @@ export class ServeProcess {
     await this.kill('SIGKILL');
     rmSync(this.data, { recursive: true, force: true });
   }
+}
+
+/** A pipeline config of one small busybox job, `job`, running `commands` in workflow `workflow`. */
+export function oneJobConfig(job: string, commands: string[], workflow = 'w'): string {
+  return `version: 2.1
+jobs:
+  ${job}:
+    docker: [{image: ${BUSYBOX}}]
+    resource_class: small
+    steps: [${commands.map((c) => `{run: ${JSON.stringify(c)}}`).join(', ')}]
+workflows:
+  ${workflow}:
+    jobs: [${job}]
+`;
 }
 
 export interface JobJson {
