@@ -16,9 +16,8 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { freePort } from '../test/support/free-port.js';
 import { oneJobConfig, ServeProcess } from '../test/support/serve-process.js';
-import { middle, repo } from './support.js';
+import { executeUntil, middle } from './support.js';
 
-const bin = join(repo, 'bin', 'deckhand.js');
 const ROUNDS = Number(process.env.SERVE_ROUNDS ?? 5);
 const POLLERS = Number(process.env.SERVE_POLLERS ?? 200);
 const POLL_SECONDS = Number(process.env.SERVE_POLL_SECONDS ?? 5);
@@ -27,18 +26,9 @@ const MARK = 'bench-first-step';
 const config = (mark: string, rest = ''): string => oneJobConfig('build', [`echo ${mark}${rest}`]);
 
 /** `deckhand execute` of the job: ms from spawn until the mark is on its stdout. */
-async function executeToFirstStep(dir: string): Promise<number> {
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [bin, 'execute', '--job', 'build', '--no-color', '--log-file', join(dir, 'job.log')], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, DECKHAND_HOME: join(dir, '.home') } });
-  let seen = -1;
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    out += d;
-    if (seen < 0 && out.includes(`\n${MARK}`)) seen = performance.now() - t0;
-  });
-  const code = await new Promise<number | null>((r) => child.on('exit', r));
-  if (code !== 0 || seen < 0) throw new Error(`deckhand execute exited ${code}; mark seen: ${seen >= 0}`);
-  return seen;
+function executeToFirstStep(dir: string): Promise<number> {
+  return executeUntil(dir, ['--job', 'build', '--log-file', join(dir, 'job.log')], (out) => out.includes(`
+${MARK}`));
 }
 
 /** A pipeline submitted to the service: ms from the POST until the mark is in the job's output. */

@@ -5,33 +5,21 @@
  * until the same line is on its stdout. Both wait 1 s for a session that does not come, then end.
  * Rounds alternate floor and service so that both see the same swings of this shared machine.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clientKey } from '../test/support/openssh.js';
 import { jobNamed, oneJobConfig, ServeProcess } from '../test/support/serve-process.js';
-import { middle, repo } from './support.js';
+import { executeUntil, middle } from './support.js';
 
-const bin = join(repo, 'bin', 'deckhand.js');
 const ROUNDS = Number(process.env.RERUN_SSH_ROUNDS ?? 5);
 const LINE = /^ssh -p \d+ \S+@127\.0\.0\.1$/m;
 
 const CONFIG = oneJobConfig('build', ['echo built']);
 
 /** `deckhand execute --ssh`: ms from spawn until the ssh line is on its stdout. */
-async function executeToLine(dir: string, keyFile: string): Promise<number> {
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [bin, 'execute', '--job', 'build', '--no-color', '--ssh', '--ssh-authorized-keys', keyFile, '--ssh-host', '127.0.0.1', '--ssh-wait', '1s'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, DECKHAND_HOME: join(dir, '.home') } });
-  let seen = -1;
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    out += d;
-    if (seen < 0 && LINE.test(out)) seen = performance.now() - t0;
-  });
-  const code = await new Promise<number | null>((r) => child.on('exit', r));
-  if (code !== 0 || seen < 0) throw new Error(`deckhand execute --ssh exited ${code}; line seen: ${seen >= 0}`);
-  return seen;
+function executeToLine(dir: string, keyFile: string): Promise<number> {
+  return executeUntil(dir, ['--job', 'build', '--ssh', '--ssh-authorized-keys', keyFile, '--ssh-host', '127.0.0.1', '--ssh-wait', '1s'], (out) => LINE.test(out));
 }
 
 /** A rerun with SSH: ms from the POST until the job's answer has the ssh line. */
