@@ -203,7 +203,7 @@ function cancelWorkflow(ctx: RouteContext, r: Request, [id]: string[], caller: C
 
 async function rerunWorkflow(ctx: RouteContext, r: Request, [id]: string[], caller: Caller): Promise<void> {
   const wf = found(ctx.store.workflow(checkId(id, 'workflow')), 'workflow', id);
-  if (ctx.draining()) throw new HttpError(503, 'the service is draining: it starts no new work; rerun on another instance or restart this one');
+  refuseRerunWhileDraining(ctx);
   const b = await readOptionalObject(r.req, ['from_failed', 'enable_ssh', 'authorized_keys'], '{"from_failed": true}', 'a rerun takes "from_failed" (true or false), "enable_ssh" (true or false) and "authorized_keys" (public key lines)');
   const fromFailed = b.from_failed ?? false;
   if (typeof fromFailed !== 'boolean') throw new HttpError(400, '"from_failed" must be true or false');
@@ -212,7 +212,7 @@ async function rerunWorkflow(ctx: RouteContext, r: Request, [id]: string[], call
   if (!ssh && b.authorized_keys !== undefined) throw new HttpError(400, '"authorized_keys" only applies with "enable_ssh": true');
   if (wf.status === 'running' || wf.status === 'on_hold') throw new HttpError(409, `workflow ${id} is still ${wf.status}; cancel it or wait for its end before a rerun`);
   if (fromFailed && wf.status !== 'failed') throw new HttpError(409, `workflow ${id} ended ${wf.status}: only a failed workflow reruns from failed; rerun it whole with {"from_failed": false}`);
-  if (ssh && ctx.backendName !== 'local') throw new HttpError(501, `rerun with SSH runs jobs on this machine only (this service's backend is ${ctx.backendName}); see docs/ssh-into-builds.md for SSH into a Nomad job`);
+  refuseSshOffThisMachine(ctx, ssh);
   const request = ssh ? sshKeysFor(b.authorized_keys, ctx.ssh, ctx.sshKeysDir, randomUUID()) : undefined;
   const rerun = ctx.scheduler.rerunWorkflow(wf.id, fromFailed, actorOf(caller), r.id, request);
   r.res.setHeader('location', `/api/v1/workflows/${rerun}`);
@@ -226,7 +226,7 @@ async function rerunWorkflow(ctx: RouteContext, r: Request, [id]: string[], call
  */
 async function rerunJob(ctx: RouteContext, r: Request, [id]: string[], caller: Caller): Promise<void> {
   const job = found(ctx.store.job(checkId(id, 'job')), 'job', id);
-  if (ctx.draining()) throw new HttpError(503, 'the service is draining: it starts no new work; rerun on another instance or restart this one');
+  refuseRerunWhileDraining(ctx);
   const b = await readOptionalObject(r.req, ['ssh', 'enable_ssh', 'authorized_keys'], '{"ssh": true}', 'a job rerun takes "ssh" (true or false) and "authorized_keys" (public key lines)');
   const ssh = b.ssh ?? b.enable_ssh ?? false;
   if (typeof ssh !== 'boolean') throw new HttpError(400, '"ssh" must be true or false');
@@ -234,7 +234,7 @@ async function rerunJob(ctx: RouteContext, r: Request, [id]: string[], caller: C
   if (job.type !== 'build' || !job.spec || job.spec.executor.kind === 'none') throw new HttpError(409, `job ${id} (${job.name}) is a ${job.type} job with nothing to run; only jobs with steps are rerun`);
   if (!isFinal(job.status)) throw new HttpError(409, `job ${id} (${job.name}) is still ${job.status}; cancel it or wait for its end before a rerun`);
   if (!job.startedAt || job.status === 'not_run') throw new HttpError(409, `job ${id} (${job.name}) never ran (${job.status}); rerun its workflow with POST /api/v1/workflows/${job.workflowId}/rerun instead`);
-  if (ssh && ctx.backendName !== 'local') throw new HttpError(501, `rerun with SSH runs jobs on this machine only (this service's backend is ${ctx.backendName}); see docs/ssh-into-builds.md for SSH into a Nomad job`);
+  refuseSshOffThisMachine(ctx, ssh);
   const request = ssh ? sshKeysFor(b.authorized_keys, ctx.ssh, ctx.sshKeysDir, randomUUID()) : undefined;
   const rerun = ctx.scheduler.rerunJob(job.id, request, actorOf(caller), r.id);
   r.res.setHeader('location', `/api/v1/jobs/${rerun.id}`);
@@ -408,3 +408,12 @@ function sendHtml(res: ServerResponse, html: string): void {
   sendHead(res, 200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html), 'cache-control': 'no-cache', ...SAFETY_HEADERS }).end(html);
 }
 
+/** A rerun starts new work: not while the service drains. */
+function refuseRerunWhileDraining(ctx: RouteContext): void {
+  if (ctx.draining()) throw new HttpError(503, 'the service is draining: it starts no new work; rerun on another instance or restart this one');
+}
+
+/** SSH into a rerun needs the job on this machine (the local backend). */
+function refuseSshOffThisMachine(ctx: RouteContext, ssh: boolean): void {
+  if (ssh && ctx.backendName !== 'local') throw new HttpError(501, `rerun with SSH runs jobs on this machine only (this service's backend is ${ctx.backendName}); see docs/ssh-into-builds.md for SSH into a Nomad job`);
+}
