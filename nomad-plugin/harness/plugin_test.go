@@ -14,7 +14,6 @@ import (
 	"deckhand.dev/nomad-plugin/harness/internal/nomadhost"
 	"deckhand.dev/nomad-plugin/harness/internal/pb/base"
 	"deckhand.dev/nomad-plugin/harness/internal/pb/drivers"
-	"github.com/hashicorp/go-plugin"
 )
 
 func launch(t *testing.T) *nomadhost.Plugin {
@@ -222,8 +221,6 @@ func TestShutdownEndsTheProcessAndRemovesItsSocket(t *testing.T) {
 		t.Fatalf("the socket's folder %s is left: %v", filepath.Dir(p.Socket), err)
 	}
 }
-
-var _ = plugin.ProtocolGRPC
 
 // The plugin's stderr lines reach the host's log as entries with their level and fields; the
 // stdio and broker services go-plugin's host opens raise no error.

@@ -75,7 +75,7 @@ func TestStartTaskRunsTheJobIntoTheLogFifos(t *testing.T) {
 	a := newAllocation(t, assignmentOf(t, "      - run: echo first-step-output\n      - run: echo \"node $CIRCLE_NODE_INDEX of $CIRCLE_NODE_TOTAL\"\n"))
 	a.env["NOMAD_META_node_index"], a.env["NOMAD_META_node_total"] = "1", "3"
 	cfg := a.taskConfig(t, p, taskConfigBody)
-	h := startTask(t, p.Driver, cfg)
+	startTask(t, p.Driver, cfg)
 
 	wait := waitTask(t, p.Driver, cfg.Id)
 	if wait.GetResult().GetExitCode() != 0 || wait.GetErr() != "" {
@@ -114,7 +114,6 @@ func TestStartTaskRunsTheJobIntoTheLogFifos(t *testing.T) {
 	if left := containersWith(t, a.containersLabel()); len(left) > 0 {
 		t.Fatalf("left behind: %v", left)
 	}
-	_ = h
 }
 
 func TestFailedJobAndAssignmentPath(t *testing.T) {
