@@ -24,40 +24,30 @@ const unused = {
 };
 
 mkdirSync('nomad-plugin/dist', { recursive: true });
+// both builds: one minified CommonJS file for Node 20, its metafile kept to check the imports
+const common = { bundle: true, format: 'cjs', platform: 'node', target: 'node20', minify: true, legalComments: 'none', logLevel: 'warning', metafile: true };
+// CommonJS has no import.meta: both files define import.meta.url from their own path
+const moduleUrl = "const __deckhandUrl = require('node:url').pathToFileURL(__filename).href;";
 // the plugin itself, as text: the launcher compiles it through a V8 code cache
 const inner = await build({
+  ...common,
   entryPoints: ['nomad-plugin/src/main.ts'],
   write: false,
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  minify: true,
-  legalComments: 'none',
-  logLevel: 'warning',
-  metafile: true,
   plugins: [unused],
   define: {
     __DECKHAND_NOMAD_PROTOS__: JSON.stringify(protos),
     __DECKHAND_VERSION__: JSON.stringify(version),
     'import.meta.url': '__deckhandUrl',
   },
-  banner: { js: "const __deckhandUrl = require('node:url').pathToFileURL(__filename).href;" },
+  banner: { js: moduleUrl },
 });
 // the file: a small launcher around it
 const result = await build({
+  ...common,
   entryPoints: ['nomad-plugin/src/launcher.ts'],
   outfile: 'nomad-plugin/dist/deckhand',
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  minify: true,
-  legalComments: 'none',
-  logLevel: 'warning',
-  metafile: true,
   define: { __DECKHAND_PLUGIN_SOURCE__: JSON.stringify(inner.outputFiles[0].text), 'import.meta.url': '__deckhandUrl' },
-  banner: { js: "#!/usr/bin/env node\nconst __deckhandUrl = require('node:url').pathToFileURL(__filename).href;" },
+  banner: { js: `#!/usr/bin/env node\n${moduleUrl}` },
 });
 const builtins = new Set((await import('node:module')).builtinModules);
 const external = [inner, result].flatMap((r) => Object.values(r.metafile.outputs)).flatMap((o) => o.imports.filter((i) => i.external && !i.path.startsWith('node:') && !builtins.has(i.path)).map((i) => i.path));

@@ -7,6 +7,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAssignment, parseAssignmentText } from '../assignment/validate.js';
 import { errorKind, errorMessage, exitCodeFor, UsageError } from '../errors.js';
+import type { ClientSettings } from '../nomad/client-settings.js';
 import { defaultLogPath } from '../output/log-file.js';
 import { agentLogger, runJobCommand } from './run-job.js';
 
@@ -39,15 +40,12 @@ function readAssignment(path: string): string {
   }
 }
 
-export interface NomadTaskFlags {
+/** The client's settings (store, output processor) come as flags of the same names. */
+export interface NomadTaskFlags extends ClientSettings {
   payload?: string;
   killTimeout?: string;
   /** where to record the exit code at the end ({"exitCode": N}), for a task driver that outlived its view of the process */
   exitFile?: string;
-  store?: string;
-  outputProcessor?: string;
-  outputSecretFile?: string;
-  outputUrl?: string;
   output: 'text' | 'json';
   logFormat: 'text' | 'json';
   logFile?: string;
@@ -96,7 +94,7 @@ async function runNomadTask(flags: NomadTaskFlags): Promise<number> {
     // one Nomad job per parallel node, as CircleCI Server dispatches them: meta names the slice
     const slice = readNodeSlice(task);
     if (slice) assignment = { ...assignment, run: { ...assignment.run, nodeIndex: slice.index, nodeTotal: slice.total } };
-    assignment = applyClientSettings(assignment, { store: flags.store, outputProcessor: flags.outputProcessor, outputSecretFile: flags.outputSecretFile, outputUrl: flags.outputUrl });
+    assignment = applyClientSettings(assignment, flags);
     // SSH listens on the job's dynamic port, and names the client's address by default
     assignment = withSshHost(withNomadSshPort(assignment, process.env));
     const described = describeNomadTask(task);

@@ -5,18 +5,15 @@
 import { readFileSync } from 'node:fs';
 import { parseAssignment } from '../assignment/validate.js';
 import { UsageError } from '../errors.js';
-import { CLIENT_DEFAULTS, clientConfigHcl, clientConfigJson, machineMhzPerCore } from '../nomad/client-config.js';
+import { CLIENT_DEFAULTS, clientConfigHcl, clientConfigJson, machineMhzPerCore, type ClientConfigOptions } from '../nomad/client-config.js';
 import { parseDuration } from '../nomad/durations.js';
-import { JOB_DEFAULTS, jobHcl, jobJson, type JobDriver } from '../nomad/job-file.js';
+import { JOB_DEFAULTS, jobHcl, jobJson, type JobFileOptions } from '../nomad/job-file.js';
 import { connectionFromEnv, NomadApi, type NomadConnection } from '../nomad/nomad-api.js';
 import { parseAssignmentReference } from '../nomad/payload.js';
 
-export interface NomadJobFlags {
-  resourceClass: string;
-  driver: JobDriver;
+/** The flags the job file takes as they are, plus the ones given as text. */
+export interface NomadJobFlags extends Pick<JobFileOptions, 'resourceClass' | 'driver' | 'jobId' | 'nodeClass'> {
   format: 'hcl' | 'json';
-  jobId?: string;
-  nodeClass: string;
   datacenters: string;
   killTimeout: string;
   maxKillTimeout: string;
@@ -41,18 +38,11 @@ export function nomadJobCommand(flags: NomadJobFlags): number {
   return 0;
 }
 
-export interface NomadClientConfigFlags {
+/** The flags the configuration takes as they are, plus the ones given as text. */
+export interface NomadClientConfigFlags
+  extends Pick<ClientConfigOptions, 'nodeClass' | 'datacenter' | 'dataDir' | 'pluginDir' | 'deckhand' | 'dockerEndpoint' | 'store' | 'outputProcessor' | 'outputSecretFile'> {
   servers: string;
   format: 'hcl' | 'json';
-  nodeClass: string;
-  datacenter: string;
-  dataDir: string;
-  pluginDir: string;
-  deckhand: string;
-  dockerEndpoint: string;
-  store?: string;
-  outputProcessor?: string;
-  outputSecretFile?: string;
   reservedCores: string;
   reservedMemory: string;
   mhzPerCore?: string;

@@ -23,12 +23,11 @@
  * For 30 s: 10 s grace, 17 s finish, 3 s margin. For Nomad's default 5 s: 1.67 s, 2.33 s, 1 s.
  */
 import { UsageError } from '../errors.js';
+import { goDurationMs } from './durations.js';
 
 export const DEFAULT_KILL_TIMEOUT_MS = 30_000;
 /** Longer than this is surely a mistake (and a timer could not hold much more than 24 days). */
 export const MAX_KILL_TIMEOUT_MS = 24 * 60 * 60 * 1000;
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /**
  * Parses a Nomad-style (Go) duration into milliseconds: `30s`, `1m30s`, `500ms`, `2m`, `1h`,
@@ -43,9 +42,9 @@ export function parseKillTimeout(text: string | undefined, name = '--kill-timeou
   if (/^\d+(\.\d+)?$/.test(value)) {
     ms = Number(value) * 1000;
   } else {
-    if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(value)) throw new UsageError(usage);
-    ms = 0;
-    for (const [, number, unit] of value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(number) * UNIT_MS[unit];
+    const parsed = goDurationMs(value);
+    if (parsed === undefined) throw new UsageError(usage);
+    ms = parsed;
   }
   ms = Math.round(ms);
   if (!(ms > 0)) throw new UsageError(`${name} ${shown} is no time at all: the agent needs time to stop the job, e.g. 30s`);

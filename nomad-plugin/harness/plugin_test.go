@@ -14,7 +14,6 @@ import (
 	"deckhand.dev/nomad-plugin/harness/internal/nomadhost"
 	"deckhand.dev/nomad-plugin/harness/internal/pb/base"
 	"deckhand.dev/nomad-plugin/harness/internal/pb/drivers"
-	"github.com/hashicorp/go-plugin"
 )
 
 func launch(t *testing.T) *nomadhost.Plugin {
@@ -45,6 +44,15 @@ reserved_cpu_cores = 1
 reserved_memory_mb = 256
 store = "` + t.TempDir() + `"
 ` + extra
+}
+
+// configuredPlugin is a plugin launched and configured for this machine's engine, as most tests
+// need it.
+func configuredPlugin(t *testing.T) *nomadhost.Plugin {
+	t.Helper()
+	p := launch(t)
+	configure(t, p, pluginConfigBody(t, ""))
+	return p
 }
 
 // configure sends SetConfig as Nomad's long-lived instance does (nomad_config set).
@@ -195,8 +203,7 @@ func TestFingerprint(t *testing.T) {
 }
 
 func TestShutdownEndsTheProcessAndRemovesItsSocket(t *testing.T) {
-	p := launch(t)
-	configure(t, p, pluginConfigBody(t, ""))
+	p := configuredPlugin(t)
 	// a stream the client holds open must not keep the plugin from ending
 	stream, err := p.Driver.Fingerprint(ctx(t), &drivers.FingerprintRequest{})
 	must(t, err)
@@ -215,13 +222,10 @@ func TestShutdownEndsTheProcessAndRemovesItsSocket(t *testing.T) {
 	}
 }
 
-var _ = plugin.ProtocolGRPC
-
 // The plugin's stderr lines reach the host's log as entries with their level and fields; the
 // stdio and broker services go-plugin's host opens raise no error.
 func TestLogsReachTheHostAsEntries(t *testing.T) {
-	p := launch(t)
-	configure(t, p, pluginConfigBody(t, ""))
+	p := configuredPlugin(t)
 	p.Close()
 	var configured bool
 	for _, line := range p.Logs() {

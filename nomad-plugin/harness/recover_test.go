@@ -52,8 +52,7 @@ func eventSaying(t *testing.T, ch <-chan *drivers.DriverTaskEvent, taskID, text 
 }
 
 func TestRecoverTaskAfterThePluginIsKilledAndRestarted(t *testing.T) {
-	first := launch(t)
-	configure(t, first, pluginConfigBody(t, ""))
+	first := configuredPlugin(t)
 	a := newAllocation(t, assignmentOf(t, "      - run: echo before-crash; sleep 4; echo after-recovery\n"))
 	cfg := a.taskConfig(t, first, taskConfigBody)
 	handle := startTask(t, first.Driver, cfg)
@@ -66,8 +65,7 @@ func TestRecoverTaskAfterThePluginIsKilledAndRestarted(t *testing.T) {
 	}
 
 	// the client dispenses a new plugin process and recovers its tasks from the handles it kept
-	second := launch(t)
-	configure(t, second, pluginConfigBody(t, ""))
+	second := configuredPlugin(t)
 	seen := events(t, second.Driver)
 	_, err := second.Driver.RecoverTask(ctx(t), &drivers.RecoverTaskRequest{TaskId: cfg.Id, Handle: handle})
 	must(t, err)
@@ -97,8 +95,7 @@ func TestRecoverTaskAfterThePluginIsKilledAndRestarted(t *testing.T) {
 }
 
 func TestRecoverTaskWhoseAgentEndedWhileThePluginWasAway(t *testing.T) {
-	first := launch(t)
-	configure(t, first, pluginConfigBody(t, ""))
+	first := configuredPlugin(t)
 	a := newAllocation(t, assignmentOf(t, "      - run: echo short-job; exit 4\n"))
 	cfg := a.taskConfig(t, first, taskConfigBody)
 	handle := startTask(t, first.Driver, cfg)
@@ -108,8 +105,7 @@ func TestRecoverTaskWhoseAgentEndedWhileThePluginWasAway(t *testing.T) {
 		t.Fatal("the agent did not end")
 	}
 
-	second := launch(t)
-	configure(t, second, pluginConfigBody(t, ""))
+	second := configuredPlugin(t)
 	seen := events(t, second.Driver)
 	_, err := second.Driver.RecoverTask(ctx(t), &drivers.RecoverTaskRequest{TaskId: cfg.Id, Handle: handle})
 	must(t, err)
@@ -121,12 +117,8 @@ func TestRecoverTaskWhoseAgentEndedWhileThePluginWasAway(t *testing.T) {
 }
 
 func TestRecoverTaskWhoseAgentWasKilledReportsItDeadWithTheReason(t *testing.T) {
-	first := launch(t)
-	configure(t, first, pluginConfigBody(t, ""))
-	a := newAllocation(t, assignmentOf(t, "      - run: echo started-marker; sleep 300\n"))
-	cfg := a.taskConfig(t, first, taskConfigBody)
-	handle := startTask(t, first.Driver, cfg)
-	a.stdout.waitFor(t, "started-marker", 60*time.Second)
+	first := configuredPlugin(t)
+	a, cfg, handle := runningJob(t, first, "sleep 300")
 	pid := agentPid(t, first.Driver, cfg.Id)
 	must(t, first.Crash())
 	// killed outright while nobody watches: no exit status is recorded, its container stays
@@ -135,8 +127,7 @@ func TestRecoverTaskWhoseAgentWasKilledReportsItDeadWithTheReason(t *testing.T) 
 		t.Fatal("the agent did not die")
 	}
 
-	second := launch(t)
-	configure(t, second, pluginConfigBody(t, ""))
+	second := configuredPlugin(t)
 	seen := events(t, second.Driver)
 	_, err := second.Driver.RecoverTask(ctx(t), &drivers.RecoverTaskRequest{TaskId: cfg.Id, Handle: handle})
 	must(t, err)

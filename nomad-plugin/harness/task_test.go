@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"deckhand.dev/nomad-plugin/harness/internal/nomadhost"
 	"deckhand.dev/nomad-plugin/harness/internal/pb/drivers"
 	"deckhand.dev/nomad-plugin/harness/internal/pb/structs"
 	"google.golang.org/grpc/codes"
@@ -38,6 +39,17 @@ func startTask(t *testing.T, d drivers.DriverClient, cfg *drivers.TaskConfig) *d
 	return h
 }
 
+// runningJob starts a task whose job echoes started-marker and then runs `rest`, and returns once
+// the marker is in the task's stdout: the job is running, its container up.
+func runningJob(t *testing.T, p *nomadhost.Plugin, rest string) (*allocation, *drivers.TaskConfig, *drivers.TaskHandle) {
+	t.Helper()
+	a := newAllocation(t, assignmentOf(t, "      - run: echo started-marker; "+rest+"\n"))
+	cfg := a.taskConfig(t, p, taskConfigBody)
+	h := startTask(t, p.Driver, cfg)
+	a.stdout.waitFor(t, "started-marker", 60*time.Second)
+	return a, cfg, h
+}
+
 func waitTask(t *testing.T, d drivers.DriverClient, id string) *drivers.WaitTaskResponse {
 	t.Helper()
 	c, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -59,12 +71,11 @@ func agentPid(t *testing.T, d drivers.DriverClient, id string) int {
 }
 
 func TestStartTaskRunsTheJobIntoTheLogFifos(t *testing.T) {
-	p := launch(t)
-	configure(t, p, pluginConfigBody(t, ""))
+	p := configuredPlugin(t)
 	a := newAllocation(t, assignmentOf(t, "      - run: echo first-step-output\n      - run: echo \"node $CIRCLE_NODE_INDEX of $CIRCLE_NODE_TOTAL\"\n"))
 	a.env["NOMAD_META_node_index"], a.env["NOMAD_META_node_total"] = "1", "3"
 	cfg := a.taskConfig(t, p, taskConfigBody)
-	h := startTask(t, p.Driver, cfg)
+	startTask(t, p.Driver, cfg)
 
 	wait := waitTask(t, p.Driver, cfg.Id)
 	if wait.GetResult().GetExitCode() != 0 || wait.GetErr() != "" {
@@ -103,12 +114,10 @@ func TestStartTaskRunsTheJobIntoTheLogFifos(t *testing.T) {
 	if left := containersWith(t, a.containersLabel()); len(left) > 0 {
 		t.Fatalf("left behind: %v", left)
 	}
-	_ = h
 }
 
 func TestFailedJobAndAssignmentPath(t *testing.T) {
-	p := launch(t)
-	configure(t, p, pluginConfigBody(t, ""))
+	p := configuredPlugin(t)
 	a := newAllocation(t, nil)
 	path := filepath.Join(a.dir, "assignment.json")
 	must(t, os.WriteFile(path, assignmentOf(t, "      - run: echo failing-step; exit 3\n"), 0o644))
@@ -122,8 +131,7 @@ func TestFailedJobAndAssignmentPath(t *testing.T) {
 }
 
 func TestStartTaskRefusesABadConfig(t *testing.T) {
-	p := launch(t)
-	configure(t, p, pluginConfigBody(t, ""))
+	p := configuredPlugin(t)
 	a := newAllocation(t, []byte("{}"))
 	cfg := a.taskConfig(t, p, "payload = \"payload\"\nassignment_path = \"/x.json\"\n")
 	_, err := p.Driver.StartTask(ctx(t), &drivers.StartTaskRequest{Task: cfg})
@@ -133,12 +141,8 @@ func TestStartTaskRefusesABadConfig(t *testing.T) {
 }
 
 func TestStopTaskMidJobCancelsItAndLeavesNothing(t *testing.T) {
-	p := launch(t)
-	configure(t, p, pluginConfigBody(t, ""))
-	a := newAllocation(t, assignmentOf(t, "      - run: echo started-marker; sleep 300\n"))
-	cfg := a.taskConfig(t, p, taskConfigBody)
-	startTask(t, p.Driver, cfg)
-	a.stdout.waitFor(t, "started-marker", 60*time.Second)
+	p := configuredPlugin(t)
+	a, cfg, _ := runningJob(t, p, "sleep 300")
 	if len(containersWith(t, a.containersLabel())) == 0 {
 		t.Fatal("the job's container does not carry the allocation's label")
 	}
@@ -162,12 +166,8 @@ func TestStopTaskMidJobCancelsItAndLeavesNothing(t *testing.T) {
 }
 
 func TestStopTaskKillsAnAgentThatOverrunsTheTimeout(t *testing.T) {
-	p := launch(t)
-	configure(t, p, pluginConfigBody(t, ""))
-	a := newAllocation(t, assignmentOf(t, "      - run: echo started-marker; sleep 300\n"))
-	cfg := a.taskConfig(t, p, taskConfigBody)
-	startTask(t, p.Driver, cfg)
-	a.stdout.waitFor(t, "started-marker", 60*time.Second)
+	p := configuredPlugin(t)
+	a, cfg, _ := runningJob(t, p, "sleep 300")
 	pid := agentPid(t, p.Driver, cfg.Id)
 	// SIGSTOP: an agent that cannot react at all; only SIGKILL ends it
 	must(t, syscall.Kill(pid, syscall.SIGSTOP))
@@ -183,12 +183,8 @@ func TestStopTaskKillsAnAgentThatOverrunsTheTimeout(t *testing.T) {
 }
 
 func TestSignalTask(t *testing.T) {
-	p := launch(t)
-	configure(t, p, pluginConfigBody(t, ""))
-	a := newAllocation(t, assignmentOf(t, "      - run: echo started-marker; sleep 300\n"))
-	cfg := a.taskConfig(t, p, taskConfigBody)
-	startTask(t, p.Driver, cfg)
-	a.stdout.waitFor(t, "started-marker", 60*time.Second)
+	p := configuredPlugin(t)
+	_, cfg, _ := runningJob(t, p, "sleep 300")
 	if _, err := p.Driver.SignalTask(ctx(t), &drivers.SignalTaskRequest{TaskId: cfg.Id, Signal: "SIGNOPE"}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("an unknown signal: %v", err)
 	}
@@ -200,12 +196,8 @@ func TestSignalTask(t *testing.T) {
 }
 
 func TestTaskStatsCountTheAgentAndItsContainers(t *testing.T) {
-	p := launch(t)
-	configure(t, p, pluginConfigBody(t, ""))
-	a := newAllocation(t, assignmentOf(t, "      - run: echo started-marker; i=0; while [ $i -lt 3000000 ]; do i=$((i+1)); done; sleep 300\n"))
-	cfg := a.taskConfig(t, p, taskConfigBody)
-	startTask(t, p.Driver, cfg)
-	a.stdout.waitFor(t, "started-marker", 60*time.Second)
+	p := configuredPlugin(t)
+	_, cfg, _ := runningJob(t, p, "i=0; while [ $i -lt 3000000 ]; do i=$((i+1)); done; sleep 300")
 	stream, err := p.Driver.TaskStats(ctx(t), &drivers.TaskStatsRequest{TaskId: cfg.Id, CollectionInterval: durationpb.New(300 * time.Millisecond)})
 	must(t, err)
 	pid := strconv.Itoa(agentPid(t, p.Driver, cfg.Id))

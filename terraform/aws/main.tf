@@ -7,6 +7,7 @@ locals {
   lifecycle_hook = "${var.name}-drain"
   store          = var.blob_store_bucket == "" ? "" : "s3://${var.blob_store_bucket}/${var.blob_store_prefix}"
   tags           = merge({ ManagedBy = "deckhand", "deckhand:fleet" = var.name }, var.tags)
+  client_tags    = merge(local.tags, { Name = "${var.name}-client" })
   tls            = var.nomad_tls == null ? { ca = "", cert = "", key = "" } : var.nomad_tls
 }
 
@@ -55,7 +56,7 @@ resource "aws_launch_template" "client" {
 
   tag_specifications {
     resource_type = "instance"
-    tags          = merge(local.tags, { Name = "${var.name}-client" })
+    tags          = local.client_tags
   }
   tag_specifications {
     resource_type = "volume"
@@ -79,7 +80,7 @@ resource "aws_autoscaling_group" "clients" {
   }
 
   dynamic "tag" {
-    for_each = merge(local.tags, { Name = "${var.name}-client" })
+    for_each = local.client_tags
     content {
       key                 = tag.key
       value               = tag.value

@@ -7,7 +7,7 @@ resource "aws_security_group" "client" {
   name_prefix = "${var.name}-client-"
   description = "Deckhand Nomad clients"
   vpc_id      = var.vpc_id
-  tags        = merge(local.tags, { Name = "${var.name}-client" })
+  tags        = local.client_tags
   lifecycle {
     create_before_destroy = true
   }

@@ -18,13 +18,11 @@ import { fleetImage, hclOutline, inImage, needTool, run, type HclBlock } from '.
 const deckhand = path.join(repoRoot(), 'bin', 'deckhand.js');
 const moduleDir = path.join(repoRoot(), 'terraform', 'gcp');
 
-type Block = HclBlock;
-
-function allBlocks(blocks: Block[]): Block[] {
+function allBlocks(blocks: HclBlock[]): HclBlock[] {
   return blocks.flatMap((b) => [b, ...allBlocks(b.blocks)]);
 }
 /** What a block's expressions read (a variable's `type` is a type, not a reference). */
-function allReferences(block: Block): string[] {
+function allReferences(block: HclBlock): string[] {
   const attributes = Object.entries(block.attributes).filter(([name]) => !(block.type === 'variable' && name === 'type'));
   return [...attributes.flatMap(([, a]) => a.references), ...block.blocks.flatMap(allReferences)];
 }
@@ -32,7 +30,6 @@ function allReferences(block: Block): string[] {
 describe('terraform/gcp', { timeout: 600_000 }, () => {
   let work = '';
   const env = { ...process.env, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', TF_CLI_CONFIG_FILE: '' };
-  const outline = hclOutline;
 
   before(async () => {
     await needTool('terraform', 'Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)');
@@ -46,7 +43,7 @@ describe('terraform/gcp', { timeout: 600_000 }, () => {
 
   it('parses, and references only what it declares', async () => {
     await run('terraform', ['fmt', '-check', moduleDir], { env });
-    const { files, blocks, templates } = await outline(moduleDir);
+    const { files, blocks, templates } = await hclOutline(moduleDir);
     assert.deepEqual(files, ['firewall.tf', 'main.tf', 'outputs.tf', 'variables.tf', 'versions.tf']);
     const variables = new Set(blocks.filter((b) => b.type === 'variable').map((b) => `var.${b.labels[0]}`));
     const locals = new Set(blocks.filter((b) => b.type === 'locals').flatMap((b) => Object.keys(b.attributes).map((k) => `local.${k}`)));
@@ -67,11 +64,11 @@ describe('terraform/gcp', { timeout: 600_000 }, () => {
     const broken = path.join(work, 'broken');
     await run('mkdir', ['-p', broken]);
     await writeFile(path.join(broken, 'main.tf'), 'resource "google_compute_firewall" "x" {\n  name = \n}\n');
-    await assert.rejects(outline(broken), /hcl-outline: .*main\.tf/);
+    await assert.rejects(hclOutline(broken), /hcl-outline: .*main\.tf/);
   });
 
   it('opens exactly the hardening guide\'s ports, and scales a managed instance group by schedule', async () => {
-    const { blocks } = await outline(moduleDir);
+    const { blocks } = await hclOutline(moduleDir);
     const firewalls = blocks.filter((b) => b.type === 'resource' && b.labels[0] === 'google_compute_firewall');
     const rules = firewalls.map((f) => {
       const allow = f.blocks.filter((b) => b.type === 'allow');
