@@ -2,8 +2,9 @@
  * Commands over SSH as a real VM runs them: logged in as `circleci`, other users through sudo.
  * The environment byte for byte (quotes, newlines, `$`, names `export` cannot take, a command too
  * long for one command line), 50 MB of binary output unchanged, a slow reader that holds the
- * command back with bounded memory, cancel through sudo, and many commands on one connection
- * without a leaked channel (the test sshd keeps OpenSSH's MaxSessions of 10).
+ * command back with bounded memory, cancel through sudo, cancel as the login user at once and after
+ * `exec`, and many commands on one connection without a leaked channel (the test sshd keeps
+ * OpenSSH's MaxSessions of 10).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -145,6 +146,27 @@ describe('MachineExecutor: commands', () => {
     assert.deepEqual(result, { exitCode: 137, aborted: true });
     assert.equal(out, 'ready\ngot TERM\n', 'TERM once (sudo must not pass on a second one), then KILL');
     assert.ok(took >= KILL_GRACE_MS - 50 && took < KILL_GRACE_MS + 5000, `KILL after ${took} ms`);
+    assert.deepEqual(await commandsLeft(vm), []);
+  });
+
+  test('cancel as the login user reaches the command however early, and after it exec\'d another program', async () => {
+    // aborted as soon as the exec request is out: the signal waits for the shell to report its group
+    const early = new AbortController();
+    const first = executor.exec({ command: ['/bin/bash', '-c', 'sleep 30'], signal: early.signal });
+    setImmediate(() => early.abort());
+    const t0 = Date.now();
+    await Promise.all([readAll(first.stdout), readAll(first.stderr)]);
+    assert.deepEqual(await first.exit, { exitCode: 143, aborted: true });
+    assert.ok(Date.now() - t0 < KILL_GRACE_MS, 'TERM ended it, not KILL after the grace period');
+    // the shell replaced itself: its group is still the one it reported
+    const later = new AbortController();
+    const second = executor.exec({ command: ['/bin/bash', '-eo', 'pipefail', '-c', 'echo ready; exec sleep 30'], signal: later.signal });
+    let out = '';
+    second.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    while (!out.includes('ready')) await new Promise((resolve) => setTimeout(resolve, 20));
+    later.abort();
+    await readAll(second.stderr);
+    assert.deepEqual(await second.exit, { exitCode: 143, aborted: true });
     assert.deepEqual(await commandsLeft(vm), []);
   });
 
