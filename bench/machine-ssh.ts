@@ -8,8 +8,11 @@
  *      which the step cannot be cheaper than, and MachineExecutor.exec of that command with the
  *      job's environment and working directory (the executor's part of a step, without the
  *      runner's), and the plain client sending the very command line the executor sends for it
- *      (what the remote shell does for the environment, folder and process group). Per step = (job of 51 steps − job of 1 step) / 50.
- *      Target < 1.25× the `true` floor.
+ *      (what the remote shell does for the environment, folder and process group). Per step = the
+ *      time from the first step's start to the 51st's, over 50: a whole cycle of step, halt check
+ *      and the runner's work in between, inside one job (the connection's handshake, which swings
+ *      by tens of ms, stays out of it). The floor is measured just before and just after that job,
+ *      and their mean taken. Target < 1.25× the `true` floor.
  *  (2) step output: `cat` of a 200 MB file on the VM as a step of runJob, its output written to
  *      the agent's log file (LogFileSink; step-start to step-end), and as a bare
  *      MachineExecutor.exec piped to a file; against OpenSSH's `ssh HOST cat FILE > /dev/null`
@@ -81,11 +84,13 @@ async function job(executor: MachineExecutor, steps: RunStep[], sink: OutputSink
   if (result.status !== 'success') throw new Error(`the bench job ended ${result.status}`);
 }
 
-/** Keeps step timings, and the job's environment. */
+/** Keeps when each step started (ms, high resolution), step durations, and the job's environment. */
 class StepTimes implements OutputSink {
+  readonly starts = new Map<number, number>();
   readonly durations = new Map<number, number>();
   environment: Record<string, string> = {};
   event(e: JobEvent): void {
+    if (e.type === 'step-start') this.starts.set(e.index, Number(process.hrtime.bigint()) / 1e6);
     if (e.type === 'step-end') this.durations.set(e.index, e.durationMs);
     if (e.type === 'job-start') this.environment = e.environment;
   }
@@ -125,11 +130,18 @@ async function perStep(access: VmAccess): Promise<void> {
       await run.exit;
     };
     for (let i = 0; i < 5; i++) await rawExec(client, 'true');
-    for (let round = 0; round < ROUNDS; round++) {
-      let t = process.hrtime.bigint();
+    const floor = async (): Promise<number> => {
+      const t = process.hrtime.bigint();
       for (let i = 0; i < STEPS; i++) await rawExec(client, 'true');
-      floors.push(ms(t) / STEPS);
-      t = process.hrtime.bigint();
+      return ms(t) / STEPS;
+    };
+    for (let round = 0; round < ROUNDS; round++) {
+      const floorBefore = await floor();
+      const times = new StepTimes();
+      await timedJob(access, trivial, times);
+      floors.push((floorBefore + (await floor())) / 2);
+      steps.push(((times.starts.get(STEPS) as number) - (times.starts.get(0) as number)) / STEPS);
+      let t = process.hrtime.bigint();
       for (let i = 0; i < STEPS; i++) await rawExec(client, '/bin/bash -eo pipefail -c true');
       stepLines.push(ms(t) / STEPS);
       t = process.hrtime.bigint();
@@ -138,9 +150,6 @@ async function perStep(access: VmAccess): Promise<void> {
       t = process.hrtime.bigint();
       for (let i = 0; i < STEPS; i++) await execStep();
       execs.push(ms(t) / STEPS);
-      const one = await timedJob(access, trivial.slice(0, 1));
-      const many = await timedJob(access, trivial);
-      steps.push((many - one) / STEPS);
     }
   } finally {
     client.end();
