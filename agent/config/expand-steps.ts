@@ -21,6 +21,11 @@ import { didYouMean } from './suggest.js';
 
 /** Steps already expanded (e.g. a `steps` argument expanded in its caller's scope) pass through. */
 const expanded = new WeakSet<object>();
+/**
+ * Steps of a steps argument whose expansion the budget has counted: the first time one is spliced
+ * in is that count, so the budget says how many steps a job ends with; each further splice counts.
+ */
+const prepaid = new WeakSet<object>();
 
 /** Commands may call commands; a chain this deep is a recursion. */
 const MAX_DEPTH = 64;
@@ -69,7 +74,7 @@ export function expandSteps(steps: Value, scope: Scope, ctx: ExpandContext, pos?
     // a refusal points at the job's own step that led to it
     if (ctx.depth === 0) ctx.tally.at = ipos;
     if (isMapValue(item) && expanded.has(item)) {
-      ctx.budget.expand(ctx.tally.at ?? ipos, ctx.tally.job);
+      if (!prepaid.delete(item)) ctx.budget.expand(ctx.tally.at ?? ipos, ctx.tally.job);
       if (!ctx.tally.add()) throw ctx.tally.refusal(ipos, commandChain(ctx));
       out.push(item);
     } else if (Array.isArray(item)) {
@@ -132,7 +137,8 @@ function expandStep(item: Value, scope: Scope, ctx: ExpandContext, pos: SourcePo
     owner,
     pos,
     argsMap: args ?? undefined,
-    // a steps argument is counted on its own, then again each time the command splices it in
+    // a steps argument is counted as it is expanded (in the budget, and on a tally of its own),
+    // then in the job's tally each time the command splices it in
     expandStepsArg: (s, p) => markExpanded(expandSteps(s, scope, { ...ctx, tally: new StepTally(ctx.tally.job, ctx.tally.at ?? p) }, p)),
     pinExecutorArg: (v) => pinExecutorRef(v, scope),
     pinExecutorDefault: (v) => pinExecutorRef(v, cmd.scope),
@@ -164,6 +170,9 @@ function conditional(kind: 'when' | 'unless', args: Value, scope: Scope, ctx: Ex
 }
 
 function markExpanded(steps: ValueMap[]): ValueMap[] {
-  for (const s of steps) expanded.add(s);
+  for (const s of steps) {
+    expanded.add(s);
+    prepaid.add(s);
+  }
   return steps;
 }

@@ -67,7 +67,10 @@ describe('steps per job', () => {
             - twice: {s: [{run: a}, {run: b}, {run: c}]}
       workflows: {main: {jobs: [build]}}
     `;
-    assert.equal((compile(text).jobs.get('build')!.body.steps as unknown[]).length, 6);
+    const compiled = compile(text);
+    assert.equal((compiled.jobs.get('build')!.body.steps as unknown[]).length, 6);
+    // the call and the six steps it splices in: the argument's own expansion is not counted apart
+    assert.equal(compiled.expanded.expansions, 7);
   });
 
   test('a steps argument past the limit on its own is refused while it is expanded', () => {
