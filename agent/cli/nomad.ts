@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { parseAssignment } from '../assignment/validate.js';
 import { UsageError } from '../errors.js';
-import { CLIENT_DEFAULTS, clientConfigHcl, clientConfigJson, machineMhzPerCore, type ClientConfigOptions } from '../nomad/client-config.js';
+import { CLIENT_DEFAULTS, clientConfigHcl, clientConfigJson, type ClientConfigOptions } from '../nomad/client-config.js';
+import { machineMhzPerCore } from '../nomad/cpu-speed.js';
 import { parseDuration } from '../nomad/durations.js';
 import { JOB_DEFAULTS, jobHcl, jobJson, type JobFileOptions } from '../nomad/job-file.js';
 import { connectionFromEnv, NomadApi, type NomadConnection } from '../nomad/nomad-api.js';

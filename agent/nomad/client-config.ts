@@ -16,9 +16,8 @@
  *
  * HCL, or the JSON form of the same configuration (Nomad reads `.json` agent config files too).
  */
-import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { UsageError } from '../errors.js';
+import { machineMhzPerCore } from './cpu-speed.js';
 import { formatDuration } from './durations.js';
 import { renderHcl, type HclBlock, type HclValue } from './hcl.js';
 
@@ -61,22 +60,6 @@ export const CLIENT_DEFAULTS = {
 
 /** Nomad's server RPC port. */
 export const SERVER_RPC_PORT = 4647;
-
-/**
- * MHz of one of this machine's cores: the kernel's cpufreq figure as Node reads it or, where a
- * VM has no cpufreq (Node then says 0), the `cpu MHz` lines of /proc/cpuinfo; 0 when neither.
- */
-export function machineMhzPerCore(cpuinfo: () => string = () => readFileSync('/proc/cpuinfo', 'utf8')): number {
-  let speeds = cpus().map((c) => c.speed).filter((s) => s > 0);
-  if (speeds.length === 0) {
-    try {
-      speeds = [...cpuinfo().matchAll(/^cpu MHz\s*:\s*([\d.]+)$/gm)].map((m) => Number(m[1])).filter((s) => s > 0);
-    } catch {
-      // not Linux, or /proc unreadable
-    }
-  }
-  return speeds.length > 0 ? Math.round(speeds.reduce((a, b) => a + b, 0) / speeds.length) : 0;
-}
 
 /** `10.0.0.5` → `10.0.0.5:4647`; `host:4747` stays; `[::1]` → `[::1]:4647`. */
 export function serverAddress(server: string): string {

@@ -2,7 +2,7 @@
 // the plugin block, and TLS only with all three files.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CLIENT_DEFAULTS, clientConfigHcl, clientConfigJson, machineMhzPerCore, serverAddress } from '../../agent/nomad/client-config.js';
+import { CLIENT_DEFAULTS, clientConfigHcl, clientConfigJson, serverAddress } from '../../agent/nomad/client-config.js';
 
 const options = { ...CLIENT_DEFAULTS, servers: ['10.0.0.1'], mhzPerCore: 2400 };
 
@@ -20,11 +20,6 @@ describe('deckhand nomad client-config', () => {
     assert.equal(json.client.min_dynamic_port, 64535);
     assert.equal(json.client.max_dynamic_port, 65535);
     assert.match(clientConfigHcl(options), /# 2 CPU cores \(× 2400 MHz per core on this machine\)/);
-  });
-
-  it('reads the MHz from /proc/cpuinfo where the kernel has no cpufreq', () => {
-    const mhz = machineMhzPerCore(() => 'processor\t: 0\ncpu MHz\t\t: 2600.000\nprocessor\t: 1\ncpu MHz\t\t: 2600.000\n');
-    assert.ok(mhz > 0);
   });
 
   it('has the plugin block and drain_on_shutdown with the leave_on_* it needs', () => {

@@ -6,7 +6,8 @@
  * processes plus the containers' usage less their page cache.
  */
 import type Docker from 'dockerode';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism } from 'node:os';
+import { machineMhzPerCore } from '../../../agent/nomad/cpu-speed.js';
 import { sampleContainers, type ContainerSample } from './engine.js';
 import { CLOCK_TICKS_PER_SECOND, sessionProcesses } from './proc.js';
 
@@ -27,9 +28,13 @@ interface CpuTimes {
   systemNs: number;
 }
 
-/** MHz of one core, to express CPU as Nomad's ticks (MHz-seconds); the first core's speed. */
+/**
+ * MHz of one core, to express CPU as Nomad's ticks (MHz-seconds): the figure the client's
+ * configuration was rendered with; 1000 where the machine reports none (the ticks are then
+ * relative, the percentages still right).
+ */
 function coreMhz(): number {
-  return cpus()[0]?.speed || 1000;
+  return machineMhzPerCore() || 1000;
 }
 
 /** Follows one task's usage over time; each sample() compares with the previous. */
