@@ -50,6 +50,8 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
   if (flags.outputProcessor && !flags.outputSecretFile) throw new UsageError('--output-processor needs --output-secret-file FILE: that processor\'s secret (its DATA/secret), to mint each job\'s token');
   if (flags.maxParallel !== undefined && (!Number.isInteger(flags.maxParallel) || flags.maxParallel < 1)) throw new UsageError(`--max-parallel must be a whole number of at least 1, got ${flags.maxParallel}`);
   if (flags.tokens && !existsSync(flags.tokens)) throw new UsageError(`--tokens ${flags.tokens} does not exist; make tokens with deckhand serve token --data DIR --scope SCOPE`);
+  // every flag is checked before anything is created or removed
+  const ssh = serviceSsh(flags, listenHost);
   const dataDir = resolve(flags.data);
   mkdirSync(dataDir, { recursive: true });
   const base = jsonLogger(process.stderr, flags.debug ? 'debug' : 'info');
@@ -88,7 +90,7 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
     log,
     registry: orbs.registry,
     fetchOrbs: (root, file, options) => fetchConfigOrbs(root, file, options, orbs),
-    ssh: serviceSsh(flags, listenHost),
+    ssh,
     ...(backend ? { backend } : {}),
   });
   // the address for scripts that started it on port 0
