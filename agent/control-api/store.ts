@@ -124,9 +124,9 @@ CREATE TABLE IF NOT EXISTS workflows (id TEXT PRIMARY KEY, pipeline_id TEXT NOT 
   rerun_of TEXT, storage_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, pipeline_id TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL,
   status TEXT NOT NULL, requires TEXT NOT NULL, spec TEXT, parallelism INTEGER NOT NULL, resource_class TEXT, seq INTEGER NOT NULL,
-  queued_at TEXT, started_at TEXT, stopped_at TEXT, reason TEXT, approved_by TEXT, copied_from TEXT);
+  queued_at TEXT, started_at TEXT, stopped_at TEXT, reason TEXT, approved_by TEXT, copied_from TEXT, ssh TEXT);
 CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, job_id TEXT NOT NULL, node_index INTEGER NOT NULL, status TEXT NOT NULL,
-  started_at TEXT, stopped_at TEXT, exit_code INTEGER, reason TEXT, steps TEXT NOT NULL, output_bytes INTEGER NOT NULL, ran_on TEXT);
+  started_at TEXT, stopped_at TEXT, exit_code INTEGER, reason TEXT, steps TEXT NOT NULL, output_bytes INTEGER NOT NULL, ran_on TEXT, ssh TEXT);
 CREATE INDEX IF NOT EXISTS workflows_by_pipeline ON workflows(pipeline_id);
 CREATE INDEX IF NOT EXISTS jobs_by_workflow ON jobs(workflow_id);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, seq);
@@ -152,7 +152,7 @@ export class ControlStore {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.exec(SCHEMA);
-      // a database from before rerun with SSH gains its columns
+      // a database from before rerun with SSH gains its columns (last, where a new one has them)
       for (const table of ['jobs', 'nodes']) {
         const columns = (this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
         if (!columns.includes('ssh')) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ssh TEXT`);
