@@ -101,6 +101,8 @@ export interface HaltReport {
  * then, and the executor looks the path up over SFTP as before.
  */
 function haltTrap(report: HaltReport): string[] {
+  // the same for every step of a job
+  if (lastTrap?.path === report.path && lastTrap.token === report.token) return lastTrap.lines;
   const path = shellQuote(report.path);
   const trap = [
     '{ set +xv; } 2>/dev/null',
@@ -108,11 +110,16 @@ function haltTrap(report: HaltReport): string[] {
     `{ builtin read -r -d '' __deckhand_now </proc/$$/fdinfo/1 || :; } 2>/dev/null`,
     `if [[ \${__deckhand_now#*ino:} == "\${__deckhand_stdout#*ino:}" ]]; then if [[ -e ${path} || -L ${path} ]]; then builtin printf '%s 1\\n' ${report.token}; else builtin printf '%s 0\\n' ${report.token}; fi 2>/dev/null || :; fi`,
   ].join('; ');
-  return [
+  const lines = [
     `{ builtin read -r -d '' __deckhand_stdout </proc/$$/fdinfo/1; } 2>/dev/null`,
     `if [[ \${__deckhand_stdout-} == *ino:* ]]; then trap ${shellQuote(trap)} EXIT; fi`,
   ];
+  lastTrap = { path: report.path, token: report.token, lines };
+  return lines;
 }
+
+/** The trap haltTrap() made last. */
+let lastTrap: (HaltReport & { lines: string[] }) | undefined;
 
 /**
  * A step's `bash -eo pipefail -c SCRIPT` when the login shell is bash itself (it is on Deckhand's
@@ -149,10 +156,25 @@ function inBashOrExec(command: string[], env: string, haltReport: HaltReport | u
 /** `export K=V…; exec argv`, or `exec env K=V… argv` for names `export` cannot take. */
 function environment(env: Record<string, string>): string {
   const entries = Object.entries(env);
-  if (entries.length === 0) return 'exec ';
-  const pairs = entries.map(([key, value]) => shellQuote(`${key}=${value}`)).join(' ');
-  const exportable = entries.every(([key]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) && !BASH_READONLY.has(key));
-  return exportable ? `export ${pairs}\nexec ` : `exec env -- ${pairs} `;
+  // a job's steps mostly share one environment: quoting it again for each step is CPU a step waits on
+  if (lastEnvironment && sameEntries(lastEnvironment.entries, entries)) return lastEnvironment.text;
+  let text = 'exec ';
+  if (entries.length > 0) {
+    const pairs = entries.map(([key, value]) => shellQuote(`${key}=${value}`)).join(' ');
+    const exportable = entries.every(([key]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) && !BASH_READONLY.has(key));
+    text = exportable ? `export ${pairs}\nexec ` : `exec env -- ${pairs} `;
+  }
+  lastEnvironment = { entries, text };
+  return text;
+}
+
+/** The environment environment() rendered last, and its text. */
+let lastEnvironment: { entries: [string, string][]; text: string } | undefined;
+
+function sameEntries(a: [string, string][], b: [string, string][]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i][0] !== b[i][0] || a[i][1] !== b[i][1]) return false;
+  return true;
 }
 
 /** Sends `signal` (TERM, KILL…) to process groups; a group that has gone is no failure. */
