@@ -41,3 +41,34 @@ test('events are appended with every field, read back since a time, and survive 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('since= finds its first event by bisecting a large log, at every boundary, past a torn line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'deckhand-audit-'));
+  try {
+    const file = join(dir, 'audit.jsonl');
+    // 20,000 events a second apart, with payloads of uneven length so lines straddle the probes
+    const t0 = Date.parse('2026-01-01T00:00:00.000Z');
+    const lines: string[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const event = { id: `e${i}`, version: 1, action: 'workflow.job.start', actor: { id: 'svc', type: 'service' }, target: { id: `j${i}`, type: 'job' }, payload: { pad: 'x'.repeat((i * 7919) % 300) }, occurred_at: new Date(t0 + i * 1000).toISOString(), scope: { id: 'deckhand', type: 'organization' }, success: true, request: { id: `r${i}` }, metadata: {} };
+      lines.push(JSON.stringify(event));
+      // a torn line in the middle, as a crash mid-write leaves one
+      if (i === 12_345) lines.push('{"id": "torn');
+    }
+    appendFileSync(file, `${lines.join('\n')}\n`);
+    const log = new AuditLog(file);
+    const ids = (since: number): string[] => log.read(new Date(since)).map((e) => e.id);
+    assert.equal(ids(t0 - 1).length, 20_000, 'before the first: all');
+    assert.deepEqual(ids(t0), ids(t0 - 1), 'at the first: all');
+    assert.deepEqual(ids(t0 + 1), ids(t0 + 1000), 'between two events: from the later one');
+    for (const i of [1, 2, 9_999, 12_345, 12_346, 19_998, 19_999]) {
+      const got = ids(t0 + i * 1000);
+      assert.equal(got[0], `e${i}`, `since event ${i}`);
+      assert.equal(got.length, 20_000 - i, `since event ${i}`);
+    }
+    assert.deepEqual(ids(t0 + 20_000 * 1000), [], 'after the last: none');
+    log.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
