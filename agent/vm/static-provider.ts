@@ -2,7 +2,8 @@
  * The `static` VM provider: hosts that exist already, listed in a pool file. A host serves one
  * job at a time (a lock under the agent's state folder), is checked before each use (a login
  * that insists on the pool's host key, and for remote Docker an engine that answers), and a job
- * waits for a free host up to a limit. Hosts are reused as they are: nothing is reset between jobs.
+ * waits for a free host up to a limit, in the order jobs came (wait-queue.ts). Hosts are reused
+ * as they are: nothing is reset between jobs.
  */
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,9 +11,10 @@ import type { Logger } from '../daemon-log.js';
 import type { MachineSettings } from '../assignment/assignment.js';
 import { DeckhandError, InfrastructureError, UsageError, errorMessage } from '../errors.js';
 import { formatDuration } from '../output/terminal.js';
-import { breakLock, readOwner, tryLock, unlock, type LockOwner } from './host-lock.js';
+import { breakLock, ownerIsGone, readOwner, tryLock, unlock, type LockOwner } from './host-lock.js';
 import type { VmProviderContext } from './open-provider.js';
 import type { Vm, VmProvider, VmRecord, VmRequest } from './provider.js';
+import { joinQueue, type WaitTicket } from './wait-queue.js';
 import { login, runCommand, SshLoginError } from './ssh-login.js';
 import { readPool, type PoolHost } from './static-pool.js';
 
@@ -41,11 +43,25 @@ export class StaticVmProvider implements VmProvider {
     const deadline = Date.now() + waitMs;
     // hosts that failed their check: not tried again by this job
     const refused = new Map<string, string>();
+    const ticket = await joinQueue(this.queueDir(), request.owner);
+    try {
+      return await this.acquireInTurn(request, ticket, refused, deadline, waitMs);
+    } finally {
+      await ticket.leave();
+    }
+  }
+
+  private async acquireInTurn(request: VmRequest, ticket: WaitTicket, refused: Map<string, string>, deadline: number, waitMs: number): Promise<Vm> {
     for (;;) {
       request.signal?.throwIfAborted();
       const pool = await readPool(this.options.poolFile);
       const busy: Array<{ host: PoolHost; holder: LockOwner | undefined }> = [];
-      for (const host of pool.hosts) {
+      // jobs that came earlier take the free hosts first: this one tries only for a host that is
+      // left once each of them has one
+      const ahead = await ticket.ahead();
+      const myTurn = ahead === 0 || ahead < (await this.freeHosts(pool.hosts, refused, busy));
+      if (myTurn) busy.length = 0;
+      for (const host of myTurn ? pool.hosts : []) {
         if (refused.has(host.name)) continue;
         const attempt = await tryLock(this.lockDir(host), request.owner);
         if ('heldBy' in attempt) {
@@ -78,7 +94,7 @@ export class StaticVmProvider implements VmProvider {
         throw new InfrastructureError(`machine pool ${pool.file} has no usable host: ${[...refused.values()].join('; ')}`);
       }
       const now = Date.now();
-      if (now >= deadline) throw new InfrastructureError(this.timeoutMessage(pool.file, pool.hosts.length, busy, refused, waitMs));
+      if (now >= deadline) throw new InfrastructureError(this.timeoutMessage(pool.file, pool.hosts.length, busy, refused, waitMs, ahead));
       try {
         await sleep(Math.min(this.options.pollMs ?? 1000, deadline - now), undefined, request.signal ? { signal: request.signal } : {});
       } catch (error) {
@@ -136,10 +152,29 @@ export class StaticVmProvider implements VmProvider {
     }
   }
 
-  private timeoutMessage(file: string, total: number, busy: Array<{ host: PoolHost; holder: LockOwner | undefined }>, refused: Map<string, string>, waitMs: number): string {
+  /** Hosts not locked by a live job (not counting those refused); the locked ones go into `busy`. */
+  private async freeHosts(hosts: PoolHost[], refused: Map<string, string>, busy: Array<{ host: PoolHost; holder: LockOwner | undefined }>): Promise<number> {
+    let free = 0;
+    for (const host of hosts) {
+      if (refused.has(host.name)) continue;
+      const holder = await readOwner(this.lockDir(host));
+      if (holder === undefined || ownerIsGone(holder)) free++;
+      else busy.push({ host, holder });
+    }
+    return free;
+  }
+
+  private timeoutMessage(file: string, total: number, busy: Array<{ host: PoolHost; holder: LockOwner | undefined }>, refused: Map<string, string>, waitMs: number, ahead: number): string {
     const holders = busy.map(({ host, holder }) => (holder ? `${host.name}: job ${holder.jobId} since ${new Date(holder.since).toISOString()}` : host.name)).join(', ');
     const refusedPart = refused.size ? `; ${refused.size} refused (${[...refused.keys()].join(', ')})` : '';
-    return `no free host in machine pool ${file} after ${formatDuration(waitMs)}: ${busy.length} of ${total} busy (${holders})${refusedPart}; add hosts to the pool or let jobs wait longer`;
+    const aheadPart = ahead > 0 ? `; ${ahead} job${ahead === 1 ? '' : 's'} waiting ahead of this one` : '';
+    return `no free host in machine pool ${file} after ${formatDuration(waitMs)}: ${busy.length} of ${total} busy (${holders})${refusedPart}${aheadPart}; add hosts to the pool or let jobs wait longer`;
+  }
+
+  /** One queue per pool file. */
+  private queueDir(): string {
+    const name = path.resolve(this.options.poolFile).replace(/[^A-Za-z0-9._-]/g, '_');
+    return path.join(this.options.stateDir, 'static-pool', 'waiting', name);
   }
 
   /** By address and port, not name: two pool files naming one host share its lock. */

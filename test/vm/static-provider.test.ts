@@ -1,7 +1,7 @@
 /**
  * The static VM provider on a one-host pool whose host is a real VM (a container of Deckhand's VM
  * image with its own sshd): one job at a time, a waiting job gets the host when it is released,
- * the wait ends with a clear error, a wrong host key is refused, and the lock of an agent that
+ * waiting jobs get it in the order they came, the wait ends with a clear error, a wrong host key is refused, and the lock of an agent that
  * died is taken over.
  */
 import assert from 'node:assert/strict';
@@ -86,6 +86,31 @@ describe('StaticVmProvider', { timeout: 300_000 }, () => {
     assert.equal((await sshRun(vm.access, 'true')).code, 0);
     await vm.release();
     assert.deepEqual(await provider.list(), []);
+  });
+
+  it('hands a freed host to the job that has waited longest, not to the one that looks most often', async () => {
+    const file = await poolFile('queue', host.access);
+    const holder = await pool(file).acquire(vmRequest('holder'));
+    const order: string[] = [];
+    const waitFor = (job: string, pollMs: number): Promise<Vm> =>
+      pool(file, { pollMs }).acquire(vmRequest(job)).then((vm) => {
+        order.push(job);
+        return vm;
+      });
+    // the first to come looks seldom, the second all the time
+    const patient = waitFor('patient', 400);
+    await sleep(150);
+    const eager = waitFor('eager', 10);
+    await sleep(150);
+    await holder.release();
+    const first = await Promise.race([patient, eager]);
+    assert.deepEqual(order, ['patient'], 'the job that came first has the host');
+    await sleep(200);
+    assert.deepEqual(order, ['patient'], 'the other still waits');
+    await first.release();
+    await (await eager).release();
+    assert.deepEqual(order, ['patient', 'eager']);
+    assert.deepEqual(await pool(file).list(), []);
   });
 
   it('fails a job that waited too long, naming the pool and how many hosts are busy', async () => {
