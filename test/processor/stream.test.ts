@@ -142,6 +142,7 @@ describe('output processor: gRPC Stream', () => {
       { name: 'unknown stream kind', frames: [openFrame('job-h3'), { batch: { entries: [{ chunk: { step: 0, stream: 9, offset: 0, data: Buffer.from('x') } }] } }], code: status.INVALID_ARGUMENT, details: /unknown stream kind 9/ },
       { name: 'step out of range', frames: [openFrame('job-h4'), { batch: { entries: [{ chunk: { step: 1_000_000, stream: 'STDOUT', offset: 0, data: Buffer.from('x') } }] } }], code: status.INVALID_ARGUMENT, details: /step 1000000/ },
       { name: 'offset past 2^53', frames: [openFrame('job-h7'), { batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: 2 ** 60, data: Buffer.from('x') } }] } }], code: status.INVALID_ARGUMENT, details: /has offset/ },
+      { name: 'SSH status with an unknown phase', frames: [openFrame('job-h8'), { batch: { entries: [{ sshStatus: { seq: 0, phase: 'napping', command: 'ssh -p 1 u@h', user: 'u', host: 'h', port: 1, hostKey: '', hostKeyFingerprint: '', sessions: 0, timeUnixMs: 1 } }] } }], code: status.INVALID_ARGUMENT, details: /SshStatus has phase "napping"/ },
       { name: 'empty entry', frames: [openFrame('job-h5'), { batch: { entries: [{}] } }], code: status.INVALID_ARGUMENT, details: /an Entry with none/ },
       { name: 'second Open', frames: [openFrame('job-h6'), openFrame('job-h6')], code: status.FAILED_PRECONDITION, details: /a second Open/ },
     ];

@@ -51,6 +51,10 @@ function toWire(e: OutputEntry): Entry {
       return {
         stepFinished: { seq: e.seq, step: e.step, status: e.status, ...(e.exitCode !== undefined ? { exitCode: e.exitCode } : {}), durationMs: e.durationMs, message: e.message },
       };
+    case 'ssh-status': {
+      const { kind: _kind, ...status } = e;
+      return { sshStatus: status };
+    }
     case 'job-finished':
       return { jobFinished: { seq: e.seq, status: e.status, durationMs: e.durationMs, streams: e.streams } };
   }
