@@ -246,7 +246,7 @@ describe('deckhand serve --ssh-authorized-keys: the service\'s keys, and cancel 
   });
 });
 
-describe('deckhand serve --backend nomad: rerun with SSH is taken (the run itself: nomad-plugin/harness serve_test.go)', () => {
+describe('deckhand serve --backend nomad: rerun with SSH is taken (the run itself: nomad-plugin/harness/serve_ssh_test.go)', () => {
   let serve: ServeProcess;
 
   // a Nomad address where nothing listens: the job's dispatch fails at once, which is all this needs
