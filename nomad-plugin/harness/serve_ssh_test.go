@@ -202,3 +202,42 @@ func jsonDecode(res *http.Response, into any) error {
 	}
 	return json.NewDecoder(res.Body).Decode(into)
 }
+
+// A workflow rerun with CircleCI's "enable_ssh" takes the same path; a cancel during the hold
+// stops the dispatched job, whose task gets SIGTERM (the stand-in's run mode) and ends the job
+// canceled, its SSH ended, before the kill timeout.
+func TestServeNomadBackendWorkflowRerunWithSshCanceledDuringTheHold(t *testing.T) {
+	n, srv := standIn(t, false)
+	n.Jobs["deckhand-small"] = declaredMeta
+	data := t.TempDir()
+	runTasks(t, n, filepath.Join(data, "home"))
+	token, errText, code := deckhand(t, repoRoot, nil, "serve", "token", "--data", data, "--scope", "submit", "--name", "harness")
+	if code != 0 {
+		t.Fatalf("serve token: exit %d: %s", code, errText)
+	}
+	s := runServe(t, nomadEnv(srv), data, strings.TrimSpace(token), "--ssh-wait", "5m")
+	t.Cleanup(n.StopAll)
+
+	_, created := s.call(t, "POST", "/api/v1/pipelines", map[string]any{"config": sshConfig})
+	first := s.firstJob(t, created["id"].(string))
+	_, pub := sshKey(t, "allowed")
+	code, rerun := s.call(t, "POST", "/api/v1/workflows/"+first["workflow_id"].(string)+"/rerun", map[string]any{"enable_ssh": true, "authorized_keys": []string{pub}})
+	if code != 201 {
+		t.Fatalf("workflow rerun with SSH: %d %v", code, rerun)
+	}
+	id := rerun["jobs"].([]any)[0].(map[string]any)["id"].(string)
+	s.pollJob(t, id, "the hold for SSH", func(j map[string]any) bool { return sshOf(j)["status"] == "holding" }, n)
+	started := time.Now()
+	if code, body := s.call(t, "POST", "/api/v1/jobs/"+id+"/cancel", nil); code != 202 {
+		t.Fatalf("cancel: %d %v", code, body)
+	}
+	job := s.pollJob(t, id, "the end", func(j map[string]any) bool {
+		return j["status"] == "canceled" || j["status"] == "failed" || j["status"] == "success"
+	}, n)
+	if job["status"] != "canceled" || sshOf(job)["status"] != "ended" || time.Since(started) > 10*time.Second {
+		t.Fatalf("after the cancel (%s): %v", time.Since(started), job)
+	}
+	if stopped := n.Stopped(); len(stopped) != 1 {
+		t.Fatalf("stopped %v", stopped)
+	}
+}
