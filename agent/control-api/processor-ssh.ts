@@ -38,6 +38,8 @@ export async function followProcessorSsh(read: ProcessorJobRead, changed: (ssh: 
           last = key;
           changed(ssh);
         }
+        // the server is gone: nothing more will change
+        if (ssh?.phase === 'ended') return;
       } else {
         await res.body?.cancel();
         // 404: the job has not opened its stream yet
