@@ -73,7 +73,7 @@ describe('output processor: gRPC Stream', () => {
     const first = new TestStream(p.target, p.token('job-resend'));
     await first.send(openFrame('job-resend'));
     const r1 = await first.resume();
-    assert.deepEqual(r1.resume, { streams: [], nextEventSeq: 0 });
+    assert.deepEqual(r1.resume, { streams: [], nextEventSeq: 0, takesSshStatus: true });
     await sendEntries(first, job.slice(0, 12), 4); // step-started + 11 chunks
     await first.acked(0, 'STDOUT', 110_000);
     first.end();
@@ -82,7 +82,7 @@ describe('output processor: gRPC Stream', () => {
     const second = new TestStream(p.target, p.token('job-resend'));
     await second.send(openFrame('job-resend'));
     const r2 = await second.resume();
-    assert.deepEqual(r2.resume, { streams: [{ step: 0, stream: 'STDOUT', offset: 110_000 }], nextEventSeq: 1 });
+    assert.deepEqual(r2.resume, { streams: [{ step: 0, stream: 'STDOUT', offset: 110_000 }], nextEventSeq: 1, takesSshStatus: true });
     // resend everything from the start, and a chunk that straddles the stored end
     await second.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: 105_000, data: out.subarray(105_000, 115_000) } }] } });
     await sendEntries(second, entries, 5);
@@ -270,7 +270,7 @@ describe('output processor: gRPC Stream', () => {
     const again = new TestStream(second.target, second.token('job-restart'));
     await again.send(openFrame('job-restart'));
     const r = await again.resume();
-    assert.deepEqual(r.resume, { streams: [{ step: 0, stream: 'STDOUT', offset: 250_000 }], nextEventSeq: 1 });
+    assert.deepEqual(r.resume, { streams: [{ step: 0, stream: 'STDOUT', offset: 250_000 }], nextEventSeq: 1, takesSshStatus: true });
     await sendEntries(again, entries.slice(6), 3);
     assert.deepEqual((await again.complete()).complete, { verified: true, message: '' });
     again.end();

@@ -167,9 +167,11 @@ export interface StoredOffset {
 export interface Resume {
   streams: StoredOffset[];
   nextEventSeq: number;
+  /** the processor stores SshStatus entries (false from one that predates them) */
+  takesSshStatus?: boolean;
 }
 
-export type Ack = Resume;
+export type Ack = Omit<Resume, 'takesSshStatus'>;
 
 export interface Complete {
   verified: boolean;
