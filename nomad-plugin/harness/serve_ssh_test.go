@@ -14,12 +14,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,7 +86,49 @@ func sshOf(job map[string]any) map[string]any {
 	return s
 }
 
+// externalProcessor starts `deckhand output-processor` with read tokens on its HTTP side, and
+// returns serve's flags for it.
+func externalProcessor(t *testing.T) []string {
+	dir := t.TempDir()
+	grpcPort, httpPort := freeTCPPort(t), freeTCPPort(t)
+	cmd := exec.Command("node", deckhandBin, "output-processor", "--listen", fmt.Sprintf("127.0.0.1:%d", grpcPort), "--http", fmt.Sprintf("127.0.0.1:%d", httpPort), "--http-auth", "tokens", "--data", dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	must(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if res, err := http.Get(url + "/health-check"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deckhand output-processor did not become healthy: %s", stderr.String())
+		}
+	}
+	return []string{"--output-processor", fmt.Sprintf("127.0.0.1:%d", grpcPort), "--output-secret-file", filepath.Join(dir, "secret"), "--output-url", url}
+}
+
+func freeTCPPort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// With the service's own processor, and with one elsewhere that wants read tokens (the service
+// mints the run's from the processor's secret).
 func TestServeNomadBackendRerunWithSshRunsOnTheClientAndShowsTheLine(t *testing.T) {
+	t.Run("in-process processor", func(t *testing.T) { rerunWithSsh(t, nil) })
+	t.Run("external processor with read tokens", func(t *testing.T) { rerunWithSsh(t, externalProcessor(t)) })
+}
+
+func rerunWithSsh(t *testing.T, processorFlags []string) {
 	n, srv := standIn(t, false)
 	n.Jobs["deckhand-small"] = declaredMeta
 	data := t.TempDir()
@@ -93,7 +137,7 @@ func TestServeNomadBackendRerunWithSshRunsOnTheClientAndShowsTheLine(t *testing.
 	if code != 0 {
 		t.Fatalf("serve token: exit %d: %s", code, errText)
 	}
-	s := runServe(t, nomadEnv(srv), data, strings.TrimSpace(token), "--ssh-wait", "90s", "--ssh-max-hold", "5m")
+	s := runServe(t, nomadEnv(srv), data, strings.TrimSpace(token), append([]string{"--ssh-wait", "90s", "--ssh-max-hold", "5m"}, processorFlags...)...)
 	// tasks still running when the test ends are killed before the service is stopped
 	t.Cleanup(n.StopAll)
 
@@ -164,7 +208,16 @@ func TestServeNomadBackendRerunWithSshRunsOnTheClientAndShowsTheLine(t *testing.
 		t.Fatalf("after the session: %v", job)
 	}
 	node := job["nodes"].([]any)[0].(map[string]any)
-	res, err := http.Get(s.live + "/api/jobs/" + node["run_id"].(string))
+	req, err := http.NewRequest("GET", s.live+"/api/jobs/"+node["run_id"].(string), nil)
+	must(t, err)
+	if processorFlags != nil {
+		read, errText, code := deckhand(t, repoRoot, nil, "output-processor", "token", "--read", "--secret-file", processorFlags[3], node["run_id"].(string))
+		if code != 0 {
+			t.Fatalf("output-processor token --read: %s", errText)
+		}
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(read))
+	}
+	res, err := http.DefaultClient.Do(req)
 	must(t, err)
 	var stored struct {
 		Status string
