@@ -3,6 +3,7 @@
 # when missing (idempotent, quiet), then its Go stubs generated from nomad-plugin/proto when a
 # .proto is newer than them:
 #   protoc (Debian's protobuf-compiler)
+#   ssh, ssh-keygen, ssh-keyscan (Debian's openssh-client)
 #   protoc-gen-go, protoc-gen-go-grpc (Go module proxy), built into nomad-plugin/harness/.tools
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,18 @@ if ! command -v protoc >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends protobuf-compiler >/dev/null 2>&1 || {
     apt-get update -qq >/dev/null
     apt-get install -y -qq --no-install-recommends protobuf-compiler >/dev/null
+  }
+fi
+# the rerun-with-SSH test logs into a job with OpenSSH's ssh, ssh-keygen and ssh-keyscan
+if ! command -v ssh >/dev/null 2>&1 || ! command -v ssh-keyscan >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "ensure-nomad-harness-tools: the OpenSSH client is missing; install it with 'sudo apt-get install openssh-client'" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends openssh-client >/dev/null 2>&1 || {
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends openssh-client >/dev/null
   }
 fi
 command -v go >/dev/null 2>&1 || { echo "ensure-nomad-harness-tools: the harness needs Go (the go command is missing)" >&2; exit 1; }

@@ -170,7 +170,13 @@ export interface AwsVmSettings {
 export interface SshSettings {
   enabled: boolean;
   /** files of OpenSSH public keys (authorized_keys lines, or `*.pub` files), absolute */
-  authorizedKeys: string[];
+  authorizedKeys?: string[];
+  /**
+   * OpenSSH public key lines given inline (`ssh-ed25519 AAAA… comment`), for an agent that does
+   * not share the files of whoever dispatched it (a Nomad client). Public, so fine in a payload.
+   * With `authorizedKeys`, both count; at least one key overall.
+   */
+  authorizedKeyLines?: string[];
   /** the port to listen on; or `ports`: the first free one of a range. Default: ports 64535–65535 */
   port?: number;
   ports?: { first: number; last: number };

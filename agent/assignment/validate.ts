@@ -94,7 +94,9 @@ export function parseAssignment(value: unknown, source: string): JobAssignment {
   if (a.ssh) {
     if (a.ssh.port !== undefined && a.ssh.ports !== undefined) fail('$.ssh', 'expected one of port and ports, got both');
     if (a.ssh.ports && a.ssh.ports.first > a.ssh.ports.last) fail('$.ssh.ports', `expected first (${a.ssh.ports.first}) at most last (${a.ssh.ports.last})`);
-    if (a.ssh.enabled && a.ssh.authorizedKeys.length === 0) fail('$.ssh.authorizedKeys', 'expected at least one file of public keys when ssh is enabled');
+    if (a.ssh.enabled && (a.ssh.authorizedKeys ?? []).length === 0 && (a.ssh.authorizedKeyLines ?? []).length === 0) {
+      fail('$.ssh.authorizedKeys', 'expected at least one public key when ssh is enabled: files in authorizedKeys, or lines in authorizedKeyLines');
+    }
   }
   return a;
 }

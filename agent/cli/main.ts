@@ -298,7 +298,7 @@ export function buildProgram(): Command {
     .option('--tokens <file>', 'the tokens file (default DATA/tokens; deckhand serve token adds to it)')
     .option('--output-processor <host:port>', 'stream job output to this processor instead of one run in-process')
     .option('--output-secret-file <file>', 'that processor\'s secret, to mint job tokens')
-    .option('--output-url <url>', 'that processor\'s HTTP address, for links to live pages')
+    .option('--output-url <url>', 'that processor\'s HTTP address, for links to live pages and, on the Nomad backend, a rerun with SSH\'s status')
     .option('--store <dir|s3://bucket/prefix>', 'caches, workspaces and artifacts (default DATA/store)')
     .option('--max-parallel <n>', 'at most this many job nodes at once, instead of the capacity by resource class', Number)
     .addOption(new Option('--pull <policy>', 'when to pull images').choices(['always', 'missing', 'never']).default('missing'))

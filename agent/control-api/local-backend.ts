@@ -43,6 +43,7 @@ export function nodeLogFile(logsDir: string, runId: string): string {
 
 export class LocalBackend implements Backend {
   readonly name = 'local';
+  readonly sshReruns = true;
   private readonly jobs: NodeSlots<{ job: RunningAssignment; size: Size; machine: boolean }>;
 
   constructor(private readonly opts: LocalBackendOptions) {

@@ -18,6 +18,8 @@ import type { Capacity, Size } from '../workflow/capacity.js';
 import { nodeLogFile } from './local-backend.js';
 import { nodeAssignment } from './node-assignment.js';
 import { NodeSlots, nodeSize } from './node-slots.js';
+import { followProcessorSsh } from './processor-ssh.js';
+import { inlineAssignmentSsh } from './rerun-ssh.js';
 import type { Backend, BackendFactory, BackendSettings, NodeEvents, NodeLaunch } from './scheduler.js';
 
 export interface NomadBackendOptions {
@@ -35,6 +37,8 @@ export function nomadBackendFactory(opts: NomadBackendOptions): BackendFactory {
 
 interface InFlight {
   abort: AbortController;
+  /** stops following the job's SSH status at the processor */
+  sshWatch?: AbortController;
   /** the dispatched job's id, once Nomad has answered */
   dispatched?: string;
   size: Size;
@@ -42,6 +46,7 @@ interface InFlight {
 
 class NomadBackend implements Backend {
   readonly name = 'nomad';
+  readonly sshReruns = true;
   private readonly api: NomadApi;
   private readonly inFlight: NodeSlots<InFlight>;
 
@@ -75,8 +80,11 @@ class NomadBackend implements Backend {
       skipCheckout: !pipeline.repository,
     });
     const source = pipeline.repository ? { kind: 'git' as const, url: pipeline.repository, ...(pipeline.revision ? { revision: pipeline.revision } : {}) } : assignment.source;
+    // the client has none of this machine's key files: the keys go inline, the address is the client's
+    if (job.ssh) assignment.ssh = inlineAssignmentSsh(job.ssh, this.settings.ssh);
     const entry = this.track(node.id, nodeSize(spec));
     const say = this.sayer(node.id);
+    if (job.ssh) this.watchSsh(node.id, entry, events, say);
     // the run's id is the idempotency token: a dispatch retried after a lost answer makes one job
     const ended = dispatchAssignment(this.api, { assignment: { ...assignment, source }, wait: false, say, signal: entry.abort.signal, idempotencyToken: node.id }).then((r) => {
       entry.dispatched = r.dispatchedJobId;
@@ -98,12 +106,31 @@ class NomadBackend implements Backend {
     entry.dispatched = dispatched;
     const say = this.sayer(launch.node.id);
     say(`the control API restarted: following ${dispatched} again`);
+    if (launch.job.ssh) this.watchSsh(launch.node.id, entry, events, say);
     this.settle(launch.node.id, entry, followDispatchedJob(this.api, dispatched, { say, signal: entry.abort.signal }), events);
     return true;
   }
 
   private track(nodeId: string, size: Size): InFlight {
     return this.inFlight.take(nodeId, { abort: new AbortController(), size });
+  }
+
+  /**
+   * A rerun with SSH: its agent reports the SSH status to the output processor, whose job JSON
+   * the service follows until the node ends. With no processor HTTP address known, the job's
+   * ssh stays `starting` here (its ssh line is in its output).
+   */
+  private watchSsh(nodeId: string, entry: InFlight, events: NodeEvents, say: (line: string) => void): void {
+    const read = this.settings.processorJob(nodeId);
+    if (!read) {
+      say('the ssh line cannot reach this job\'s answer: the service knows no HTTP address of the output processor (start deckhand serve with --output-url); it is in the job\'s output');
+      return;
+    }
+    entry.sshWatch = new AbortController();
+    void followProcessorSsh(read, events.ssh, entry.sshWatch.signal, (line) => {
+      say(line);
+      this.opts.log.log('warn', line, { runId: nodeId });
+    });
   }
 
   /** the node's log here holds what the dispatch said (its output is at the output processor) */
@@ -122,6 +149,7 @@ class NomadBackend implements Backend {
         (err: unknown) => ({ status: entry.abort.signal.aborted ? ('canceled' as const) : ('failed' as const), exitCode: 2, infrastructureFailure: !entry.abort.signal.aborted, reason: `Nomad: ${errorMessage(err)}` }),
       )
       .then((result) => {
+        entry.sshWatch?.abort();
         this.inFlight.release(nodeId);
         events.ended(result);
       });

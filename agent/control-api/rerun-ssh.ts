@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SshSettings } from '../assignment/assignment.js';
 import { parseAuthorizedKeys, readAuthorizedKeys } from '../debug-ssh/authorized-keys.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, InfrastructureError } from '../errors.js';
 import { HttpError } from '../net/http-error.js';
 import type { JobSshRequest } from './store.js';
 
@@ -69,3 +69,26 @@ export function assignmentSsh(request: JobSshRequest, service: ServiceSshSetting
     ...(service.maxHoldSeconds !== undefined ? { maxHoldSeconds: service.maxHoldSeconds } : {}),
   };
 }
+
+/**
+ * The new job run's assignment `ssh` section for a job that runs on another machine (a Nomad
+ * client), which has none of this machine's key files: the request's keys as inline lines (public,
+ * so they may travel in a dispatch payload), without the address and port, which the client's
+ * agent takes from where it runs (NOMAD_HOST_IP_ssh and NOMAD_HOST_PORT_ssh).
+ */
+export function inlineAssignmentSsh(request: JobSshRequest, service: ServiceSshSettings): SshSettings {
+  let lines: string[];
+  try {
+    // each key as `TYPE BASE64`: comments and anything not a key stay on this machine
+    lines = readAuthorizedKeys(request.authorizedKeys).keys.map((k) => `${k.type} ${k.blob.toString('base64')}`);
+  } catch (err) {
+    throw new InfrastructureError(`the rerun's SSH keys cannot be read on the service's machine: ${errorMessage(err)}`);
+  }
+  return {
+    enabled: true,
+    authorizedKeyLines: lines,
+    ...(service.waitSeconds !== undefined ? { waitSeconds: service.waitSeconds } : {}),
+    ...(service.maxHoldSeconds !== undefined ? { maxHoldSeconds: service.maxHoldSeconds } : {}),
+  };
+}
+

@@ -14,6 +14,8 @@ import type { Size } from '../workflow/capacity.js';
 import { SERVICE_ACTOR, type AuditEntity, type AuditLog } from './audit.js';
 import type { ControlMetrics } from './metrics.js';
 import { nodeSize } from './node-slots.js';
+import type { ProcessorJobRead } from './processor-ssh.js';
+import type { ServiceSshSettings } from './rerun-ssh.js';
 import { isFinal, type ControlStore, type JobRow, type JobSshRequest, type JobStatus, type NodeRow, type NodeSsh, type PipelineRow, type StepRecord, type WorkflowStatus } from './store.js';
 
 /** How a node's run ended, as the backend reports it. */
@@ -61,6 +63,8 @@ export interface Backend {
   capacity(): { cpusUsed: number; cpusFree: number; memoryMbUsed: number; memoryMbFree: number; vmsInUse: number };
   /** nodes running now */
   readonly running: number;
+  /** whether a rerun with SSH can run here (its ssh line reaches the job's answer) */
+  readonly sshReruns?: boolean;
   close(): Promise<void>;
 }
 
@@ -72,6 +76,13 @@ export interface BackendSettings {
   logsDir: string;
   contextsFile: string;
   sshKeysDir: string;
+  /** the service's settings for reruns with SSH */
+  ssh: ServiceSshSettings;
+  /**
+   * How to read a run's job JSON at the output processor's HTTP side, where a job that runs
+   * elsewhere reports its SSH; undefined when the processor has no HTTP address the service knows.
+   */
+  processorJob(runId: string): ProcessorJobRead | undefined;
 }
 
 /** Makes a backend, given where each node's output is streamed (by its run id). */

@@ -62,10 +62,17 @@ export function parseAuthorizedKeys(text: string, file: string): AuthorizedKeys 
   return { keys, skipped };
 }
 
-/** The keys of every file, in order, without duplicates; an unreadable file or none at all is an input error. */
-export function readAuthorizedKeys(files: string[]): AuthorizedKeys {
+/**
+ * The keys of every file, then of the inline `lines` (an assignment's authorizedKeyLines), in
+ * order, without duplicates; an unreadable file or no key at all is an input error.
+ */
+export function readAuthorizedKeys(files: string[], lines: string[] = []): AuthorizedKeys {
   const keys: AuthorizedKey[] = [];
   const skipped: string[] = [];
+  const take = (found: AuthorizedKeys): void => {
+    for (const key of found.keys) if (!keys.some((k) => k.blob.equals(key.blob))) keys.push(key);
+    skipped.push(...found.skipped);
+  };
   for (const file of files) {
     let text: string;
     try {
@@ -73,12 +80,13 @@ export function readAuthorizedKeys(files: string[]): AuthorizedKeys {
     } catch (err) {
       throw new UsageError(`the SSH authorized keys are read from ${file}, which cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the path and its permissions`);
     }
-    const found = parseAuthorizedKeys(text, file);
-    for (const key of found.keys) if (!keys.some((k) => k.blob.equals(key.blob))) keys.push(key);
-    skipped.push(...found.skipped);
+    take(parseAuthorizedKeys(text, file));
   }
+  // one line per item: a line break inside an item would smuggle in a second key unseen
+  if (lines.length > 0) take(parseAuthorizedKeys(lines.map((l) => l.replace(/[\r\n]+/g, ' ')).join('\n'), 'ssh.authorizedKeyLines'));
   if (keys.length === 0) {
-    throw new UsageError(`no usable public key in ${files.join(', ') || 'the SSH settings'}${skipped.length > 0 ? ` (${skipped.join('; ')})` : ''}; give a file of OpenSSH public keys (ssh-ed25519 AAAA…)`);
+    const where = [...files, ...(lines.length > 0 ? ['ssh.authorizedKeyLines'] : [])].join(', ') || 'the SSH settings';
+    throw new UsageError(`no usable public key in ${where}${skipped.length > 0 ? ` (${skipped.join('; ')})` : ''}; give OpenSSH public keys (ssh-ed25519 AAAA…)`);
   }
   return { keys, skipped };
 }

@@ -34,7 +34,7 @@ export interface JobSshSettings {
 export function jobSshSettings(ssh: SshSettings | undefined): JobSshSettings | undefined {
   if (!ssh?.enabled) return undefined;
   return {
-    keys: readAuthorizedKeys(ssh.authorizedKeys),
+    keys: readAuthorizedKeys(ssh.authorizedKeys ?? [], ssh.authorizedKeyLines ?? []),
     ports: ssh.port !== undefined ? { first: ssh.port, last: ssh.port } : (ssh.ports ?? SSH_PORTS),
     ...(ssh.listen !== undefined ? { listen: ssh.listen } : {}),
     host: ssh.host ?? 'localhost',

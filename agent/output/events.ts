@@ -10,6 +10,25 @@ export type StepStatus = 'success' | 'failed' | 'timedout' | 'canceled' | 'skipp
 
 export type JobStatus = 'success' | 'failed' | 'canceled';
 
+/**
+ * Where a job's SSH stands (a job with SSH enabled, agent/runner/ssh-sections.ts): the line to
+ * type and the host key once listening, the sessions open, the hold. Public facts only: never a
+ * private key.
+ */
+export interface SshStatus {
+  phase: 'listening' | 'holding' | 'ended';
+  /** `ssh -p PORT USER@HOST` */
+  command: string;
+  user: string;
+  host: string;
+  port: number;
+  /** `ssh-ed25519 AAAA…` */
+  hostKey: string;
+  /** `SHA256:…` */
+  hostKeyFingerprint: string;
+  sessions: number;
+}
+
 export type JobEvent =
   | { type: 'job-start'; job: string; time: number; environment: Record<string, string> }
   | { type: 'step-start'; index: number; name: string; stepType: string; time: number; background: boolean }
@@ -23,6 +42,7 @@ export type JobEvent =
       /** why it ended that way, one line, e.g. "Too long with no output (exceeded 10m0s)" */
       message?: string;
     }
+  | ({ type: 'ssh'; time: number } & SshStatus)
   | { type: 'job-end'; status: JobStatus; durationMs: number; logFile?: string };
 
 /** A consumer of job events. `close` flushes whatever it buffered. */

@@ -73,7 +73,11 @@ async function route(store: JobStore, req: IncomingMessage, res: ServerResponse,
   allowed(checkJobId(seg[2]));
   const meta = await job(store, seg[2]);
   const rest = seg.slice(3);
-  if (rest.length === 0) return sendJson(res, 200, { ...withoutDelivery(meta), steps: await steps(store, meta.id) });
+  if (rest.length === 0) {
+    const events = await store.events(meta.id);
+    const ssh = latestSsh(events);
+    return sendJson(res, 200, { ...withoutDelivery(meta), steps: await steps(store, meta.id, events), ...(ssh ? { ssh } : {}) });
+  }
   if (rest.length === 1 && rest[0] === 'events') return sendJson(res, 200, await store.events(meta.id));
   if (rest.length === 1 && rest[0] === 'live') {
     const raw = String(req.headers['last-event-id'] ?? query.get('from') ?? '0');
@@ -131,15 +135,24 @@ function withoutDelivery(m: JobMeta): Omit<JobMeta, 'delivery'> {
   return rest;
 }
 
+/** Where the job's SSH stands, as its last SshStatus said (a job with SSH enabled), without the seq. */
+function latestSsh(events: StoredEvent[]): Omit<Extract<StoredEvent, { type: 'ssh-status' }>, 'seq' | 'type'> | undefined {
+  let last: Extract<StoredEvent, { type: 'ssh-status' }> | undefined;
+  for (const ev of events) if (ev.type === 'ssh-status') last = ev;
+  if (!last) return undefined;
+  const { seq: _seq, type: _type, ...status } = last;
+  return status;
+}
+
 /** The job's steps, from its events and stored streams, by index. */
-async function steps(store: JobStore, jobId: string): Promise<StepSummary[]> {
+async function steps(store: JobStore, jobId: string, events?: StoredEvent[]): Promise<StepSummary[]> {
   const byIndex = new Map<number, StepSummary>();
   const get = (index: number): StepSummary => {
     let s = byIndex.get(index);
     if (!s) byIndex.set(index, (s = { index, name: index === -1 ? 'Spin up environment' : '', type: '', background: false, status: 'running', bytes: {} }));
     return s;
   };
-  for (const ev of await store.events(jobId)) applyEvent(get, ev);
+  for (const ev of events ?? (await store.events(jobId))) applyEvent(get, ev);
   let names: string[] = [];
   try {
     names = await readdir(streamsDir(jobDir(store.dataDir, jobId)));

@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { status } from '@grpc/grpc-js';
-import { MAX_CHUNK_BYTES, type Complete, type Entry, type JobFinished, type Open, type Resume, type StreamKind } from '../output/wire/protocol.js';
+import { MAX_CHUNK_BYTES, type Complete, type Entry, type JobFinished, type Open, type Resume, type SshStatus, type StreamKind } from '../output/wire/protocol.js';
 import { decodeRecords, encodeRecords, RECORD_BYTES, type JournalRecord } from './journal.js';
 import { appendWhole, FILE_MODE, makeFolder, syncDir } from './durable-file.js';
 import {
@@ -221,10 +221,13 @@ export class JobLog {
           const exit = s.exitCode !== undefined ? { exitCode: s.exitCode } : {};
           this.addEvent({ seq: s.seq, type: 'step-finished', step: s.step, status: s.status, ...exit, durationMs: s.durationMs, message: s.message });
         }
+      } else if (e.sshStatus) {
+        const s = e.sshStatus;
+        if (this.takeSeq(s.seq, 'SshStatus')) this.addEvent(sshStatusEvent(s));
       } else if (e.jobFinished) {
         complete = await this.finish(e.jobFinished);
       } else {
-        throw new ProtocolError(status.INVALID_ARGUMENT, 'an Entry with none of chunk, step_started, step_finished, job_finished set');
+        throw new ProtocolError(status.INVALID_ARGUMENT, 'an Entry with none of chunk, step_started, step_finished, ssh_status, job_finished set');
       }
     }
     return complete;
@@ -507,6 +510,27 @@ function kindNumber(stream: StreamKind): number {
   const n = typeof stream === 'string' ? WIRE_NAMES[stream] : stream;
   if (n === undefined || STREAM_NAMES[n] === undefined) throw new ProtocolError(status.INVALID_ARGUMENT, `unknown stream kind ${String(stream)}: use STDOUT, STDERR or AGENT`);
   return n;
+}
+
+const SSH_PHASES = new Set(['listening', 'holding', 'ended']);
+
+/** An SshStatus as stored; one that says something impossible is refused. */
+function sshStatusEvent(s: SshStatus): StoredEvent {
+  if (!SSH_PHASES.has(s.phase)) throw new ProtocolError(status.INVALID_ARGUMENT, `SshStatus has phase ${JSON.stringify(s.phase.slice(0, 40))}; expected listening, holding or ended`);
+  if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65535) throw new ProtocolError(status.INVALID_ARGUMENT, `SshStatus has port ${s.port}; expected 1 to 65535`);
+  return {
+    seq: s.seq,
+    type: 'ssh-status',
+    phase: s.phase as 'listening' | 'holding' | 'ended',
+    command: s.command,
+    user: s.user,
+    host: s.host,
+    port: s.port,
+    hostKey: s.hostKey,
+    hostKeyFingerprint: s.hostKeyFingerprint,
+    sessions: s.sessions,
+    timeUnixMs: s.timeUnixMs,
+  };
 }
 
 function checkStep(step: number, what: string): void {

@@ -98,7 +98,7 @@ export class StreamSession implements JobWriter {
       this.jobId = open.jobId;
       log = await this.ctx.store.attach(open, this);
       const attached = log;
-      const resume = await attached.exclusive(async () => attached.stored());
+      const resume = { ...(await attached.exclusive(async () => attached.stored())), takesSshStatus: true };
       this.ctx.logger.log('info', 'stream opened', { job: open.jobId, peer, storedEvents: resume.nextEventSeq, storedStreams: resume.streams.length });
       this.send({ resume });
       frames = frames.slice(1);

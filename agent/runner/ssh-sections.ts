@@ -15,26 +15,16 @@ import { prepareJobSessions } from '../debug-ssh/job-target.js';
 import { DebugSshServer } from '../debug-ssh/server.js';
 import type { JobSshSettings } from '../debug-ssh/settings.js';
 import { formatDuration } from '../nomad/durations.js';
-import type { OutputSink } from '../output/events.js';
+import type { OutputSink, SshStatus } from '../output/events.js';
 import type { StepContext } from '../steps/step.js';
 import { stepOutput } from '../steps/step-output.js';
 
 /**
  * Where a job's SSH stands, for whoever started the job (the control API shows it in the job's
- * answer): the line to type and the host key once listening, the sessions open, the hold.
+ * answer). The same facts go into the job's output as an `ssh` event, which reaches an output
+ * processor (and, through it, a control API the job does not run beside).
  */
-export interface SshReport {
-  phase: 'listening' | 'holding' | 'ended';
-  command: string;
-  user: string;
-  host: string;
-  port: number;
-  /** `ssh-ed25519 AAAA…` */
-  hostKey: string;
-  /** `SHA256:…` */
-  hostKeyFingerprint: string;
-  sessions: number;
-}
+export type SshReport = SshStatus;
 
 export const ENABLE_SSH = 'Enable SSH';
 export const WAIT_FOR_SSH = 'Wait for SSH';
@@ -59,8 +49,10 @@ export class JobSsh {
   }
 
   private tell(): void {
+    const status: SshStatus = { phase: this.phase, command: this.command, ...this.where, sessions: this.phase === 'ended' ? 0 : this.server.sessions };
+    this.sink.event({ type: 'ssh', time: Date.now(), ...status });
     try {
-      this.report?.({ phase: this.phase, command: this.command, ...this.where, sessions: this.phase === 'ended' ? 0 : this.server.sessions });
+      this.report?.(status);
     } catch {
       // whoever listens failing to record it must not stop the sessions or the job
     }

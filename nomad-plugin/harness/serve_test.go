@@ -22,7 +22,10 @@ import (
 
 type serveProcess struct {
 	url, token string
-	cmd        *exec.Cmd
+	// the in-process output processor's HTTP address
+	live   string
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
 }
 
 func startServe(t *testing.T, env []string) serveProcess {
@@ -34,9 +37,10 @@ func startServe(t *testing.T, env []string) serveProcess {
 	return runServe(t, env, data, strings.TrimSpace(token))
 }
 
-// runServe starts `deckhand serve --backend nomad` on the data folder (again, after a kill).
-func runServe(t *testing.T, env []string, data, token string) serveProcess {
-	cmd := exec.Command("node", deckhandBin, "serve", "--backend", "nomad", "--listen", "127.0.0.1:0", "--data", data)
+// runServe starts `deckhand serve --backend nomad` on the data folder (again, after a kill),
+// with `extra` flags.
+func runServe(t *testing.T, env []string, data, token string, extra ...string) serveProcess {
+	cmd := exec.Command("node", append([]string{deckhandBin, "serve", "--backend", "nomad", "--listen", "127.0.0.1:0", "--data", data}, extra...)...)
 	cmd.Env = append(append(os.Environ(), "DECKHAND_HOME="+filepath.Join(data, "home")), env...)
 	stdout, err := cmd.StdoutPipe()
 	must(t, err)
@@ -57,9 +61,9 @@ func runServe(t *testing.T, env []string, data, token string) serveProcess {
 	if err != nil {
 		t.Fatalf("deckhand serve printed no address: %v; stderr:\n%s", err, stderr.String())
 	}
-	var started struct{ Listening string }
+	var started struct{ Listening, Live string }
 	must(t, json.Unmarshal([]byte(line), &started))
-	return serveProcess{url: started.Listening, token: token, cmd: cmd}
+	return serveProcess{url: started.Listening, live: started.Live, token: token, cmd: cmd, stderr: &stderr}
 }
 
 func (s serveProcess) call(t *testing.T, method, path string, body any) (int, map[string]any) {

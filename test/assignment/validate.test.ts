@@ -37,6 +37,12 @@ describe('a valid assignment', () => {
     assert.deepEqual(parseAssignmentText(JSON.stringify(a), 'job.json'), a);
   });
 
+  test('SSH keys by file, inline, or both are accepted', () => {
+    for (const ssh of [{ enabled: true, authorizedKeys: ['/keys/a.pub'] }, { enabled: true, authorizedKeyLines: ['ssh-ed25519 AAAAC3Nz you@laptop'] }, { enabled: true, authorizedKeys: ['/keys/a.pub'], authorizedKeyLines: ['ssh-ed25519 AAAAC3Nz you@laptop'] }]) {
+      assert.deepEqual(parseAssignment(edited((a) => (a.ssh = ssh)), 'job.json').ssh, ssh);
+    }
+  });
+
   test('an output target and a git source with a checkout key by reference are accepted', () => {
     const a = edited((x) => {
       x.output = { processor: '127.0.0.1:8585', jobId: 'job-1', token: { file: '/secrets/token' }, tls: { ca: '/secrets/ca.pem' }, deadlineSeconds: 30 };
@@ -70,6 +76,8 @@ describe('a bad assignment is refused with its JSON path', () => {
     ['an unknown step type', edited((a) => (a.spec.steps[0].type = 'deploy_now')), /\$\.spec\.steps\[0\]\.type: expected one of "run", "checkout", .*"add_ssh_keys", got string "deploy_now"$/],
     ['a step missing its command', edited((a) => delete a.spec.steps[0].command), /\$\.spec\.steps\[0\]\.command: missing \(required\)$/],
     ['a TLS client certificate without its key', edited((a) => (a.output = { processor: 'h:1', jobId: 'j', deadlineSeconds: 5, tls: { ca: '/ca', cert: '/c' } })), /\$\.output\.tls: expected cert and key together/],
+    ['SSH enabled with no key at all', edited((a) => (a.ssh = { enabled: true })), /\$\.ssh\.authorizedKeys: expected at least one public key when ssh is enabled: files in authorizedKeys, or lines in authorizedKeyLines$/],
+    ['an inline SSH key line with a line break in it', edited((a) => (a.ssh = { enabled: true, authorizedKeyLines: ['ssh-ed25519 AAAA a\nssh-rsa BBBB b'] })), /\$\.ssh\.authorizedKeyLines\[0\]: expected a string matching/],
     ['both a token and a token secret', edited((a) => (a.output = { processor: 'h:1', jobId: 'j', deadlineSeconds: 5, token: { env: 'T' }, tokenSecretFile: '/s' })), /\$\.output: expected one of token and tokenSecretFile, got both$/],
   ];
   for (const [name, value, expected] of cases) {

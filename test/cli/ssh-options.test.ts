@@ -91,7 +91,7 @@ describe('--ssh flags', () => {
     const withSsh = (ssh: unknown) => () => parseAssignment({ ...base, ssh }, 'test');
     assert.throws(withSsh({ enabled: true, authorizedKeys: ['/k.pub'], port: 1, ports: { first: 1, last: 2 } }), /\$\.ssh: expected one of port and ports, got both/);
     assert.throws(withSsh({ enabled: true, authorizedKeys: ['/k.pub'], ports: { first: 9, last: 2 } }), /\$\.ssh\.ports: expected first \(9\) at most last \(2\)/);
-    assert.throws(withSsh({ enabled: true, authorizedKeys: [] }), /\$\.ssh\.authorizedKeys: expected at least one file/);
+    assert.throws(withSsh({ enabled: true, authorizedKeys: [] }), /\$\.ssh\.authorizedKeys: expected at least one public key when ssh is enabled/);
     assert.throws(withSsh({ enabled: true, authorizedKeys: ['relative.pub'] }), /\$\.ssh\.authorizedKeys/);
     assert.equal(withSsh({ enabled: false, authorizedKeys: [] })().ssh?.enabled, false);
   });

@@ -246,7 +246,7 @@ describe('deckhand serve --ssh-authorized-keys: the service\'s keys, and cancel 
   });
 });
 
-describe('deckhand serve --backend nomad: rerun with SSH is refused, plainly', () => {
+describe('deckhand serve --backend nomad: rerun with SSH is taken (the run itself: nomad-plugin/harness/serve_ssh_test.go)', () => {
   let serve: ServeProcess;
 
   // a Nomad address where nothing listens: the job's dispatch fails at once, which is all this needs
@@ -255,17 +255,22 @@ describe('deckhand serve --backend nomad: rerun with SSH is refused, plainly', (
   });
   after(async () => serve.stop());
 
-  test('501 with where to read why; a rerun without SSH is still taken', async () => {
+  test('201 with the keys\' fingerprints and ssh starting; a dispatch that fails ends it, and the job, plainly', async () => {
     const submit = serve.token('submit');
     const pipeline = await serve.submit(submit, CONFIG);
     const done = await serve.waitFor(submit, pipeline, (p) => FINAL.includes(jobNamed(p, 'check').status), 30_000);
     const job = jobNamed(done, 'check');
     assert.equal(job.status, 'infrastructure_fail');
     const key = clientKey('nomad');
-    const r = await serve.request('POST', `/api/v1/jobs/${job.id}/rerun`, { token: submit, json: { ssh: true, authorized_keys: [key.publicKey] } });
-    assert.equal(r.status, 501, r.text);
-    assert.equal(r.body.error, 'rerun with SSH runs jobs on this machine only (this service\'s backend is nomad); see docs/ssh-into-builds.md for SSH into a Nomad job');
-    const plain = await serve.request('POST', `/api/v1/jobs/${job.id}/rerun`, { token: submit });
+    const r = await serve.request<RerunJob>('POST', `/api/v1/jobs/${job.id}/rerun`, { token: submit, json: { ssh: true, authorized_keys: [key.publicKey] } });
+    assert.equal(r.status, 201, r.text);
+    assert.deepEqual(r.body.ssh?.key_fingerprints, [key.fingerprint]);
+    assert.ok(['starting', 'ended'].includes(r.body.ssh?.status ?? ''), r.text);
+    const ended = await pollJob(serve, submit, r.body.id, (j) => FINAL.includes(j.status), 30_000);
+    assert.equal(ended.status, 'infrastructure_fail');
+    assert.equal(ended.ssh?.status, 'ended');
+    assert.equal(ended.ssh?.command, null, 'never listened: no line');
+    const plain = await serve.request<RerunJob>('POST', `/api/v1/jobs/${job.id}/rerun`, { token: submit });
     assert.equal(plain.status, 201, plain.text);
     assert.equal(plain.body.ssh, undefined);
   });

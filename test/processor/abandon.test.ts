@@ -104,7 +104,7 @@ describe('output processor: jobs whose delivery stops', () => {
     // the agent was only cut off: it comes back, resumes where it was, and finishes
     const back = new TestStream(p.target, p.token('job-dead-agent'));
     await back.send(openFrame('job-dead-agent', 'build', 1, 'run-1'));
-    assert.deepEqual((await back.resume()).resume, { streams: [{ step: 0, stream: 'STDOUT', offset: 22 }], nextEventSeq: 1 });
+    assert.deepEqual((await back.resume()).resume, { streams: [{ step: 0, stream: 'STDOUT', offset: 22 }], nextEventSeq: 1, takesSshStatus: true });
     assert.equal((await job(p, 'job-dead-agent')).status, 'running');
     await sendEntries(back, entries);
     assert.deepEqual((await back.complete()).complete, { verified: true, message: '' });

@@ -73,7 +73,7 @@ describe('output processor: gRPC Stream', () => {
     const first = new TestStream(p.target, p.token('job-resend'));
     await first.send(openFrame('job-resend'));
     const r1 = await first.resume();
-    assert.deepEqual(r1.resume, { streams: [], nextEventSeq: 0 });
+    assert.deepEqual(r1.resume, { streams: [], nextEventSeq: 0, takesSshStatus: true });
     await sendEntries(first, job.slice(0, 12), 4); // step-started + 11 chunks
     await first.acked(0, 'STDOUT', 110_000);
     first.end();
@@ -82,7 +82,7 @@ describe('output processor: gRPC Stream', () => {
     const second = new TestStream(p.target, p.token('job-resend'));
     await second.send(openFrame('job-resend'));
     const r2 = await second.resume();
-    assert.deepEqual(r2.resume, { streams: [{ step: 0, stream: 'STDOUT', offset: 110_000 }], nextEventSeq: 1 });
+    assert.deepEqual(r2.resume, { streams: [{ step: 0, stream: 'STDOUT', offset: 110_000 }], nextEventSeq: 1, takesSshStatus: true });
     // resend everything from the start, and a chunk that straddles the stored end
     await second.send({ batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: 105_000, data: out.subarray(105_000, 115_000) } }] } });
     await sendEntries(second, entries, 5);
@@ -142,6 +142,7 @@ describe('output processor: gRPC Stream', () => {
       { name: 'unknown stream kind', frames: [openFrame('job-h3'), { batch: { entries: [{ chunk: { step: 0, stream: 9, offset: 0, data: Buffer.from('x') } }] } }], code: status.INVALID_ARGUMENT, details: /unknown stream kind 9/ },
       { name: 'step out of range', frames: [openFrame('job-h4'), { batch: { entries: [{ chunk: { step: 1_000_000, stream: 'STDOUT', offset: 0, data: Buffer.from('x') } }] } }], code: status.INVALID_ARGUMENT, details: /step 1000000/ },
       { name: 'offset past 2^53', frames: [openFrame('job-h7'), { batch: { entries: [{ chunk: { step: 0, stream: 'STDOUT', offset: 2 ** 60, data: Buffer.from('x') } }] } }], code: status.INVALID_ARGUMENT, details: /has offset/ },
+      { name: 'SSH status with an unknown phase', frames: [openFrame('job-h8'), { batch: { entries: [{ sshStatus: { seq: 0, phase: 'napping', command: 'ssh -p 1 u@h', user: 'u', host: 'h', port: 1, hostKey: '', hostKeyFingerprint: '', sessions: 0, timeUnixMs: 1 } }] } }], code: status.INVALID_ARGUMENT, details: /SshStatus has phase "napping"/ },
       { name: 'empty entry', frames: [openFrame('job-h5'), { batch: { entries: [{}] } }], code: status.INVALID_ARGUMENT, details: /an Entry with none/ },
       { name: 'second Open', frames: [openFrame('job-h6'), openFrame('job-h6')], code: status.FAILED_PRECONDITION, details: /a second Open/ },
     ];
@@ -269,7 +270,7 @@ describe('output processor: gRPC Stream', () => {
     const again = new TestStream(second.target, second.token('job-restart'));
     await again.send(openFrame('job-restart'));
     const r = await again.resume();
-    assert.deepEqual(r.resume, { streams: [{ step: 0, stream: 'STDOUT', offset: 250_000 }], nextEventSeq: 1 });
+    assert.deepEqual(r.resume, { streams: [{ step: 0, stream: 'STDOUT', offset: 250_000 }], nextEventSeq: 1, takesSshStatus: true });
     await sendEntries(again, entries.slice(6), 3);
     assert.deepEqual((await again.complete()).complete, { verified: true, message: '' });
     again.end();

@@ -28,12 +28,14 @@ export class ServeProcess {
   private constructor(
     readonly port: number,
     private readonly args: string[],
+    private readonly env: Record<string, string>,
   ) {
     this.data = mkdtempSync(join(tmpdir(), 'deckhand-serve-'));
   }
 
-  static async start(args: string[] = []): Promise<ServeProcess> {
-    const s = new ServeProcess(await freePort(), args);
+  /** `env` is added to the service's environment (NOMAD_ADDR for --backend nomad, say). */
+  static async start(args: string[] = [], env: Record<string, string> = {}): Promise<ServeProcess> {
+    const s = new ServeProcess(await freePort(), args, env);
     await s.restart();
     return s;
   }
@@ -50,7 +52,7 @@ export class ServeProcess {
   async restart(): Promise<void> {
     const child = spawn(process.execPath, [deckhandBin, 'serve', '--listen', `127.0.0.1:${this.port}`, '--data', this.data, ...this.args], {
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, DECKHAND_HOME: join(this.data, 'home') },
+      env: { ...process.env, DECKHAND_HOME: join(this.data, 'home'), ...this.env },
     });
     // the last 1 MB is plenty to show why something failed; a benchmark logs far more
     child.stderr?.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-1048576)));

@@ -6,7 +6,7 @@
  * Entries here are the agent's own plain values; grpc-sink.ts turns them into wire messages.
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { JobEvent, JobStatus, OutputStreamName, StepStatus } from '../events.js';
+import type { JobEvent, JobStatus, OutputStreamName, SshStatus, StepStatus } from '../events.js';
 import { MAX_CHUNK_BYTES } from '../wire/protocol.js';
 
 export { MAX_CHUNK_BYTES };
@@ -43,6 +43,13 @@ export interface StepFinishedEntry {
   message: string;
 }
 
+/** Where the job's SSH stands (SSH enabled only); an event like the others, numbered with them. */
+export interface SshStatusEntry extends SshStatus {
+  kind: 'ssh-status';
+  seq: number;
+  timeUnixMs: number;
+}
+
 export interface StreamTotal {
   step: number;
   stream: StreamKind;
@@ -58,7 +65,7 @@ export interface JobFinishedEntry {
   streams: StreamTotal[];
 }
 
-export type OutputEntry = ChunkEntry | StepStartedEntry | StepFinishedEntry | JobFinishedEntry;
+export type OutputEntry = ChunkEntry | StepStartedEntry | StepFinishedEntry | SshStatusEntry | JobFinishedEntry;
 export type EventEntry = Exclude<OutputEntry, ChunkEntry>;
 
 /** `step:stream`, the key of a stream in maps. */
@@ -109,6 +116,10 @@ export class EntryEncoder {
             message: e.message ?? '',
           },
         ];
+      case 'ssh': {
+        const { type: _type, time, ...status } = e;
+        return [{ kind: 'ssh-status', seq: this.nextSeq++, timeUnixMs: time, ...status }];
+      }
       case 'job-end':
         return [this.finish(e.status, e.durationMs)];
     }

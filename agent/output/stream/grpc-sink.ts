@@ -36,6 +36,10 @@ export class GrpcOutputSink implements OutputSink {
   /** the latest moment delivery may go on (epoch ms), set by a cancel that must end in time */
   private cap: number | undefined;
   private capChanged: (() => void) | undefined;
+  /** whether the processor stores SshStatus entries, once its Resume said */
+  private takesSshStatus: boolean | undefined;
+  /** the latest SSH status while the processor has not said yet */
+  private pendingSsh: JobEvent | undefined;
 
   /** Throws only when the spool folder cannot be made (before the job starts: a usage problem). */
   constructor(private readonly options: GrpcSinkOptions) {
@@ -45,10 +49,16 @@ export class GrpcOutputSink implements OutputSink {
       throw new UsageError(`cannot make the output spool in ${options.spoolParent ?? tmpdir()}: ${(err as Error).message}; set TMPDIR to a writable folder`);
     }
     this.batcher = new Batcher({ onBatch: (batch) => this.store(batch) });
-    this.sender = new Sender({ ...options, spool: this.spool });
+    this.sender = new Sender({ ...options, spool: this.spool, onSshStatusSupport: (takes) => this.sshStatusSupport(takes) });
   }
 
   event(e: JobEvent): void {
+    // SSH status goes only to a processor that said it stores it: an older one would refuse the
+    // entry, and with it the job's stream. Until the processor has said, the latest one waits.
+    if (e.type === 'ssh' && this.takesSshStatus !== true) {
+      if (this.takesSshStatus === undefined) this.pendingSsh = e;
+      return;
+    }
     try {
       if (e.type === 'job-end') this.endedAt ??= Date.now();
       for (const entry of this.encoder.encode(e)) this.batcher.add(entry);
@@ -57,6 +67,14 @@ export class GrpcOutputSink implements OutputSink {
       // the job goes on; the report says output is missing and why
       this.spoolError ??= err instanceof Error ? err.message : String(err);
     }
+  }
+
+  private sshStatusSupport(takes: boolean): void {
+    const first = this.takesSshStatus === undefined;
+    this.takesSshStatus = takes;
+    const pending = this.pendingSsh;
+    this.pendingSsh = undefined;
+    if (first && takes && pending) this.event(pending);
   }
 
   /** Ends delivery by `epochMs` at the latest, even before the deadline (a scheduler's kill timeout). */

@@ -45,6 +45,8 @@ export interface SenderOptions {
   backoffMs?: { initial: number; max: number };
   /** connection news for people (lost, back, refused); default: none */
   log?: (line: string) => void;
+  /** each Resume's word on whether the processor stores SshStatus entries */
+  onSshStatusSupport?: (takes: boolean) => void;
 }
 
 const DEFAULT_BACKOFF_MS = { initial: 100, max: 10_000 };
@@ -277,7 +279,10 @@ export class Sender {
       }
       const moved = advanceStored(this.stored, f.stored);
       spool.release(this.stored);
-      if (f.kind === 'resume') resumed();
+      if (f.kind === 'resume') {
+        this.options.onSshStatusSupport?.(f.takesSshStatus === true);
+        resumed();
+      }
       else if (moved && !progressed) {
         progressed = true;
         if (this.reported === 'store') {

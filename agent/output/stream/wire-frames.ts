@@ -51,12 +51,16 @@ function toWire(e: OutputEntry): Entry {
       return {
         stepFinished: { seq: e.seq, step: e.step, status: e.status, ...(e.exitCode !== undefined ? { exitCode: e.exitCode } : {}), durationMs: e.durationMs, message: e.message },
       };
+    case 'ssh-status': {
+      const { kind: _kind, ...status } = e;
+      return { sshStatus: status };
+    }
     case 'job-finished':
       return { jobFinished: { seq: e.seq, status: e.status, durationMs: e.durationMs, streams: e.streams } };
   }
 }
 
-export type ProcessorNews = { kind: 'resume' | 'ack'; stored: StoredState } | { kind: 'complete'; verified: boolean; message: string };
+export type ProcessorNews = { kind: 'resume' | 'ack'; stored: StoredState; takesSshStatus?: boolean } | { kind: 'complete'; verified: boolean; message: string };
 
 const KIND_BY_NAME: Record<string, StreamKind> = { STDOUT: 1, STDERR: 2, AGENT: 3 };
 
@@ -72,7 +76,7 @@ export function readProcessorFrame(frame: ProcessorFrame): ProcessorNews {
     // a kind this agent never sends cannot tell it anything
     if (kind !== undefined) offsets.set(streamKey(s.step, kind), Number(s.offset));
   }
-  return { kind: which, stored: { offsets, nextSeq: Number(body.nextEventSeq) } };
+  return { kind: which, stored: { offsets, nextSeq: Number(body.nextEventSeq) }, ...(which === 'resume' ? { takesSshStatus: frame.resume?.takesSshStatus === true } : {}) };
 }
 
 function streamKindOf(kind: WireStreamKind): StreamKind | undefined {

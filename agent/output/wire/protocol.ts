@@ -123,12 +123,28 @@ export interface JobFinished {
   streams: StreamTotal[];
 }
 
+/** Where the job's SSH stands; public facts only. */
+export interface SshStatus {
+  seq: number;
+  /** listening | holding | ended */
+  phase: string;
+  command: string;
+  user: string;
+  host: string;
+  port: number;
+  hostKey: string;
+  hostKeyFingerprint: string;
+  sessions: number;
+  timeUnixMs: number;
+}
+
 export interface Entry {
-  entry?: 'chunk' | 'stepStarted' | 'stepFinished' | 'jobFinished';
+  entry?: 'chunk' | 'stepStarted' | 'stepFinished' | 'jobFinished' | 'sshStatus';
   chunk?: Chunk;
   stepStarted?: StepStarted;
   stepFinished?: StepFinished;
   jobFinished?: JobFinished;
+  sshStatus?: SshStatus;
 }
 
 export interface Batch {
@@ -151,9 +167,11 @@ export interface StoredOffset {
 export interface Resume {
   streams: StoredOffset[];
   nextEventSeq: number;
+  /** the processor stores SshStatus entries (false from one that predates them) */
+  takesSshStatus?: boolean;
 }
 
-export type Ack = Resume;
+export type Ack = Omit<Resume, 'takesSshStatus'>;
 
 export interface Complete {
   verified: boolean;

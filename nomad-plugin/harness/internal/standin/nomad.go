@@ -45,6 +45,9 @@ type Nomad struct {
 	NodeID string
 	// RunFor is how long a task runs before it ends (default: 150 ms).
 	RunFor time.Duration
+	// Run, when set, runs each dispatched job's task for real, as a Nomad client runs a raw_exec
+	// task (task.go); ExitCode and RunFor are then not used.
+	Run *TaskRun
 
 	mu         sync.Mutex
 	changed    *sync.Cond
@@ -56,10 +59,11 @@ type Nomad struct {
 	drain      *api.DrainStrategy
 	drained    bool
 	stopped    []string
+	tasks      map[string]*runningTask
 }
 
 func New() *Nomad {
-	n := &Nomad{Jobs: map[string][]string{}, allocs: map[string]*api.AllocationListStub{}, byToken: map[string]string{}, index: 10, ExitCode: "0"}
+	n := &Nomad{Jobs: map[string][]string{}, allocs: map[string]*api.AllocationListStub{}, byToken: map[string]string{}, tasks: map[string]*runningTask{}, index: 10, ExitCode: "0"}
 	n.changed = sync.NewCond(&n.mu)
 	return n
 }
@@ -224,7 +228,11 @@ func (n *Nomad) dispatch(w http.ResponseWriter, parent, token string, body []byt
 	n.dispatches = append(n.dispatches, Dispatch{Parent: parent, Child: child, Token: token, Request: req})
 	n.bump()
 	n.reply(w, api.JobDispatchResponse{DispatchedJobID: child, EvalID: fmt.Sprintf("%08x-eval", len(n.dispatches)), EvalCreateIndex: n.index, JobCreateIndex: n.index})
-	go n.runAllocation(child)
+	if n.Run != nil {
+		go n.runTask(parent, child, req)
+	} else {
+		go n.runAllocation(child)
+	}
 }
 
 // stopJob answers DELETE /v1/job/:id as Nomad does (an evaluation), and stops the job's
@@ -239,7 +247,14 @@ func (n *Nomad) stopJob(w http.ResponseWriter, id string) {
 		return
 	}
 	n.stopped = append(n.stopped, id)
-	if a := n.allocs[id]; a != nil {
+	if task := n.tasks[id]; task != nil {
+		// a task that runs for real is sent its kill signal; its exit ends the allocation
+		if a := n.allocs[id]; a != nil {
+			a.DesiredStatus = "stop"
+			a.ModifyIndex = n.index + 1
+		}
+		task.stop(n.Run.killTimeout())
+	} else if a := n.allocs[id]; a != nil {
 		a.DesiredStatus = "stop"
 		a.ClientStatus = "complete"
 		a.TaskStates = map[string]*api.TaskState{"agent": {State: "dead", Failed: true, Events: []*api.TaskEvent{
