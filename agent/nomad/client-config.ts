@@ -17,7 +17,6 @@
  * HCL, or the JSON form of the same configuration (Nomad reads `.json` agent config files too).
  */
 import { UsageError } from '../errors.js';
-import { machineMhzPerCore } from './cpu-speed.js';
 import { formatDuration } from './durations.js';
 import { renderHcl, type HclBlock, type HclValue } from './hcl.js';
 
