@@ -311,11 +311,14 @@ export class Sender {
         this.options.log?.(`output processor ${target} is back; resending from what it has stored`);
       }
       for (;;) {
+        // the version before the read: what is appended while its answer makes its way here
+        // (the job's last events and the spool's end, in the same tick) must wake the wait below
+        const seen = spool.version;
         const read = await failure.race(spool.read(cursor));
         if (read === 'end') break;
         if (read === 'wait') {
-          this.idleSince = spool.version;
-          await failure.race(spool.appended());
+          this.idleSince = seen;
+          await failure.race(spool.appended(seen));
           continue;
         }
         this.idleSince = undefined;
@@ -340,7 +343,7 @@ export class Sender {
 
   private async untilSpoolChangedSince(version: number): Promise<void> {
     if (this.options.spool.version !== version || this.stopped) return;
-    await Promise.race([this.options.spool.appended(), new Promise<void>((resolve) => (this.wakeSleep = resolve))]);
+    await Promise.race([this.options.spool.appended(version), new Promise<void>((resolve) => (this.wakeSleep = resolve))]);
   }
 
   private sleep(ms: number): Promise<void> {

@@ -116,8 +116,12 @@ export class Spool {
     }
   }
 
-  /** Resolves when a batch is appended or the spool ends. */
-  appended(): Promise<void> {
+  /**
+   * Resolves when a batch is appended or the spool ends after the reader saw `version`: at once
+   * when that happened already (between a read that found nothing and this call).
+   */
+  appended(version: number): Promise<void> {
+    if (this.changes !== version) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 

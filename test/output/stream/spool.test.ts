@@ -142,13 +142,32 @@ describe('Spool', () => {
     try {
       const cursor = spool.cursor();
       assert.equal(await spool.read(cursor), 'wait');
-      const woke = spool.appended();
+      const woke = spool.appended(spool.version);
       spool.append([{ kind: 'chunk', step: 0, stream: 1, offset: 0, data: Buffer.from('x') }]);
       await woke;
       assert.equal((await readAll(spool, cursor)).length, 1);
-      const ended = spool.appended();
+      const ended = spool.appended(spool.version);
       spool.end();
       await ended;
+      assert.equal(await spool.read(cursor), 'end');
+      await spool.closeCursor(cursor);
+    } finally {
+      spool.dispose();
+    }
+  });
+
+  test('a reader that found nothing is woken by what came before it began to wait', async () => {
+    const spool = new Spool();
+    try {
+      const cursor = spool.cursor();
+      const seen = spool.version;
+      assert.equal(await spool.read(cursor), 'wait');
+      // appended and ended while the read's answer was on its way: nobody was waiting yet
+      spool.append([{ kind: 'chunk', step: 0, stream: 1, offset: 0, data: Buffer.from('x') }]);
+      spool.end();
+      const woke = await Promise.race([spool.appended(seen).then(() => 'woken'), new Promise((r) => setTimeout(() => r('still waiting'), 1000))]);
+      assert.equal(woke, 'woken');
+      assert.equal((await readAll(spool, cursor)).length, 1);
       assert.equal(await spool.read(cursor), 'end');
       await spool.closeCursor(cursor);
     } finally {
