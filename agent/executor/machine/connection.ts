@@ -6,6 +6,7 @@ import ssh2, { type ClientChannel, type PseudoTtyOptions, type SFTPWrapper } fro
 import type { VmAccess } from '../../vm/provider.js';
 import { ExecutorError, ExecutorUnavailableError } from '../executor.js';
 import { fingerprintOf, hostKeyAlgorithms, parseHostKey, type HostPublicKey } from '../../vm/host-key.js';
+import { canOpenAhead, execOn, isOpen, openAhead } from './session-ahead.js';
 
 export interface ConnectionSettings {
   /** TCP connect plus SSH handshake and authentication */
@@ -24,11 +25,18 @@ export class VmConnection {
   private closing = false;
   private sftpChannel: Promise<SFTPWrapper | undefined> | undefined;
   private openChannels = 0;
+  /** the session channel opened for the next command (session-ahead.ts); none where ssh2 cannot */
+  private spare: Promise<ClientChannel | undefined> | undefined;
+  private readonly ahead: boolean;
+  /** commands that ran on a channel opened ahead of them */
+  commandsOnChannelsOpenedAhead = 0;
 
   private constructor(
     private readonly client: ssh2.Client,
     readonly where: string,
-  ) {}
+  ) {
+    this.ahead = canOpenAhead(client);
+  }
 
   /**
    * Connects and authenticates. Rejects with ExecutorUnavailableError when the VM cannot be
@@ -103,14 +111,70 @@ export class VmConnection {
     return this.lostReason === undefined ? undefined : new ExecutorUnavailableError(`lost the connection to VM ${this.where}: ${this.lostReason}`);
   }
 
-  /** Opens a session channel running `command` (a line for the login shell), on a pseudo-terminal when `pty` is given. */
-  exec(command: string, what: string, pty?: PseudoTtyOptions): Promise<ClientChannel> {
+  /**
+   * Opens a session channel running `command` (a line for the login shell), on a pseudo-terminal
+   * when `pty` is given. A command without one runs on the channel opened ahead for it, and the
+   * next command's is opened at once (session-ahead.ts).
+   */
+  async exec(command: string, what: string, pty?: PseudoTtyOptions): Promise<ClientChannel> {
+    if (pty || !this.ahead || this.lost || this.closing) return this.execOnNewChannel(command, what, pty);
+    const mine = this.spare ?? this.openSpare();
+    this.spare = this.openSpare();
+    const channel = await mine;
+    if (!channel || !isOpen(channel)) return this.execOnNewChannel(command, what);
+    try {
+      const started = await execOn(this.client, channel, command);
+      this.commandsOnChannelsOpenedAhead++;
+      return started;
+    } catch (error) {
+      throw this.lost ?? this.channelFailure(error as Error, what);
+    }
+  }
+
+  /** A session channel for a later command, counted as open until it closes. */
+  private openSpare(): Promise<ClientChannel | undefined> {
+    const opening = openAhead(this.client).then((channel) => {
+      if (channel) {
+        this.openChannels++;
+        channel.on('error', () => undefined);
+        channel.once('close', () => this.openChannels--);
+      }
+      return channel;
+    });
+    return opening;
+  }
+
+  /** Closes the channel opened ahead, giving its session back (the server's MaxSessions counts it). */
+  private async dropSpare(): Promise<void> {
+    const spare = this.spare;
+    this.spare = undefined;
+    const channel = await spare;
+    if (!channel) return;
+    // the server counts the session until both sides have closed it
+    const closed = new Promise<void>((resolve) => {
+      channel.once('close', () => resolve());
+      setTimeout(resolve, 2_000).unref();
+    });
+    // ssh2 reports the close once the channel's streams have ended: nothing reads them otherwise
+    channel.resume();
+    channel.stderr.resume();
+    channel.close();
+    await closed;
+  }
+
+  private execOnNewChannel(command: string, what: string, pty?: PseudoTtyOptions, retried = false): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       const lost = this.lost;
       if (lost) return reject(lost);
       if (this.closing) return reject(new ExecutorError(`cannot ${what}: the connection to VM ${this.where} is closed (the executor was torn down)`));
       try {
         this.client.exec(command, pty ? { pty } : {}, (error, channel) => {
+          // the session held for the next command may be the one over the server's limit
+          // (OpenSSH refuses a session past MaxSessions as "open failed")
+          if (error && !retried && typeof (error as Error & { reason?: number }).reason === 'number') {
+            this.dropSpare().then(() => resolve(this.execOnNewChannel(command, what, pty, true)), reject);
+            return;
+          }
           if (error) return reject(this.lost ?? this.channelFailure(error, what));
           this.openChannels++;
           channel.once('close', () => this.openChannels--);
