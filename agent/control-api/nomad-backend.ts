@@ -4,8 +4,9 @@
  * its allocation's end. Nomad decides where and when it runs, so capacity here is only a bound on
  * dispatches in flight; the clients keep their own 2 CPUs and 4 GB back (`deckhand nomad
  * client-config`). A cancel stops the dispatched job (DELETE /v1/job/ID), which gives the task its
- * kill timeout. The job's output reaches the output processor from the client, so the service's
- * log of a Nomad node holds only what the dispatch said.
+ * kill timeout. The job's output reaches the output processor from the client: while the node
+ * runs, its log here holds what the dispatch said; when it ends, the job is read back from the
+ * processor into that log, with its steps (processor-log.ts).
  */
 import { appendFileSync } from 'node:fs';
 import type { OutputTarget } from '../assignment/assignment.js';
@@ -16,6 +17,7 @@ import { jobIdFor } from '../nomad/job-file.js';
 import { NomadApi, pathSegment, type NomadConnection } from '../nomad/nomad-api.js';
 import type { Capacity, Size } from '../workflow/capacity.js';
 import { nodeLogFile } from './local-backend.js';
+import { readBackProcessorLog } from './processor-log.js';
 import { nodeAssignment } from './node-assignment.js';
 import { NodeSlots, nodeSize } from './node-slots.js';
 import { followProcessorSsh } from './processor-ssh.js';
@@ -133,7 +135,7 @@ class NomadBackend implements Backend {
     });
   }
 
-  /** the node's log here holds what the dispatch said (its output is at the output processor) */
+  /** the node's log here: what the dispatch said, then the job as the processor has it */
   private sayer(nodeId: string): (line: string) => void {
     const logFile = nodeLogFile(this.settings.logsDir, nodeId);
     return (line) => appendFileSync(logFile, `${line}\n`);
@@ -148,8 +150,12 @@ class NomadBackend implements Backend {
         },
         (err: unknown) => ({ status: entry.abort.signal.aborted ? ('canceled' as const) : ('failed' as const), exitCode: 2, infrastructureFailure: !entry.abort.signal.aborted, reason: `Nomad: ${errorMessage(err)}` }),
       )
-      .then((result) => {
+      .then(async (result) => {
         entry.sshWatch?.abort();
+        // the node's output and steps, from the processor its agent sent them to
+        const read = this.settings.processorJob(nodeId);
+        const back = read ? await readBackProcessorLog(read, nodeLogFile(this.settings.logsDir, nodeId)).catch(() => undefined) : undefined;
+        if (back) events.steps(back.steps, back.outputBytes);
         this.inFlight.release(nodeId);
         events.ended(result);
       });

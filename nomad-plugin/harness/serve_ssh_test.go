@@ -208,6 +208,28 @@ func rerunWithSsh(t *testing.T, processorFlags []string) {
 		t.Fatalf("after the session: %v", job)
 	}
 	node := job["nodes"].([]any)[0].(map[string]any)
+	// the service read the node's steps and output back from the processor, as a local node has them
+	var recorded []string
+	for _, st := range node["steps"].([]any) {
+		m := st.(map[string]any)
+		recorded = append(recorded, fmt.Sprint(m["name"], ":", m["status"]))
+	}
+	if strings.Join(recorded, ",") != "Spin up environment:success,echo left-by-the-steps > /tmp/marker:success,Enable SSH:success,Wait for SSH:success" || node["output_bytes"].(float64) == 0 {
+		t.Fatalf("the service recorded steps %v, %v output bytes", recorded, node["output_bytes"])
+	}
+	outReq, err := http.NewRequest("GET", s.url+"/api/v1/jobs/"+id+"/output", nil)
+	must(t, err)
+	outReq.Header.Set("Authorization", "Bearer "+s.token)
+	outRes, err := http.DefaultClient.Do(outReq)
+	must(t, err)
+	text, err := io.ReadAll(outRes.Body)
+	outRes.Body.Close()
+	must(t, err)
+	for _, want := range []string{"====>> echo left-by-the-steps > /tmp/marker", "====>> Enable SSH", "ssh -p ", "====>> Wait for SSH"} {
+		if !strings.Contains(string(text), want) {
+			t.Fatalf("GET /api/v1/jobs/%s/output lacks %q:\n%s", id, want, text)
+		}
+	}
 	req, err := http.NewRequest("GET", s.live+"/api/jobs/"+node["run_id"].(string), nil)
 	must(t, err)
 	if processorFlags != nil {
