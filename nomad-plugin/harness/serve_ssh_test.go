@@ -128,7 +128,9 @@ func TestServeNomadBackendRerunWithSshRunsOnTheClientAndShowsTheLine(t *testing.
 	t.Run("external processor with read tokens", func(t *testing.T) { rerunWithSsh(t, externalProcessor(t)) })
 }
 
-func rerunWithSsh(t *testing.T, processorFlags []string) {
+// serveRunningTasks starts `deckhand serve --backend nomad` with `flags` against a stand-in
+// that runs the dispatched tasks for real.
+func serveRunningTasks(t *testing.T, flags ...string) (*standin.Nomad, serveProcess) {
 	n, srv := standIn(t, false)
 	n.Jobs["deckhand-small"] = declaredMeta
 	data := t.TempDir()
@@ -137,9 +139,14 @@ func rerunWithSsh(t *testing.T, processorFlags []string) {
 	if code != 0 {
 		t.Fatalf("serve token: exit %d: %s", code, errText)
 	}
-	s := runServe(t, nomadEnv(srv), data, strings.TrimSpace(token), append([]string{"--ssh-wait", "90s", "--ssh-max-hold", "5m"}, processorFlags...)...)
+	s := runServe(t, nomadEnv(srv), data, strings.TrimSpace(token), flags...)
 	// tasks still running when the test ends are killed before the service is stopped
 	t.Cleanup(n.StopAll)
+	return n, s
+}
+
+func rerunWithSsh(t *testing.T, processorFlags []string) {
+	n, s := serveRunningTasks(t, append([]string{"--ssh-wait", "90s", "--ssh-max-hold", "5m"}, processorFlags...)...)
 
 	code, created := s.call(t, "POST", "/api/v1/pipelines", map[string]any{"config": sshConfig})
 	if code != 201 {
@@ -282,16 +289,7 @@ func jsonDecode(res *http.Response, into any) error {
 // stops the dispatched job, whose task gets SIGTERM (the stand-in's run mode) and ends the job
 // canceled, its SSH ended, before the kill timeout.
 func TestServeNomadBackendWorkflowRerunWithSshCanceledDuringTheHold(t *testing.T) {
-	n, srv := standIn(t, false)
-	n.Jobs["deckhand-small"] = declaredMeta
-	data := t.TempDir()
-	runTasks(t, n, filepath.Join(data, "home"))
-	token, errText, code := deckhand(t, repoRoot, nil, "serve", "token", "--data", data, "--scope", "submit", "--name", "harness")
-	if code != 0 {
-		t.Fatalf("serve token: exit %d: %s", code, errText)
-	}
-	s := runServe(t, nomadEnv(srv), data, strings.TrimSpace(token), "--ssh-wait", "5m")
-	t.Cleanup(n.StopAll)
+	n, s := serveRunningTasks(t, "--ssh-wait", "5m")
 
 	_, created := s.call(t, "POST", "/api/v1/pipelines", map[string]any{"config": sshConfig})
 	first := s.firstJob(t, created["id"].(string))
