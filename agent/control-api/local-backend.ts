@@ -43,7 +43,6 @@ export function nodeLogFile(logsDir: string, runId: string): string {
 
 export class LocalBackend implements Backend {
   readonly name = 'local';
-  readonly sshReruns = true;
   private readonly jobs: NodeSlots<{ job: RunningAssignment; size: Size; machine: boolean }>;
 
   constructor(private readonly opts: LocalBackendOptions) {
@@ -74,8 +73,6 @@ export class LocalBackend implements Backend {
       logFile: nodeLogFile(this.opts.logsDir, node.id),
       log: this.opts.log,
       containerJobId: `deckhand-${job.workflowId.slice(0, 8)}-${node.id.slice(0, 8)}`,
-      // an SSH report has the fields the node's SSH record keeps
-      ...(job.ssh ? { sshReport: events.ssh } : {}),
     });
     this.jobs.take(node.id, { job: running, size, machine: spec.executor.kind === 'machine' });
     running.result.then(
@@ -106,7 +103,7 @@ export class LocalBackend implements Backend {
   }
 }
 
-/** The node's display: records its steps (with status, exit code and duration) and counts its output. */
+/** The node's display: records its steps (with status, exit code and duration), counts its output, and keeps where its SSH stands. */
 class NodeRecorder implements OutputSink {
   private readonly steps: StepRecord[] = [];
   private bytes = 0;
@@ -125,6 +122,10 @@ class NodeRecorder implements OutputSink {
     } else if (e.type === 'output') {
       this.bytes += e.data.length;
       this.events.output(e.data.length);
+    } else if (e.type === 'ssh') {
+      // the status has the fields the node's SSH record keeps
+      const { type: _type, time: _time, ...status } = e;
+      this.events.ssh(status);
     } else if (e.type === 'job-end') {
       this.events.steps(this.steps, this.bytes);
     }

@@ -48,7 +48,6 @@ interface InFlight {
 
 class NomadBackend implements Backend {
   readonly name = 'nomad';
-  readonly sshReruns = true;
   private readonly api: NomadApi;
   private readonly inFlight: NodeSlots<InFlight>;
 

@@ -9,7 +9,7 @@
 import { appendFileSync, readFileSync, rmSync } from 'node:fs';
 import type { JobEvent, OutputStreamName, StepStatus } from '../output/events.js';
 import { LogFileSink } from '../output/log-file.js';
-import type { ProcessorJobRead } from './processor-ssh.js';
+import { readHeaders, type ProcessorJobRead } from './processor-job.js';
 import type { StepRecord } from './store.js';
 
 /** How long the read-back may take: the job has ended, so its output is stored already. */
@@ -25,7 +25,7 @@ export interface ReadBack {
  * processor does not have the job or cannot be read (the log then keeps what it had).
  */
 export async function readBackProcessorLog(read: ProcessorJobRead, logFile: string, timeoutMs = READ_BACK_MS): Promise<ReadBack | undefined> {
-  const headers: Record<string, string> = read.token ? { authorization: `Bearer ${read.token}` } : {};
+  const headers = readHeaders(read);
   const signal = AbortSignal.timeout(timeoutMs);
   const meta = await fetch(read.url, { headers, signal }).then((r) => (r.ok ? (r.json() as Promise<{ name?: unknown; environment?: unknown }>) : undefined)).catch(() => undefined);
   if (!meta) return undefined;

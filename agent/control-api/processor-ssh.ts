@@ -6,15 +6,8 @@
  * what its own job reports.
  */
 import { errorMessage } from '../errors.js';
+import { readHeaders, type ProcessorJobRead } from './processor-job.js';
 import type { NodeSsh } from './store.js';
-
-/** How the service reads one job at the output processor's HTTP side. */
-export interface ProcessorJobRead {
-  /** the job's JSON: BASE/api/jobs/RUN_ID */
-  url: string;
-  /** a read token for that job, when the processor wants one */
-  token?: string;
-}
 
 /** often enough that the line shows about when the job prints it, rare enough to cost nothing */
 export const SSH_POLL_MS = 500;
@@ -29,7 +22,7 @@ export async function followProcessorSsh(read: ProcessorJobRead, changed: (ssh: 
   let failing = false;
   while (!signal.aborted) {
     try {
-      const res = await fetch(read.url, { headers: read.token ? { authorization: `Bearer ${read.token}` } : {}, signal });
+      const res = await fetch(read.url, { headers: readHeaders(read), signal });
       if (res.status === 200) {
         const ssh = sshOf(await res.json());
         failing = false;

@@ -43,10 +43,6 @@ export interface RouteContext {
   /** reruns with SSH: the service's keys and where their request's keys are kept */
   ssh: ServiceSshSettings;
   sshKeysDir: string;
-  /** `local` or `nomad` */
-  backendName: string;
-  /** whether the backend runs reruns with SSH */
-  backendSshReruns: boolean;
   submit(request: PipelineRequest, caller: Caller, requestId: string): Promise<PipelineRow>;
   openStore(): Promise<BlobStore>;
   draining(): boolean;
@@ -214,7 +210,6 @@ async function rerunWorkflow(ctx: RouteContext, r: Request, [id]: string[], call
   if (!ssh && b.authorized_keys !== undefined) throw new HttpError(400, '"authorized_keys" only applies with "enable_ssh": true');
   if (wf.status === 'running' || wf.status === 'on_hold') throw new HttpError(409, `workflow ${id} is still ${wf.status}; cancel it or wait for its end before a rerun`);
   if (fromFailed && wf.status !== 'failed') throw new HttpError(409, `workflow ${id} ended ${wf.status}: only a failed workflow reruns from failed; rerun it whole with {"from_failed": false}`);
-  refuseSshWhereUnsupported(ctx, ssh);
   const request = ssh ? sshKeysFor(b.authorized_keys, ctx.ssh, ctx.sshKeysDir, randomUUID()) : undefined;
   const rerun = ctx.scheduler.rerunWorkflow(wf.id, fromFailed, actorOf(caller), r.id, request);
   r.res.setHeader('location', `/api/v1/workflows/${rerun}`);
@@ -236,7 +231,6 @@ async function rerunJob(ctx: RouteContext, r: Request, [id]: string[], caller: C
   if (job.type !== 'build' || !job.spec || job.spec.executor.kind === 'none') throw new HttpError(409, `job ${id} (${job.name}) is a ${job.type} job with nothing to run; only jobs with steps are rerun`);
   if (!isFinal(job.status)) throw new HttpError(409, `job ${id} (${job.name}) is still ${job.status}; cancel it or wait for its end before a rerun`);
   if (!job.startedAt || job.status === 'not_run') throw new HttpError(409, `job ${id} (${job.name}) never ran (${job.status}); rerun its workflow with POST /api/v1/workflows/${job.workflowId}/rerun instead`);
-  refuseSshWhereUnsupported(ctx, ssh);
   const request = ssh ? sshKeysFor(b.authorized_keys, ctx.ssh, ctx.sshKeysDir, randomUUID()) : undefined;
   const rerun = ctx.scheduler.rerunJob(job.id, request, actorOf(caller), r.id);
   r.res.setHeader('location', `/api/v1/jobs/${rerun.id}`);
@@ -415,7 +409,3 @@ function refuseRerunWhileDraining(ctx: RouteContext): void {
   if (ctx.draining()) throw new HttpError(503, 'the service is draining: it starts no new work; rerun on another instance or restart this one');
 }
 
-/** SSH into a rerun needs a backend that carries it (local and Nomad do). */
-function refuseSshWhereUnsupported(ctx: RouteContext, ssh: boolean): void {
-  if (ssh && !ctx.backendSshReruns) throw new HttpError(501, `rerun with SSH is not supported by this service's backend (${ctx.backendName}); use the local or the Nomad backend (docs/ssh-into-builds.md)`);
-}

@@ -14,7 +14,7 @@ import type { Size } from '../workflow/capacity.js';
 import { SERVICE_ACTOR, type AuditEntity, type AuditLog } from './audit.js';
 import type { ControlMetrics } from './metrics.js';
 import { nodeSize } from './node-slots.js';
-import type { ProcessorJobRead } from './processor-ssh.js';
+import type { ProcessorJobRead } from './processor-job.js';
 import type { ServiceSshSettings } from './rerun-ssh.js';
 import { isFinal, type ControlStore, type JobRow, type JobSshRequest, type JobStatus, type NodeRow, type NodeSsh, type PipelineRow, type StepRecord, type WorkflowStatus } from './store.js';
 
@@ -63,8 +63,6 @@ export interface Backend {
   capacity(): { cpusUsed: number; cpusFree: number; memoryMbUsed: number; memoryMbFree: number; vmsInUse: number };
   /** nodes running now */
   readonly running: number;
-  /** whether a rerun with SSH can run here (its ssh line reaches the job's answer) */
-  readonly sshReruns?: boolean;
   close(): Promise<void>;
 }
 

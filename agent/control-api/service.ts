@@ -17,8 +17,7 @@ import { splitHostPort } from '../net/host-port.js';
 import { UsageError } from '../errors.js';
 import { answerUnparsable, requestHandler } from '../net/request-handler.js';
 import { defaultSecretFile, startOutputProcessor, type RunningOutputProcessor } from '../processor/index.js';
-import { loadSecret, readToken } from '../processor/tokens.js';
-import type { ProcessorJobRead } from './processor-ssh.js';
+import { processorJobReader } from './processor-job.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { openBlobStore } from '../store/open-store.js';
 import { describeCapacity, type Capacity } from '../workflow/capacity.js';
@@ -108,8 +107,6 @@ export async function startControlApi(opts: ControlApiOptions): Promise<RunningC
     variables,
     ssh: opts.ssh,
     sshKeysDir: join(opts.dataDir, 'ssh-keys'),
-    backendName: backend.name,
-    backendSshReruns: backend.sshReruns === true,
     ...(liveUrl ? { liveUrl } : {}),
     async submit(request, caller, requestId) {
       const { pipeline, jobs } = await takePipeline(request, caller.id, intake);
@@ -171,24 +168,3 @@ export async function startControlApi(opts: ControlApiOptions): Promise<RunningC
     },
   };
 }
-
-/**
- * How the service reads a run's job JSON at the output processor: at its HTTP address, with a
- * read token minted from its secret (a processor started with `--http-auth tokens` wants one;
- * others ignore it). No HTTP address known: nothing to read.
- */
-function processorJobReader(liveUrl: string | undefined, secretFile: string | undefined): (runId: string) => ProcessorJobRead | undefined {
-  let secret: Buffer | undefined;
-  return (runId) => {
-    if (!liveUrl) return undefined;
-    if (secretFile && !secret) {
-      try {
-        secret = loadSecret(secretFile, false);
-      } catch {
-        // unreadable here: read without a token, which a processor without read tokens accepts
-      }
-    }
-    return { url: `${liveUrl.replace(/\/+$/, '')}/api/jobs/${encodeURIComponent(runId)}`, ...(secret ? { token: readToken(secret, runId) } : {}) };
-  };
-}
-

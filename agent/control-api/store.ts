@@ -88,7 +88,7 @@ export interface JobSshRequest {
   fingerprints: string[];
 }
 
-/** Where a node's SSH stands (agent/runner/ssh-sections.ts SshReport), as last told. */
+/** Where a node's SSH stands (the job's last `ssh` event, agent/output/events.ts SshStatus), as last told. */
 export interface NodeSsh {
   phase: 'starting' | 'listening' | 'holding' | 'ended';
   command?: string;

@@ -10,6 +10,7 @@
  * Files are created 0600 and folders 0700 (durable-file.ts): only the processor's user reads them.
  */
 import { join } from 'node:path';
+import type { SshStatus } from '../output/events.js';
 
 export type StreamName = 'stdout' | 'stderr' | 'agent';
 
@@ -51,7 +52,7 @@ export interface JobMeta {
 export type StoredEvent =
   | { seq: number; type: 'step-started'; step: number; name: string; stepType: string; timeUnixMs: number; background: boolean }
   | { seq: number; type: 'step-finished'; step: number; status: string; exitCode?: number; durationMs: number; message: string }
-  | { seq: number; type: 'ssh-status'; phase: 'listening' | 'holding' | 'ended'; command: string; user: string; host: string; port: number; hostKey: string; hostKeyFingerprint: string; sessions: number; timeUnixMs: number }
+  | ({ seq: number; type: 'ssh-status'; timeUnixMs: number } & SshStatus)
   | { seq: number; type: 'job-finished'; status: string; durationMs: number; streams: { step: number; stream: StreamName; bytes: number; sha256: string }[] };
 
 export function jobsDir(dataDir: string): string {

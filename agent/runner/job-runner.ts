@@ -19,7 +19,7 @@ import type { JobStorage } from '../store/job-storage.js';
 import type { JobSshSettings } from '../debug-ssh/settings.js';
 import { jobEnvironment, TASK_DATA_DIR } from './environment.js';
 import { probePrimary, startupScript } from './probe.js';
-import type { JobSsh, SshReport } from './ssh-sections.js';
+import type { JobSsh } from './ssh-sections.js';
 
 /**
  * The step handlers and the timings delivery (with what they import: stores, archives, JUnit)
@@ -61,8 +61,6 @@ export interface RunJobOptions {
   vms?: () => Promise<VmProvider>;
   /** SSH into the job: an Enable SSH section before the steps, a Wait for SSH section after them */
   ssh?: JobSshSettings;
-  /** told where the job's SSH stands as it changes */
-  sshReport?: (report: SshReport) => void;
 }
 
 /** The sections of SSH into a job come after the steps by index (indices say what, events say when). */
@@ -113,7 +111,7 @@ export async function runJob(opts: RunJobOptions): Promise<JobResult> {
       // loaded only for a job that asks: the SSH server and its keys cost start-up time
       const { JobSsh } = await import('./ssh-sections.js');
       const landing = spec.executor.kind === 'machine' ? 'the machine' : 'the primary container';
-      ssh = await JobSsh.enable(opts.ssh, ctx, { taskDataDir: TASK_DATA_DIR, landing }, sink, sections.enable, opts.sshReport);
+      ssh = await JobSsh.enable(opts.ssh, ctx, { taskDataDir: TASK_DATA_DIR, landing }, sink, sections.enable);
       if (!ssh) {
         infrastructureFailure = !signal.aborted;
         status = signal.aborted && !timedOut() ? 'canceled' : 'failed';

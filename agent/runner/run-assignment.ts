@@ -29,7 +29,6 @@ import type { VmProvider } from '../vm/provider.js';
 import { retention } from '../store/retention.js';
 import { jobSshSettings } from '../debug-ssh/settings.js';
 import { runJob, SPIN_UP_STEP, sshSectionIndices } from './job-runner.js';
-import type { SshReport } from './ssh-sections.js';
 
 /** What the front end hands the core: the only things of the machine it uses. */
 export interface AgentHost {
@@ -49,8 +48,6 @@ export interface AgentHost {
   killGraceMs?: number;
   /** labels the job's containers; default `deckhand-<first 8 characters of the run id>` */
   containerJobId?: string;
-  /** told where the job's SSH stands (its line, host key, sessions, hold) when the assignment enables it */
-  sshReport?: (report: SshReport) => void;
 }
 
 export interface JobRunResult {
@@ -212,7 +209,6 @@ async function run(assignment: JobAssignment, host: AgentHost, signal: AbortSign
     notes,
     vms,
     ...(ssh ? { ssh } : {}),
-    ...(ssh && host.sshReport ? { sshReport: host.sshReport } : {}),
     ...(host.logFile !== undefined ? { logFile: host.logFile } : {}),
     // a processor that refuses the job for good (token, permission, TLS) stops it before its first step
     ...(admission ? { beforeSteps: () => admission.admitted() } : {}),

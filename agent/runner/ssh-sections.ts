@@ -19,20 +19,13 @@ import type { OutputSink, SshStatus } from '../output/events.js';
 import type { StepContext } from '../steps/step.js';
 import { stepOutput } from '../steps/step-output.js';
 
-/**
- * Where a job's SSH stands, for whoever started the job (the control API shows it in the job's
- * answer). The same facts go into the job's output as an `ssh` event, which reaches an output
- * processor (and, through it, a control API the job does not run beside).
- */
-export type SshReport = SshStatus;
-
 export const ENABLE_SSH = 'Enable SSH';
 export const WAIT_FOR_SSH = 'Wait for SSH';
 
 export class JobSsh {
   /** the section login lines go to: Enable SSH's until the wait starts */
   private section: number;
-  private phase: SshReport['phase'] = 'listening';
+  private phase: SshStatus['phase'] = 'listening';
   private readonly unwatch: () => unknown;
 
   private constructor(
@@ -41,21 +34,18 @@ export class JobSsh {
     readonly command: string,
     private readonly sink: OutputSink,
     enableIndex: number,
-    private readonly where: Omit<SshReport, 'phase' | 'sessions' | 'command'>,
-    private readonly report: ((r: SshReport) => void) | undefined,
+    private readonly where: Omit<SshStatus, 'phase' | 'sessions' | 'command'>,
   ) {
     this.section = enableIndex;
     this.unwatch = server.watch(() => this.tell());
   }
 
+  /**
+   * Where the job's SSH stands, as an `ssh` event among the job's output: whoever follows the job
+   * sees it (the control API's job answer, locally or through the output processor).
+   */
   private tell(): void {
-    const status: SshStatus = { phase: this.phase, command: this.command, ...this.where, sessions: this.phase === 'ended' ? 0 : this.server.sessions };
-    this.sink.event({ type: 'ssh', time: Date.now(), ...status });
-    try {
-      this.report?.(status);
-    } catch {
-      // whoever listens failing to record it must not stop the sessions or the job
-    }
+    this.sink.event({ type: 'ssh', time: Date.now(), phase: this.phase, command: this.command, ...this.where, sessions: this.phase === 'ended' ? 0 : this.server.sessions });
   }
 
   /**
@@ -68,7 +58,6 @@ export class JobSsh {
     where: { taskDataDir: string; landing: string },
     sink: OutputSink,
     index: number,
-    report?: (r: SshReport) => void,
   ): Promise<JobSsh | undefined> {
     const t0 = Date.now();
     sink.event({ type: 'step-start', index, name: ENABLE_SSH, stepType: 'ssh', time: t0, background: false });
@@ -87,7 +76,7 @@ export class JobSsh {
       const { port } = await server.listen(settings.ports.first, settings.ports.last, settings.listen);
       const shownPort = settings.advertisedPort ?? port;
       const command = `ssh -p ${shownPort} ${sessions.user}@${settings.host}`;
-      ssh = new JobSsh(server, settings, command, sink, index, { user: sessions.user, host: settings.host, port: shownPort, hostKey: hostKey.publicKey, hostKeyFingerprint: hostKey.fingerprint }, report);
+      ssh = new JobSsh(server, settings, command, sink, index, { user: sessions.user, host: settings.host, port: shownPort, hostKey: hostKey.publicKey, hostKeyFingerprint: hostKey.fingerprint });
       for (const skipped of settings.keys.skipped) output.write('agent', `warning: ${skipped}\n`);
       output.write(
         'agent',

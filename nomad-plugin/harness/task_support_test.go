@@ -41,34 +41,15 @@ func uuid() string {
 func newAllocation(t *testing.T, payload []byte) *allocation {
 	t.Helper()
 	id := uuid()
-	dir := filepath.Join(t.TempDir(), id)
-	taskDir := filepath.Join(dir, "agent")
-	for _, d := range []string{filepath.Join(dir, "alloc", "logs"), filepath.Join(taskDir, "local"), filepath.Join(taskDir, "secrets"), filepath.Join(taskDir, "tmp")} {
-		must(t, os.MkdirAll(d, 0o755))
-	}
+	jobID := fmt.Sprintf("deckhand-medium/dispatch-%d-%s", time.Now().Unix(), randomHex(4))
+	layout := nomadhost.Allocation{ID: id, Dir: filepath.Join(t.TempDir(), id), Task: "agent", Job: jobID, Parent: "deckhand-medium"}
+	must(t, layout.MakeDirs())
+	dir, taskDir := layout.Dir, layout.TaskDir()
 	if payload != nil {
 		must(t, os.WriteFile(filepath.Join(taskDir, "local", "payload"), payload, 0o644))
 	}
-	jobID := fmt.Sprintf("deckhand-medium/dispatch-%d-%s", time.Now().Unix(), randomHex(4))
-	a := &allocation{id: id, dir: dir, taskDir: taskDir, env: map[string]string{
-		"NOMAD_ALLOC_DIR":     filepath.Join(dir, "alloc"),
-		"NOMAD_TASK_DIR":      filepath.Join(taskDir, "local"),
-		"NOMAD_SECRETS_DIR":   filepath.Join(taskDir, "secrets"),
-		"NOMAD_ALLOC_ID":      id,
-		"NOMAD_ALLOC_NAME":    jobID + ".agent[0]",
-		"NOMAD_ALLOC_INDEX":   "0",
-		"NOMAD_JOB_ID":        jobID,
-		"NOMAD_JOB_NAME":      jobID,
-		"NOMAD_JOB_PARENT_ID": "deckhand-medium",
-		"NOMAD_GROUP_NAME":    "agent",
-		"NOMAD_TASK_NAME":     "agent",
-		"NOMAD_NAMESPACE":     "default",
-		"NOMAD_REGION":        "global",
-		"NOMAD_DC":            "dc1",
-		"NOMAD_CPU_LIMIT":     "2000",
-		"NOMAD_MEMORY_LIMIT":  "2048",
-		"DECKHAND_HOME":       filepath.Join(taskDir, "tmp", "home"),
-	}}
+	a := &allocation{id: id, dir: dir, taskDir: taskDir, env: layout.Env()}
+	a.env["DECKHAND_HOME"] = filepath.Join(taskDir, "tmp", "home")
 	a.stdout = openFifo(t, filepath.Join(dir, "alloc", "logs", ".agent.stdout.fifo"))
 	a.stderr = openFifo(t, filepath.Join(dir, "alloc", "logs", ".agent.stderr.fifo"))
 	t.Cleanup(func() { removeContainers(t, a.containersLabel()) })

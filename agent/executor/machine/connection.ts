@@ -133,7 +133,7 @@ export class VmConnection {
 
   /** A session channel for a later command, counted as open until it closes. */
   private openSpare(): Promise<ClientChannel | undefined> {
-    const opening = openAhead(this.client).then((channel) => {
+    return openAhead(this.client).then((channel) => {
       if (channel) {
         this.openChannels++;
         channel.on('error', () => undefined);
@@ -141,7 +141,6 @@ export class VmConnection {
       }
       return channel;
     });
-    return opening;
   }
 
   /** Closes the channel opened ahead, giving its session back (the server's MaxSessions counts it). */

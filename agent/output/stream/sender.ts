@@ -342,7 +342,7 @@ export class Sender {
   }
 
   private async untilSpoolChangedSince(version: number): Promise<void> {
-    if (this.options.spool.version !== version || this.stopped) return;
+    if (this.stopped) return;
     await Promise.race([this.options.spool.appended(version), new Promise<void>((resolve) => (this.wakeSleep = resolve))]);
   }
 

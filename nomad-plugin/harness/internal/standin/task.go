@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/nomad/api"
+
+	"deckhand.dev/nomad-plugin/harness/internal/nomadhost"
 )
 
 // TaskRun is how tasks run in run mode.
@@ -93,36 +95,18 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// taskEnv is the environment Nomad gives the task of dispatched job `child` of `parent`.
-func (n *Nomad) taskEnv(parent, child, allocID, allocDir string, meta map[string]string, port int) map[string]string {
-	taskDir := filepath.Join(allocDir, taskName)
-	env := map[string]string{
-		"NOMAD_ALLOC_DIR":     filepath.Join(allocDir, "alloc"),
-		"NOMAD_TASK_DIR":      filepath.Join(taskDir, "local"),
-		"NOMAD_SECRETS_DIR":   filepath.Join(taskDir, "secrets"),
-		"NOMAD_ALLOC_ID":      allocID,
-		"NOMAD_ALLOC_NAME":    child + "." + taskName + "[0]",
-		"NOMAD_ALLOC_INDEX":   "0",
-		"NOMAD_JOB_ID":        child,
-		"NOMAD_JOB_NAME":      child,
-		"NOMAD_JOB_PARENT_ID": parent,
-		"NOMAD_GROUP_NAME":    taskName,
-		"NOMAD_TASK_NAME":     taskName,
-		"NOMAD_NAMESPACE":     "default",
-		"NOMAD_REGION":        "global",
-		"NOMAD_DC":            "dc1",
-		"NOMAD_CPU_LIMIT":     "2000",
-		"NOMAD_MEMORY_LIMIT":  "2048",
-		// host networking (raw_exec): the port listened on is the one others reach
-		"NOMAD_PORT_ssh":      strconv.Itoa(port),
-		"NOMAD_HOST_PORT_ssh": strconv.Itoa(port),
-		"NOMAD_IP_ssh":        "127.0.0.1",
-		"NOMAD_HOST_IP_ssh":   "127.0.0.1",
-		"NOMAD_ADDR_ssh":      fmt.Sprintf("127.0.0.1:%d", port),
-		"NOMAD_HOST_ADDR_ssh": fmt.Sprintf("127.0.0.1:%d", port),
-	}
+// taskEnv is the environment Nomad gives the task of allocation `alloc` of the dispatched job.
+func (n *Nomad) taskEnv(alloc nomadhost.Allocation, meta map[string]string, port int) map[string]string {
+	env := alloc.Env()
+	// host networking (raw_exec): the port listened on is the one others reach
+	env["NOMAD_PORT_ssh"] = strconv.Itoa(port)
+	env["NOMAD_HOST_PORT_ssh"] = strconv.Itoa(port)
+	env["NOMAD_IP_ssh"] = "127.0.0.1"
+	env["NOMAD_HOST_IP_ssh"] = "127.0.0.1"
+	env["NOMAD_ADDR_ssh"] = fmt.Sprintf("127.0.0.1:%d", port)
+	env["NOMAD_HOST_ADDR_ssh"] = fmt.Sprintf("127.0.0.1:%d", port)
 	// every declared meta key is set, "" when the dispatch did not give it; twice, as given and upper-cased
-	for _, k := range n.Jobs[parent] {
+	for _, k := range n.Jobs[alloc.Parent] {
 		env["NOMAD_META_"+k] = meta[k]
 		env["NOMAD_META_"+strings.ToUpper(k)] = meta[k]
 	}
@@ -148,13 +132,11 @@ func (n *Nomad) runTask(parent, child string, req api.JobDispatchRequest) {
 		a.ModifyIndex = n.index + 1
 		n.bump()
 	}
-	allocDir := filepath.Join(run.Dir, allocID)
-	taskDir := filepath.Join(allocDir, taskName)
-	for _, d := range []string{filepath.Join(allocDir, "alloc", "logs"), filepath.Join(taskDir, "local"), filepath.Join(taskDir, "secrets"), filepath.Join(taskDir, "tmp")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			fail(err.Error())
-			return
-		}
+	alloc := nomadhost.Allocation{ID: allocID, Dir: filepath.Join(run.Dir, allocID), Task: taskName, Job: child, Parent: parent}
+	allocDir, taskDir := alloc.Dir, alloc.TaskDir()
+	if err := alloc.MakeDirs(); err != nil {
+		fail(err.Error())
+		return
 	}
 	payloadFile := run.PayloadFile
 	if payloadFile == "" {
@@ -169,7 +151,7 @@ func (n *Nomad) runTask(parent, child string, req api.JobDispatchRequest) {
 		fail(err.Error())
 		return
 	}
-	nomadEnv := n.taskEnv(parent, child, allocID, allocDir, req.Meta, port)
+	nomadEnv := n.taskEnv(alloc, req.Meta, port)
 	args := make([]string, len(run.Args))
 	for i, arg := range run.Args {
 		args[i] = os.Expand(arg, func(k string) string { return nomadEnv[k] })
